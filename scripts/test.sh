@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# One command on a fresh Debian/Ubuntu machine: install what is missing, then run every check and test:
+# fmt, clippy (warnings denied), all Rust tests, the browser tests (real Chromium), the audio end-to-end
+# test (PulseAudio null sink), and the desktop smoke test (the real window under Xvfb).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+mkdir -p target/test-output
+step() { printf '\n=== %s (%s)\n' "$1" "$(date +%T)"; }
+
+step setup
+scripts/setup.sh --test
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test"
+cargo test --workspace 2>&1 | tee target/test-output/cargo-test.log
+# The binary the browser, audio and desktop tests drive.
+cargo build -p voicewall
+
+step "browser tests (Chromium)"
+node --test --test-concurrency=1 tests/browser/ 2>&1 | tee target/test-output/browser-test.log
+
+step "audio end-to-end (PulseAudio null sink)"
+tests/audio-e2e.sh
+
+step "desktop smoke (Xvfb)"
+tests/desktop-smoke.sh
+
+step "all tests passed"

@@ -1,0 +1,212 @@
+//! The command line. Parsed before anything else: `serve`, `check-config`, `probe` and `play` never touch
+//! GTK; only the desktop mode (no subcommand, or `demo` without `--headless`) starts the Tauri shell.
+
+use crate::config::{self, Config};
+use crate::startup::{Application, Options};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "voicewall",
+    version,
+    about = "Voicewall: a fullscreen wall of the audience's avatars that plays their voice messages",
+    long_about = "Voicewall: a fullscreen wall of the audience's avatars that plays their voice messages.\n\nWith no subcommand it opens the kiosk window on the first configured wall. With no config file it writes a commented default one and starts with the built-in web join page."
+)]
+pub struct Cli {
+    /// Config file (default: the OS config dir's voicewall/voicewall.toml, created if missing).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server, store and audio with no window (for a browser-driven display or a server box).
+    Serve,
+    /// Validate a config file; exits non-zero naming the key and line at fault.
+    CheckConfig {
+        /// The file to check.
+        file: PathBuf,
+    },
+    /// The simulated audience: a mock WeChat platform on loopback that follows, joins and speaks.
+    Demo {
+        /// No window: serve the demo wall for a browser.
+        #[arg(long)]
+        headless: bool,
+    },
+    /// Print each file's container, codec, sample rate, channels, duration and loudness.
+    Probe {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Play a file through the configured output (the venue's sound check).
+    Play { file: PathBuf },
+}
+
+/// What `main` should do after parsing.
+pub enum Dispatch {
+    /// Open the kiosk window around an application built from this config.
+    Desktop { config: Config, demo: bool },
+    /// Done: exit with this code.
+    Exit(i32),
+}
+
+/// Load the config the CLI points at (creating the default file when none was given and none exists).
+pub fn load_config(cli: &Cli) -> Result<Config, config::ConfigError> {
+    match &cli.config {
+        Some(path) => Config::load(path),
+        None => config::load_or_create(&config::default_config_path()),
+    }
+}
+
+/// Run every headless command to completion; return `Desktop` for the window modes.
+pub fn dispatch(cli: Cli) -> Dispatch {
+    match &cli.command {
+        Some(Command::CheckConfig { file }) => match Config::load(file) {
+            Ok(c) => {
+                println!(
+                    "{}: ok ({} wall{}: {})",
+                    file.display(),
+                    c.walls.len(),
+                    if c.walls.len() == 1 { "" } else { "s" },
+                    c.walls.iter().map(|w| w.id.as_str()).collect::<Vec<_>>().join(", ")
+                );
+                Dispatch::Exit(0)
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                Dispatch::Exit(2)
+            }
+        },
+        Some(Command::Probe { files }) => Dispatch::Exit(probe(files)),
+        Some(Command::Play { file }) => {
+            let config = match load_config(&cli) {
+                Ok(c) => c,
+                Err(e) => return fail(e),
+            };
+            Dispatch::Exit(play(file, &config))
+        }
+        Some(Command::Serve) => {
+            let config = match load_config(&cli) {
+                Ok(c) => c,
+                Err(e) => return fail(e),
+            };
+            Dispatch::Exit(serve(config, false))
+        }
+        Some(Command::Demo { headless }) => {
+            let config = crate::demo_config(cli.config.as_deref());
+            let config = match config {
+                Ok(c) => c,
+                Err(e) => return fail(e),
+            };
+            if *headless {
+                Dispatch::Exit(serve(config, true))
+            } else {
+                Dispatch::Desktop { config, demo: true }
+            }
+        }
+        None => match load_config(&cli) {
+            Ok(config) => Dispatch::Desktop {
+                config,
+                demo: false,
+            },
+            Err(e) => fail(e),
+        },
+    }
+}
+
+fn fail(e: impl std::fmt::Display) -> Dispatch {
+    eprintln!("error: {e}");
+    Dispatch::Exit(2)
+}
+
+/// `voicewall serve`: the whole app with no window, until Ctrl-C or SIGTERM.
+pub fn serve(config: Config, demo: bool) -> i32 {
+    let _guard = crate::telemetry::init(Some(&config.data_dir().join("logs")));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(async move {
+        let app = match Application::build_with(config, Options { demo, ..Options::default() }).await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start");
+                eprintln!("error: {e}");
+                return 1;
+            }
+        };
+        if demo {
+            crate::demo::start(app.state().clone(), app.local_addr());
+        }
+        tracing::info!(addr = %app.local_addr(), "serving (no window)");
+        match app.run_until_stopped(crate::startup::shutdown_signal()).await {
+            Ok(()) => 0,
+            Err(e) => {
+                tracing::error!(error = %e, "server failed");
+                1
+            }
+        }
+    })
+}
+
+fn probe(files: &[PathBuf]) -> i32 {
+    let mut code = 0;
+    for f in files {
+        match std::fs::read(f) {
+            Ok(bytes) => match voicewall_audio::probe_report(&bytes) {
+                Ok(line) => println!("{}: {line}", f.display()),
+                Err(e) => {
+                    println!("{}: error: {e}", f.display());
+                    code = 1;
+                }
+            },
+            Err(e) => {
+                println!("{}: error: {e}", f.display());
+                code = 1;
+            }
+        }
+    }
+    code
+}
+
+fn play(file: &std::path::Path, config: &Config) -> i32 {
+    let bytes = match std::fs::read(file) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {}: {e}", file.display());
+            return 1;
+        }
+    };
+    let decoded = match voicewall_audio::decode(&bytes) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {}: {e}", file.display());
+            return 1;
+        }
+    };
+    let analysis = voicewall_audio::analyse(&decoded);
+    let kind = voicewall_audio::OutputKind::from_config(&config.audio.output);
+    let output = match voicewall_audio::Output::open(&kind) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: no sound output: {e}");
+            return 1;
+        }
+    };
+    output.set_volume(config.audio.volume);
+    println!(
+        "playing {} ({:.2} s) on {}",
+        file.display(),
+        analysis.duration_ms as f64 / 1000.0,
+        output.describe()
+    );
+    let playing = output.play(std::sync::Arc::new(decoded), analysis.gain);
+    while !playing.is_finished() {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    println!("done");
+    0
+}

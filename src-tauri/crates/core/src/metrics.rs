@@ -1,0 +1,72 @@
+//! Counters for `GET /metrics` (Prometheus text format).
+
+use crate::domain::Provider;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+#[derive(Default)]
+pub struct Metrics {
+    accepted_web: AtomicU64,
+    accepted_wechat: AtomicU64,
+    accepted_telegram: AtomicU64,
+    duplicates: AtomicU64,
+    rejected: AtomicU64,
+    fetch_failed: AtomicU64,
+    ready: AtomicU64,
+    played: AtomicU64,
+}
+
+impl Metrics {
+    pub fn inc_accepted(&self, p: Provider) {
+        match p {
+            Provider::Web => &self.accepted_web,
+            Provider::Wechat => &self.accepted_wechat,
+            Provider::Telegram => &self.accepted_telegram,
+        }
+        .fetch_add(1, Relaxed);
+    }
+    pub fn inc_duplicate(&self) {
+        self.duplicates.fetch_add(1, Relaxed);
+    }
+    pub fn inc_rejected(&self) {
+        self.rejected.fetch_add(1, Relaxed);
+    }
+    pub fn inc_fetch_failed(&self) {
+        self.fetch_failed.fetch_add(1, Relaxed);
+    }
+    pub fn inc_ready(&self) {
+        self.ready.fetch_add(1, Relaxed);
+    }
+    pub fn inc_played(&self) {
+        self.played.fetch_add(1, Relaxed);
+    }
+
+    pub fn render(&self, inbox_len: usize, disk_bytes: u64, uptime_s: u64) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "# HELP voicewall_pushes_accepted_total Pushes durably accepted.\n# TYPE voicewall_pushes_accepted_total counter");
+        for (p, c) in [
+            ("web", &self.accepted_web),
+            ("wechat", &self.accepted_wechat),
+            ("telegram", &self.accepted_telegram),
+        ] {
+            let _ = writeln!(
+                s,
+                "voicewall_pushes_accepted_total{{provider=\"{p}\"}} {}",
+                c.load(Relaxed)
+            );
+        }
+        for (name, help, c) in [
+            ("voicewall_pushes_duplicate_total", "Platform retries answered from the dedup table.", &self.duplicates),
+            ("voicewall_requests_rejected_total", "Webhook and upload requests refused as bad input.", &self.rejected),
+            ("voicewall_messages_failed_total", "Messages whose media could not be fetched or decoded.", &self.fetch_failed),
+            ("voicewall_messages_ready_total", "Messages fetched and decoded.", &self.ready),
+            ("voicewall_playbacks_total", "Messages played on the kiosk.", &self.played),
+        ] {
+            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", c.load(Relaxed));
+        }
+        let _ = writeln!(s, "# HELP voicewall_inbox_pending Accepted pushes not yet processed.\n# TYPE voicewall_inbox_pending gauge\nvoicewall_inbox_pending {inbox_len}");
+        let _ = writeln!(s, "# HELP voicewall_store_bytes Size of the store on disk.\n# TYPE voicewall_store_bytes gauge\nvoicewall_store_bytes {disk_bytes}");
+        let _ = writeln!(s, "# HELP voicewall_uptime_seconds Seconds since start.\n# TYPE voicewall_uptime_seconds gauge\nvoicewall_uptime_seconds {uptime_s}");
+        s
+    }
+}

@@ -1,0 +1,391 @@
+//! The pipeline: everything after the ack (patent steps 12–15). Each accepted inbox entry is processed in
+//! its own task (bounded), so a slow or dead platform never blocks other messages or playback. Every step
+//! is idempotent: after a crash the pipeline resumes from the inbox and never refetches what is cached.
+
+use crate::app::AppState;
+use crate::domain::{
+    now_ms, placeholder_name, placeholder_svg, Inbound, InboundKind, Message, MessageKind,
+    MessageStatus, Participant,
+};
+use crate::providers::{FetchError, Fetched};
+use crate::store::{Profile, StoreError};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, Semaphore};
+
+/// How fetches are retried: bounded, with exponential backoff and jitter.
+#[derive(Clone, Copy, Debug)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    pub base: Duration,
+    pub max: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 5,
+            base: Duration::from_millis(500),
+            max: Duration::from_secs(20),
+        }
+    }
+}
+
+impl RetryPolicy {
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let exp = self.base.saturating_mul(1u32 << attempt.min(16));
+        let capped = exp.min(self.max);
+        let jitter = rand::random::<f64>() * 0.5 + 0.75;
+        capped.mul_f64(jitter)
+    }
+}
+
+/// Run until the sender side closes: first the inbox left by a previous run, then each new entry.
+pub async fn run(state: AppState, mut rx: mpsc::UnboundedReceiver<u64>, retry: RetryPolicy) {
+    let limit = Arc::new(Semaphore::new(8));
+    match state.store.inbox() {
+        Ok(pending) => {
+            if !pending.is_empty() {
+                tracing::info!(count = pending.len(), "resuming accepted pushes from the inbox");
+            }
+            for (seq, inbound) in pending {
+                spawn_one(&state, &limit, seq, inbound, retry);
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "cannot read the inbox"),
+    }
+    while let Some(seq) = rx.recv().await {
+        let pending = match state.store.inbox() {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the inbox");
+                continue;
+            }
+        };
+        if let Some((_, inbound)) = pending.into_iter().find(|(s, _)| *s == seq) {
+            spawn_one(&state, &limit, seq, inbound, retry);
+        }
+    }
+}
+
+fn spawn_one(
+    state: &AppState,
+    limit: &Arc<Semaphore>,
+    seq: u64,
+    inbound: Inbound,
+    retry: RetryPolicy,
+) {
+    let state = state.clone();
+    let limit = limit.clone();
+    tokio::spawn(async move {
+        let _permit = limit.acquire_owned().await;
+        if let Err(e) = process(&state, seq, &inbound, retry).await {
+            tracing::error!(seq, error = %e, "processing a push failed; it stays in the inbox");
+            return;
+        }
+        if let Err(e) = state.store.finish_inbox(seq) {
+            tracing::error!(seq, error = %e, "cannot clear an inbox entry");
+        }
+    });
+}
+
+/// Process one accepted push. Idempotent.
+pub async fn process(
+    state: &AppState,
+    seq: u64,
+    inbound: &Inbound,
+    retry: RetryPolicy,
+) -> Result<(), StoreError> {
+    let wall = inbound.wall.as_str();
+    match &inbound.kind {
+        InboundKind::Join => {
+            ensure_participant(state, inbound, retry).await?;
+        }
+        InboundKind::Leave => {
+            // Someone who unfollowed stays on the wall with what they already said; nothing to fetch.
+            tracing::info!(wall, sender = %inbound.sender, "participant left the account");
+        }
+        InboundKind::Text { text } => {
+            let p = ensure_participant(state, inbound, retry).await?;
+            let id = seq.to_string();
+            if state.store.message(wall, &id)?.is_none() {
+                let mut m = new_message(&id, &p.id, MessageKind::Text, inbound);
+                m.status = MessageStatus::Ready;
+                m.text = Some(text.chars().take(500).collect());
+                state.save_message(wall, &m, true)?;
+            }
+        }
+        InboundKind::Media {
+            kind,
+            media,
+            transcript,
+        } => {
+            let p = ensure_participant(state, inbound, retry).await?;
+            let id = seq.to_string();
+            let existing = state.store.message(wall, &id)?;
+            if let Some(m) = &existing {
+                if m.status != MessageStatus::Fetching {
+                    return Ok(()); // already done before a restart: never refetch
+                }
+            } else {
+                let mut m = new_message(&id, &p.id, *kind, inbound);
+                m.transcript = transcript.clone();
+                state.save_message(wall, &m, true)?;
+            }
+            let outcome = fetch_and_prepare(state, inbound, *kind, media, retry).await;
+            let message = state.store.update_message(wall, &id, |m| match &outcome {
+                Ok(prepared) => {
+                    m.status = MessageStatus::Ready;
+                    m.error = None;
+                    m.media_url = Some(format!("/media/{}", prepared.key));
+                    m.duration_ms = prepared.duration_ms;
+                    m.waveform = prepared.waveform.clone();
+                    m.attempts = prepared.attempts;
+                }
+                Err((e, attempts)) => {
+                    m.status = MessageStatus::Failed;
+                    m.error = Some(e.clone());
+                    m.attempts = *attempts;
+                }
+            })?;
+            if let Some(m) = message {
+                match &outcome {
+                    Ok(_) => state.metrics.inc_ready(),
+                    Err((e, _)) => {
+                        state.metrics.inc_fetch_failed();
+                        tracing::warn!(wall, message = %m.id, error = %e, "message failed");
+                    }
+                }
+                state.publish(wall, crate::events::WallEvent::MessageUpdated { message: m.clone() });
+                if m.status == MessageStatus::Ready && m.kind == MessageKind::Voice {
+                    state.playback.enqueue(wall, &m.id);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn new_message(id: &str, participant: &str, kind: MessageKind, inbound: &Inbound) -> Message {
+    Message {
+        id: id.to_string(),
+        participant_id: participant.to_string(),
+        kind,
+        status: MessageStatus::Fetching,
+        error: None,
+        duration_ms: None,
+        received_at: inbound.received_at,
+        played_count: 0,
+        transcript: None,
+        media_url: None,
+        waveform: Vec::new(),
+        text: None,
+        attempts: 0,
+    }
+}
+
+pub fn participant_id(inbound: &Inbound) -> String {
+    format!("{}:{}", inbound.provider.as_str(), inbound.sender)
+}
+
+/// The participant for a push: created at once with a placeholder (the wall shows them immediately),
+/// then given their real profile when the platform has one.
+pub async fn ensure_participant(
+    state: &AppState,
+    inbound: &Inbound,
+    retry: RetryPolicy,
+) -> Result<Participant, StoreError> {
+    let wall = inbound.wall.as_str();
+    let id = participant_id(inbound);
+    if let Some(p) = state.store.participant(wall, &id)? {
+        return Ok(p);
+    }
+    let name = placeholder_name(&id);
+    let svg = placeholder_svg(&id, &name);
+    let key = state.store.put_media(svg.as_bytes(), "image/svg+xml")?;
+    let mut p = Participant {
+        id: id.clone(),
+        person_id: id.clone(),
+        display_name: name,
+        avatar_url: format!("/media/{key}"),
+        provider: inbound.provider,
+        joined_at: inbound.received_at,
+        has_profile: false,
+    };
+    if let Some(profile) = state.store.profile(inbound.provider, &inbound.sender)? {
+        apply_profile(&mut p, &profile);
+    }
+    state.save_participant(wall, &p, true)?;
+    if !p.has_profile {
+        // The profile is fetched off this path: a slow platform does not delay the message.
+        let state = state.clone();
+        let inbound = inbound.clone();
+        tokio::spawn(async move {
+            if let Err(e) = refresh_profile(&state, &inbound.wall, &inbound.sender, retry).await {
+                tracing::warn!(error = %e, "profile fetch failed");
+            }
+        });
+    }
+    Ok(p)
+}
+
+pub fn apply_profile(p: &mut Participant, profile: &Profile) {
+    if !profile.nickname.trim().is_empty() {
+        p.display_name = profile.nickname.clone();
+    }
+    if let Some(url) = &profile.avatar_url {
+        p.avatar_url = url.clone();
+    }
+    if let Some(u) = &profile.unionid {
+        p.person_id = format!("{}:union:{u}", p.provider.as_str());
+    }
+    p.has_profile = true;
+}
+
+/// Fetch the sender's profile (step 13), cache the avatar, store it by sender id and update the wall.
+pub async fn refresh_profile(
+    state: &AppState,
+    wall: &str,
+    sender: &str,
+    retry: RetryPolicy,
+) -> anyhow::Result<()> {
+    let Some(w) = state.wall(wall) else {
+        return Ok(());
+    };
+    let provider = w.provider.clone();
+    let fetched = with_retry(retry, || provider.fetch_profile(sender))
+        .await
+        .map_err(|(e, _)| anyhow::anyhow!(e))?;
+    let Some(fetched) = fetched else {
+        return Ok(());
+    };
+    store_profile(state, wall, provider.provider(), sender, fetched)?;
+    Ok(())
+}
+
+/// Store a fetched profile (avatar into the media cache) and apply it to the wall's participant.
+pub fn store_profile(
+    state: &AppState,
+    wall: &str,
+    provider: crate::domain::Provider,
+    sender: &str,
+    fetched: crate::providers::FetchedProfile,
+) -> Result<Profile, StoreError> {
+    let avatar_url = match fetched.avatar {
+        Some((bytes, ct)) => Some(format!("/media/{}", state.store.put_media(&bytes, &ct)?)),
+        None => None,
+    };
+    let profile = Profile {
+        nickname: fetched.nickname,
+        avatar_url,
+        unionid: fetched.unionid,
+        fetched_at: now_ms(),
+    };
+    state.store.put_profile(provider, sender, &profile)?;
+    let id = format!("{}:{sender}", provider.as_str());
+    if let Some(mut p) = state.store.participant(wall, &id)? {
+        apply_profile(&mut p, &profile);
+        state.save_participant(wall, &p, false)?;
+    }
+    Ok(profile)
+}
+
+struct Prepared {
+    key: String,
+    duration_ms: Option<u64>,
+    waveform: Vec<f32>,
+    attempts: u32,
+}
+
+async fn with_retry<T, F, Fut>(retry: RetryPolicy, mut f: F) -> Result<T, (String, u32)>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, FetchError>>,
+{
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match f().await {
+            Ok(v) => return Ok(v),
+            Err(e) if e.retryable && attempt < retry.attempts => {
+                let d = retry.delay(attempt - 1);
+                tracing::info!(attempt, delay_ms = d.as_millis() as u64, error = %e, "retrying fetch");
+                tokio::time::sleep(d).await;
+            }
+            Err(e) => {
+                let msg = if e.retryable {
+                    format!("{} (gave up after {attempt} attempts)", e.message)
+                } else {
+                    e.message
+                };
+                return Err((msg, attempt));
+            }
+        }
+    }
+}
+
+/// Fetch (or read from the cache) the media bytes, and for voice decode and analyse them once.
+async fn fetch_and_prepare(
+    state: &AppState,
+    inbound: &Inbound,
+    kind: MessageKind,
+    media: &str,
+    retry: RetryPolicy,
+) -> Result<Prepared, (String, u32)> {
+    let (key, attempts) = if let Some(key) = media.strip_prefix("cache:") {
+        (key.to_string(), 0)
+    } else {
+        let Some(w) = state.wall(&inbound.wall) else {
+            return Err(("wall no longer configured".into(), 0));
+        };
+        let provider = w.provider.clone();
+        let mut attempts = 0;
+        let fetched = with_retry(retry, || {
+            attempts += 1;
+            provider.fetch_media(media, kind)
+        })
+        .await?;
+        let Fetched::Bytes {
+            bytes,
+            content_type,
+        } = fetched;
+        let key = state
+            .store
+            .put_media(&bytes, &content_type)
+            .map_err(|e| (e.to_string(), attempts))?;
+        (key, attempts)
+    };
+    let mut prepared = Prepared {
+        key: key.clone(),
+        duration_ms: None,
+        waveform: Vec::new(),
+        attempts,
+    };
+    if kind == MessageKind::Voice {
+        let analysis = crate::media::analyse_cached(state, &key, state.config.audio.max_duration_s)
+            .await
+            .map_err(|e| (e, attempts))?;
+        prepared.duration_ms = Some(analysis.duration_ms);
+        prepared.waveform = analysis.waveform;
+    }
+    Ok(prepared)
+}
+
+/// A fresh participant record for a provider that knows the profile at join time (the web join page).
+pub fn now_participant(
+    provider: crate::domain::Provider,
+    sender: &str,
+    name: &str,
+    avatar_url: String,
+) -> Participant {
+    let id = format!("{}:{sender}", provider.as_str());
+    Participant {
+        person_id: id.clone(),
+        id,
+        display_name: name.to_string(),
+        avatar_url,
+        provider,
+        joined_at: now_ms(),
+        has_profile: true,
+    }
+}

@@ -1,0 +1,247 @@
+//! Startup is a value: `Application::build(config)` opens the store, binds the listener (port 0 in tests),
+//! starts the pipeline and the player; `run_until_stopped(shutdown)` serves until the shutdown future
+//! resolves, then drains and flushes sled. `main`, the Tauri shell and the tests all use this path.
+
+use crate::app::{AppState, Wall};
+use crate::config::Config;
+use crate::events::Hub;
+use crate::metrics::Metrics;
+use crate::pipeline::{self, RetryPolicy};
+use crate::playback::{self, Playback, PlaybackTask};
+use crate::providers::{web::WebProvider, wechat::WechatProvider, ProviderClient};
+use crate::store::Store;
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+use tokio::net::TcpListener;
+
+static STARTED: OnceLock<Instant> = OnceLock::new();
+
+pub fn uptime_s() -> u64 {
+    STARTED.get().map(|s| s.elapsed().as_secs()).unwrap_or(0)
+}
+
+/// Knobs the tests and the demo turn; the defaults are the product's.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub retry: Option<RetryPolicy>,
+    pub demo: bool,
+}
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    pipeline_rx: tokio::sync::mpsc::UnboundedReceiver<u64>,
+    playback_task: PlaybackTask,
+    retry: RetryPolicy,
+    background: Vec<tokio::task::JoinHandle<()>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot create the data dir {0}: {1}")]
+    DataDir(std::path::PathBuf, std::io::Error),
+    #[error("cannot open the store in {0} (is another voicewall running on it?): {1}")]
+    Store(std::path::PathBuf, crate::store::StoreError),
+    #[error("cannot listen on {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
+    #[error("{0}")]
+    Provider(String),
+}
+
+impl Application {
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        Self::build_with(config, Options::default()).await
+    }
+
+    pub async fn build_with(config: Config, options: Options) -> Result<Self, StartError> {
+        STARTED.get_or_init(Instant::now);
+        let data_dir = config.data_dir();
+        std::fs::create_dir_all(&data_dir).map_err(|e| StartError::DataDir(data_dir.clone(), e))?;
+        let store = Store::open(&data_dir).map_err(|e| StartError::Store(data_dir.clone(), e))?;
+
+        let addr = config.listen_addr();
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| StartError::Bind(addr, e))?;
+        let local = listener.local_addr().map_err(|e| StartError::Bind(addr, e))?;
+        let public_url = config
+            .server
+            .public_url
+            .clone()
+            .unwrap_or_else(|| detect_public_url(local, config.server.tls.is_some()));
+        let public_url = public_url.trim_end_matches('/').to_string();
+        tracing::info!(%public_url, listen = %local, "join links and the QR code use this address");
+
+        let admin_token = match &config.admin.token {
+            Some(t) => t.clone(),
+            None => match store.meta_get("admin_token").ok().flatten() {
+                Some(t) => t,
+                None => {
+                    let t = random_token(24);
+                    let _ = store.meta_put("admin_token", &t);
+                    // Logged once, on the run that generated it.
+                    tracing::warn!(admin_token = %t, "generated the operator's admin token (set [admin] token to choose one)");
+                    t
+                }
+            },
+        };
+
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(15))
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .user_agent(concat!("voicewall/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| StartError::Provider(e.to_string()))?;
+
+        let mut walls = HashMap::new();
+        for w in &config.walls {
+            let provider: Arc<dyn ProviderClient> = if let Some(web) = &w.web {
+                Arc::new(WebProvider::new(w, web, &public_url, &store))
+            } else if let Some(wx) = &w.wechat {
+                Arc::new(WechatProvider::new(w, wx, &public_url, http.clone(), store.clone()))
+            } else {
+                return Err(StartError::Provider(format!(
+                    "wall {:?}: the Telegram provider is not available in this build",
+                    w.id
+                )));
+            };
+            walls.insert(
+                w.id.clone(),
+                Wall {
+                    config: w.clone(),
+                    provider,
+                },
+            );
+        }
+
+        let (pipeline_tx, pipeline_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (playback, playback_task) = Playback::new(config.audio.autoplay);
+        let hub = Hub::new(config.walls.iter().map(|w| w.id.as_str()));
+        let state = AppState {
+            config: Arc::new(config),
+            store,
+            hub,
+            walls: Arc::new(walls),
+            pipeline_tx,
+            playback,
+            metrics: Arc::new(Metrics::default()),
+            public_url: public_url.into(),
+            admin_token: admin_token.into(),
+            demo: options.demo,
+        };
+        Ok(Self {
+            listener,
+            state,
+            pipeline_rx,
+            playback_task,
+            retry: options.retry.unwrap_or_default(),
+            background: Vec::new(),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("bound")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serve until `shutdown` resolves; then stop the background tasks and flush the store.
+    pub async fn run_until_stopped(
+        mut self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let state = self.state.clone();
+        self.background.push(tokio::spawn(pipeline::run(
+            state.clone(),
+            self.pipeline_rx,
+            self.retry,
+        )));
+        self.background
+            .push(tokio::spawn(playback::run(state.clone(), self.playback_task)));
+        for wall in state.walls.values() {
+            let provider = wall.provider.clone();
+            let st = state.clone();
+            let id = wall.config.id.clone();
+            self.background.push(tokio::spawn(async move {
+                crate::providers::maintain(provider, st, id).await;
+            }));
+        }
+        let router = crate::http::router(state.clone());
+        let served = axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
+        for task in &self.background {
+            task.abort();
+        }
+        for task in self.background {
+            let _ = task.await;
+        }
+        match state.store.flush() {
+            Ok(()) => tracing::info!("store flushed; stopped cleanly"),
+            Err(e) => tracing::error!(error = %e, "final store flush failed"),
+        }
+        served
+    }
+}
+
+/// This machine's LAN IPv4 address (the route to a private address; no packet is sent), or loopback.
+pub fn detect_public_url(local: SocketAddr, tls: bool) -> String {
+    let scheme = if tls { "https" } else { "http" };
+    let ip = lan_ipv4().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let ip = if local.ip().is_loopback() {
+        local.ip()
+    } else {
+        ip
+    };
+    format!("{scheme}://{ip}:{}", local.port())
+}
+
+fn lan_ipv4() -> Option<IpAddr> {
+    let sock = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    sock.connect("10.254.254.254:1").ok()?;
+    let ip = sock.local_addr().ok()?.ip();
+    (!ip.is_unspecified()).then_some(ip)
+}
+
+pub fn random_token(len: usize) -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    let mut rng = rand::thread_rng();
+    (0..len)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("Ctrl-C: shutting down"),
+        _ = term => tracing::info!("SIGTERM: shutting down"),
+    }
+}

@@ -1,0 +1,443 @@
+//! The store: our own type around sled 0.34 (beta by its own README — nothing outside this module
+//! touches sled). Trees: `inbox` (accepted pushes not yet processed, by sequence), `dedup` (provider +
+//! wall + platform key → sequence), `participants`, `messages`, `media` (content-addressed blobs),
+//! `profiles` (the patent's "first identifier → user info" table), `meta`.
+//!
+//! Durability: a push is acknowledged only after `durable()` returns. One flusher thread flushes whatever
+//! has been written and wakes every writer that wrote before that flush (group commit): sled's
+//! `flush_async` deadlocks under concurrency (spacejam/sled#1308) and a flush per request caps throughput.
+
+use crate::domain::{Inbound, Message, Participant, Provider};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+
+const SCHEMA_VERSION: &[u8] = b"1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("storage: corrupt record: {0}")]
+    Corrupt(#[from] serde_json::Error),
+    #[error("storage: the disk did not confirm the write in time")]
+    FlushTimeout,
+    #[error("storage: schema version {found} is newer than this build understands ({SCHEMA_VERSION:?})")]
+    Schema { found: String },
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Outcome of accepting a push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    New(u64),
+    /// A retry of a push already accepted (WeChat retries 3 times); carries the first one's sequence.
+    Duplicate(u64),
+}
+
+impl Accepted {
+    pub fn seq(self) -> u64 {
+        match self {
+            Accepted::New(s) | Accepted::Duplicate(s) => s,
+        }
+    }
+}
+
+/// A stored media blob's metadata.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct MediaMeta {
+    pub content_type: String,
+    pub len: u64,
+}
+
+/// A profile fetched from a platform, by the sender's per-account id.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+pub struct Profile {
+    pub nickname: String,
+    /// `/media/{key}` of the cached avatar.
+    pub avatar_url: Option<String>,
+    /// Platform-wide id (WeChat unionid): links one person across accounts.
+    pub unionid: Option<String>,
+    pub fetched_at: u64,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: sled::Db,
+    inbox: sled::Tree,
+    dedup: sled::Tree,
+    participants: sled::Tree,
+    messages: sled::Tree,
+    media: sled::Tree,
+    media_meta: sled::Tree,
+    profiles: sled::Tree,
+    meta: sled::Tree,
+    written: AtomicU64,
+    flushed: watch::Receiver<u64>,
+    wake: Mutex<mpsc::Sender<()>>,
+}
+
+impl Store {
+    pub fn open(dir: &Path) -> Result<Self> {
+        let db = sled::Config::new()
+            .path(dir.join("db"))
+            .cache_capacity(64 * 1024 * 1024)
+            .open()?;
+        let meta = db.open_tree("meta")?;
+        match meta.get("schema")? {
+            None => {
+                meta.insert("schema", SCHEMA_VERSION)?;
+            }
+            Some(v) if v.as_ref() == SCHEMA_VERSION => {}
+            Some(v) => {
+                return Err(StoreError::Schema {
+                    found: String::from_utf8_lossy(&v).into(),
+                })
+            }
+        }
+        let (flushed_tx, flushed) = watch::channel(0u64);
+        let (wake_tx, wake_rx) = mpsc::channel::<()>();
+        let inner = Arc::new(Inner {
+            inbox: db.open_tree("inbox")?,
+            dedup: db.open_tree("dedup")?,
+            participants: db.open_tree("participants")?,
+            messages: db.open_tree("messages")?,
+            media: db.open_tree("media")?,
+            media_meta: db.open_tree("media_meta")?,
+            profiles: db.open_tree("profiles")?,
+            meta,
+            written: AtomicU64::new(0),
+            flushed,
+            wake: Mutex::new(wake_tx),
+            db,
+        });
+        let weak = Arc::downgrade(&inner);
+        std::thread::Builder::new()
+            .name("sled-flusher".into())
+            .spawn(move || flusher(weak, wake_rx, flushed_tx))
+            .expect("spawn flusher thread");
+        Ok(Self { inner })
+    }
+
+    /// Wait until everything written before this call is on disk (group commit).
+    pub async fn durable(&self) -> Result<()> {
+        let ticket = self.inner.written.fetch_add(1, Ordering::SeqCst) + 1;
+        let _ = self.inner.wake.lock().expect("wake lock").send(());
+        let mut rx = self.inner.flushed.clone();
+        let waited =
+            tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|f| *f >= ticket)).await;
+        match waited {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(StoreError::FlushTimeout),
+        }
+    }
+
+    /// Flush synchronously (shutdown).
+    pub fn flush(&self) -> Result<()> {
+        self.inner.db.flush()?;
+        Ok(())
+    }
+
+    /// Record a push in the inbox unless its dedup key was seen. Not durable until `durable()`.
+    pub fn accept(&self, inbound: &Inbound) -> Result<Accepted> {
+        let dedup_key = format!(
+            "{}\0{}\0{}",
+            inbound.provider.as_str(),
+            inbound.wall,
+            inbound.dedup_key
+        );
+        let seq = self.inner.db.generate_id()?;
+        let value = serde_json::to_vec(inbound)?;
+        let result = (&self.inner.dedup, &self.inner.inbox).transaction(|(dedup, inbox)| {
+            if let Some(existing) = dedup.get(dedup_key.as_bytes())? {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&existing);
+                return Ok(Accepted::Duplicate(u64::from_be_bytes(b)));
+            }
+            dedup.insert(dedup_key.as_bytes(), &seq.to_be_bytes())?;
+            inbox.insert(&seq.to_be_bytes(), value.as_slice())?;
+            Ok::<_, ConflictableTransactionError<()>>(Accepted::New(seq))
+        });
+        match result {
+            Ok(a) => Ok(a),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
+            Err(TransactionError::Abort(())) => unreachable!("never aborts"),
+        }
+    }
+
+    /// Accepted pushes not yet processed, oldest first (the pipeline resumes from these after a crash).
+    pub fn inbox(&self) -> Result<Vec<(u64, Inbound)>> {
+        self.inner
+            .inbox
+            .iter()
+            .map(|r| {
+                let (k, v) = r?;
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&k);
+                Ok((u64::from_be_bytes(b), serde_json::from_slice(&v)?))
+            })
+            .collect()
+    }
+
+    pub fn inbox_len(&self) -> usize {
+        self.inner.inbox.len()
+    }
+
+    pub fn finish_inbox(&self, seq: u64) -> Result<()> {
+        self.inner.inbox.remove(seq.to_be_bytes())?;
+        Ok(())
+    }
+
+    fn wall_key(wall: &str, id: &str) -> Vec<u8> {
+        let mut k = Vec::with_capacity(wall.len() + id.len() + 1);
+        k.extend_from_slice(wall.as_bytes());
+        k.push(0);
+        k.extend_from_slice(id.as_bytes());
+        k
+    }
+
+    fn wall_prefix(wall: &str) -> Vec<u8> {
+        let mut k = wall.as_bytes().to_vec();
+        k.push(0);
+        k
+    }
+
+    pub fn participant(&self, wall: &str, id: &str) -> Result<Option<Participant>> {
+        get_json(&self.inner.participants, &Self::wall_key(wall, id))
+    }
+
+    pub fn put_participant(&self, wall: &str, p: &Participant) -> Result<()> {
+        put_json(&self.inner.participants, &Self::wall_key(wall, &p.id), p)
+    }
+
+    pub fn remove_participant(&self, wall: &str, id: &str) -> Result<()> {
+        self.inner.participants.remove(Self::wall_key(wall, id))?;
+        Ok(())
+    }
+
+    pub fn participants(&self, wall: &str) -> Result<Vec<Participant>> {
+        let mut v: Vec<Participant> = scan_json(&self.inner.participants, &Self::wall_prefix(wall))?;
+        v.sort_by(|a, b| a.joined_at.cmp(&b.joined_at).then(a.id.cmp(&b.id)));
+        Ok(v)
+    }
+
+    /// Messages are keyed by wall and their sequence (big-endian), so they list in arrival order.
+    fn message_key(wall: &str, id: &str) -> Vec<u8> {
+        let seq: u64 = id.parse().unwrap_or(0);
+        let mut k = Self::wall_prefix(wall);
+        k.extend_from_slice(&seq.to_be_bytes());
+        k
+    }
+
+    pub fn message(&self, wall: &str, id: &str) -> Result<Option<Message>> {
+        get_json(&self.inner.messages, &Self::message_key(wall, id))
+    }
+
+    pub fn put_message(&self, wall: &str, m: &Message) -> Result<()> {
+        put_json(&self.inner.messages, &Self::message_key(wall, &m.id), m)
+    }
+
+    pub fn messages(&self, wall: &str) -> Result<Vec<Message>> {
+        scan_json(&self.inner.messages, &Self::wall_prefix(wall))
+    }
+
+    /// Apply `f` to a stored message and return the new value (None when it does not exist).
+    pub fn update_message(
+        &self,
+        wall: &str,
+        id: &str,
+        f: impl Fn(&mut Message),
+    ) -> Result<Option<Message>> {
+        let key = Self::message_key(wall, id);
+        let mut out = None;
+        self.inner.messages.update_and_fetch(&key, |old| {
+            let old = old?;
+            let mut m: Message = serde_json::from_slice(old).ok()?;
+            f(&mut m);
+            let bytes = serde_json::to_vec(&m).ok()?;
+            out = Some(m);
+            Some(bytes)
+        })?;
+        Ok(out)
+    }
+
+    /// Store a blob by its content hash; returns the key (served at `/media/{key}`).
+    pub fn put_media(&self, bytes: &[u8], content_type: &str) -> Result<String> {
+        let key = hex::encode(&Sha256::digest(bytes)[..16]);
+        if !self.inner.media.contains_key(&key)? {
+            self.inner.media.insert(&key, bytes)?;
+        }
+        put_json(
+            &self.inner.media_meta,
+            key.as_bytes(),
+            &MediaMeta {
+                content_type: content_type.to_string(),
+                len: bytes.len() as u64,
+            },
+        )?;
+        Ok(key)
+    }
+
+    pub fn media(&self, key: &str) -> Result<Option<(MediaMeta, sled::IVec)>> {
+        let Some(meta) = get_json::<MediaMeta>(&self.inner.media_meta, key.as_bytes())? else {
+            return Ok(None);
+        };
+        Ok(self.inner.media.get(key)?.map(|b| (meta, b)))
+    }
+
+    /// Derived data stored beside a blob (e.g. decoded audio analysis), under `{key}.{suffix}`.
+    pub fn put_derived<T: Serialize>(&self, key: &str, suffix: &str, value: &T) -> Result<()> {
+        put_json(&self.inner.media_meta, format!("{key}.{suffix}").as_bytes(), value)
+    }
+
+    pub fn derived<T: DeserializeOwned>(&self, key: &str, suffix: &str) -> Result<Option<T>> {
+        get_json(&self.inner.media_meta, format!("{key}.{suffix}").as_bytes())
+    }
+
+    pub fn profile(&self, provider: Provider, user: &str) -> Result<Option<Profile>> {
+        get_json(&self.inner.profiles, &Self::wall_key(provider.as_str(), user))
+    }
+
+    pub fn put_profile(&self, provider: Provider, user: &str, p: &Profile) -> Result<()> {
+        put_json(&self.inner.profiles, &Self::wall_key(provider.as_str(), user), p)
+    }
+
+    pub fn meta_get(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .inner
+            .meta
+            .get(key)?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    pub fn meta_put(&self, key: &str, value: &str) -> Result<()> {
+        self.inner.meta.insert(key, value.as_bytes())?;
+        Ok(())
+    }
+
+    /// Bytes on disk, for /metrics.
+    pub fn size_on_disk(&self) -> u64 {
+        self.inner.db.size_on_disk().unwrap_or(0)
+    }
+}
+
+fn flusher(inner: std::sync::Weak<Inner>, wake: mpsc::Receiver<()>, flushed: watch::Sender<u64>) {
+    while wake.recv().is_ok() {
+        while wake.try_recv().is_ok() {}
+        let Some(inner) = inner.upgrade() else { return };
+        let target = inner.written.load(Ordering::SeqCst);
+        match inner.db.flush() {
+            Ok(_) => {
+                flushed.send_replace(target);
+            }
+            Err(e) => tracing::error!(error = %e, "sled flush failed; acks wait"),
+        }
+    }
+}
+
+fn get_json<T: DeserializeOwned>(tree: &sled::Tree, key: &[u8]) -> Result<Option<T>> {
+    match tree.get(key)? {
+        Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
+        None => Ok(None),
+    }
+}
+
+fn put_json<T: Serialize>(tree: &sled::Tree, key: &[u8], value: &T) -> Result<()> {
+    tree.insert(key, serde_json::to_vec(value)?)?;
+    Ok(())
+}
+
+fn scan_json<T: DeserializeOwned>(tree: &sled::Tree, prefix: &[u8]) -> Result<Vec<T>> {
+    tree.scan_prefix(prefix)
+        .map(|r| {
+            let (_, v) = r?;
+            Ok(serde_json::from_slice(&v)?)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{InboundKind, MessageKind};
+
+    fn push(key: &str) -> Inbound {
+        Inbound {
+            wall: "main".into(),
+            provider: Provider::Wechat,
+            sender: "o1".into(),
+            kind: InboundKind::Media {
+                kind: MessageKind::Voice,
+                media: "m1".into(),
+                transcript: None,
+            },
+            pushed_at: 1,
+            received_at: 2,
+            dedup_key: key.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn four_deliveries_make_one_inbox_entry_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let first;
+        {
+            let store = Store::open(dir.path()).unwrap();
+            first = store.accept(&push("123")).unwrap();
+            assert!(matches!(first, Accepted::New(_)));
+            for _ in 0..3 {
+                assert_eq!(store.accept(&push("123")).unwrap(), Accepted::Duplicate(first.seq()));
+            }
+            store.accept(&push("456")).unwrap();
+            store.durable().await.unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let inbox = store.inbox().unwrap();
+        assert_eq!(inbox.len(), 2);
+        assert_eq!(inbox[0].0, first.seq());
+        assert_eq!(inbox[0].1, push("123"));
+        assert_eq!(store.accept(&push("123")).unwrap(), Accepted::Duplicate(first.seq()));
+    }
+
+    #[tokio::test]
+    async fn concurrent_durable_waits_all_complete() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..64 {
+            let s = store.clone();
+            tasks.push(tokio::spawn(async move {
+                s.accept(&push(&i.to_string())).unwrap();
+                s.durable().await.unwrap();
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(store.inbox_len(), 64);
+    }
+
+    #[test]
+    fn media_is_content_addressed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let a = store.put_media(b"hello", "audio/amr").unwrap();
+        let b = store.put_media(b"hello", "audio/amr").unwrap();
+        assert_eq!(a, b);
+        let (meta, bytes) = store.media(&a).unwrap().unwrap();
+        assert_eq!(meta.content_type, "audio/amr");
+        assert_eq!(&bytes[..], b"hello");
+        assert!(store.media("nope").unwrap().is_none());
+    }
+}

@@ -1,0 +1,159 @@
+//! The thin Tauri shell: parse the CLI (headless modes never touch GTK), then for the kiosk build the core
+//! `Application` on the one tokio runtime, open a fullscreen undecorated window on the first wall's page
+//! served by the embedded server, and wire the kiosk habits: hidden idle cursor, Ctrl+Shift+Q to quit,
+//! a single instance, display sleep inhibited, SIGTERM and window close shutting down cleanly.
+
+use clap::Parser;
+use std::sync::Mutex;
+use tauri::{Manager, RunEvent, WebviewUrl, WebviewWindowBuilder};
+use voicewall_core::cli::{self, Cli, Dispatch};
+use voicewall_core::startup::{Application, Options};
+use voicewall_core::Config;
+
+/// Injected into the wall page: hides the cursor after 3 s without movement and maps Ctrl+Shift+Q to a
+/// navigation the shell intercepts (no IPC surface is exposed to the page).
+const KIOSK_SCRIPT: &str = r#"(function(){
+  if (window.__voicewallKiosk) return; window.__voicewallKiosk = true;
+  var style = document.createElement('style');
+  style.textContent = 'html.vw-nocursor, html.vw-nocursor * { cursor: none !important; }';
+  function attach(){ (document.head || document.documentElement).appendChild(style); }
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', attach); else attach();
+  var timer = null;
+  function moved(){
+    document.documentElement.classList.remove('vw-nocursor');
+    clearTimeout(timer);
+    timer = setTimeout(function(){ document.documentElement.classList.add('vw-nocursor'); }, 3000);
+  }
+  addEventListener('mousemove', moved, {passive: true});
+  moved();
+  addEventListener('keydown', function(e){
+    if (e.ctrlKey && e.shiftKey && (e.key === 'Q' || e.key === 'q')) { location.href = 'voicewall://quit'; }
+  });
+})();"#;
+
+/// Entry point of the `voicewall` binary; returns the exit code.
+pub fn main_entry() -> i32 {
+    let cli = Cli::parse();
+    match cli::dispatch(cli) {
+        Dispatch::Exit(code) => code,
+        Dispatch::Desktop { config, demo } => run_desktop(config, demo),
+    }
+}
+
+/// The kiosk: one tokio runtime shared with Tauri, the core app on it, the wall window in front.
+pub fn run_desktop(config: Config, demo: bool) -> i32 {
+    let _guard = voicewall_core::telemetry::init(Some(&config.data_dir().join("logs")));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    tauri::async_runtime::set(rt.handle().clone());
+
+    let first_wall = config.walls[0].id.clone();
+    let app = match rt.block_on(Application::build_with(
+        config,
+        Options {
+            demo,
+            ..Options::default()
+        },
+    )) {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start");
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
+    let local = app.local_addr();
+    if demo {
+        voicewall_core::demo::start(app.state().clone(), local);
+    }
+    // The window talks to the server on loopback whatever address it listens on.
+    let wall_url = format!("http://127.0.0.1:{}/wall/{first_wall}", local.port());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = rt.spawn(app.run_until_stopped(async move {
+        let _ = stop_rx.await;
+    }));
+    let stop_tx = Mutex::new(Some(stop_tx));
+
+    let built = tauri::Builder::default()
+        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
+            // A second launch focuses the first.
+            if let Some(w) = app.get_webview_window("wall") {
+                let _ = w.set_focus();
+            }
+        }))
+        .setup(move |app| {
+            let url: tauri::Url = wall_url.parse().expect("valid wall url");
+            let handle = app.handle().clone();
+            WebviewWindowBuilder::new(app, "wall", WebviewUrl::External(url))
+                .title("Voicewall")
+                .fullscreen(true)
+                .decorations(false)
+                .focused(true)
+                .initialization_script(KIOSK_SCRIPT)
+                .on_navigation(move |url| {
+                    if url.scheme() == "voicewall" {
+                        tracing::info!("Ctrl+Shift+Q: quitting");
+                        handle.exit(0);
+                        return false;
+                    }
+                    true
+                })
+                .build()?;
+            inhibit_display_sleep();
+            let handle = app.handle().clone();
+            tauri::async_runtime::spawn(async move {
+                voicewall_core::startup::shutdown_signal().await;
+                handle.exit(0);
+            });
+            tracing::info!(url = %wall_url, "kiosk window open");
+            Ok(())
+        })
+        .build(tauri::generate_context!());
+    let tauri_app = match built {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot open the kiosk window (no display? use `voicewall serve`)");
+            eprintln!("error: cannot open the kiosk window: {e}\nhint: without a display, run `voicewall serve`");
+            return 1;
+        }
+    };
+    // On Exit (window closed, Ctrl+Shift+Q, SIGTERM) stop the server and wait for sled to flush before
+    // Tauri ends the process.
+    let mut server = Some(server);
+    tauri_app.run(move |_app, event| {
+        if let RunEvent::Exit = event {
+            if let Some(tx) = stop_tx.lock().expect("stop lock").take() {
+                let _ = tx.send(());
+            }
+            if let Some(server) = server.take() {
+                let waited = rt.block_on(async {
+                    tokio::time::timeout(std::time::Duration::from_secs(10), server).await
+                });
+                match waited {
+                    Ok(Ok(Ok(()))) => tracing::info!("kiosk stopped cleanly"),
+                    Ok(Ok(Err(e))) => tracing::error!(error = %e, "server error at shutdown"),
+                    _ => tracing::error!("the server did not stop in 10 s"),
+                }
+            }
+        }
+    });
+    0
+}
+
+/// Keep the venue screen awake while the wall runs (X11 screensaver and DPMS).
+fn inhibit_display_sleep() {
+    if std::env::var_os("DISPLAY").is_none() {
+        tracing::info!("no X display: display sleep is left to the session (Wayland: set it in the compositor)");
+        return;
+    }
+    match std::process::Command::new("xset")
+        .args(["s", "off", "s", "noblank", "-dpms"])
+        .status()
+    {
+        Ok(s) if s.success() => tracing::info!("display sleep inhibited (xset)"),
+        Ok(s) => tracing::warn!(status = %s, "xset could not inhibit display sleep"),
+        Err(e) => tracing::warn!(error = %e, "xset not found: display sleep not inhibited (install x11-xserver-utils)"),
+    }
+}

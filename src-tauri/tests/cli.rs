@@ -1,0 +1,144 @@
+//! The `voicewall` binary's command line, for real: help, version, check-config, probe, and `serve`
+//! answering /healthz then stopping cleanly on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_voicewall");
+
+fn fixture(name: &str) -> String {
+    format!("{}/../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn help_and_version() {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for cmd in ["serve", "check-config", "demo", "probe", "play", "--config"] {
+        assert!(help.contains(cmd), "--help lacks {cmd}: {help}");
+    }
+    let out = Command::new(BIN).arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("voicewall {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn check_config_names_key_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, "[[walls]]\nid = \"main\"\ntitle = \"Gala\"\n[walls.web]\n").unwrap();
+    let out = Command::new(BIN).arg("check-config").arg(&good).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok (1 wall: main)"));
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[server]\nlisten = \"0.0.0.0:8787\"\n\n[audio]\nvolume = 7\n").unwrap();
+    let out = Command::new(BIN).arg("check-config").arg(&bad).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("audio.volume") && err.contains("line 5"), "{err}");
+
+    let out = Command::new(BIN)
+        .arg("check-config")
+        .arg(dir.path().join("missing.toml"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.toml"));
+}
+
+#[test]
+fn probe_reports_duration_and_fails_on_non_audio() {
+    let out = Command::new(BIN)
+        .args(["probe", &fixture("audio/hello.amr"), &fixture("audio/hello.ogg")])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text} {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(text.lines().filter(|l| l.contains("duration=")).count(), 2, "{text}");
+    assert!(text.contains("codec=amr-nb") || text.contains("amr"), "{text}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("song.mp3");
+    std::fs::write(&fake, "this is not audio at all").unwrap();
+    let out = Command::new(BIN).arg("probe").arg(&fake).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("error"));
+}
+
+#[test]
+fn serve_answers_then_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = dir.path().join("v.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[storage]\ndata_dir = {:?}\n[audio]\noutput = \"null\"\n",
+            dir.path().join("data").display().to_string()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    let body = loop {
+        if let Ok(mut r) = ureq_get(&url) {
+            break std::mem::take(&mut r);
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "serve never answered");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(body.contains("\"status\":\"ok\""), "{body}");
+    unsafe_kill(child.id(), 15);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit: {status}");
+    let log: Vec<String> = BufReader::new(child.stderr.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .collect();
+    assert!(
+        log.iter().any(|l| l.contains("stopped cleanly")),
+        "no clean stop in the log: {log:#?}"
+    );
+    assert!(dir.path().join("data/logs").read_dir().unwrap().next().is_some(), "a log file is written");
+}
+
+/// A tiny blocking HTTP GET over a real socket (keeps the test free of an HTTP client runtime).
+fn ureq_get(url: &str) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let mut s = std::net::TcpStream::connect(host)?;
+    write!(s, "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    if !out.starts_with("HTTP/1.1 200") {
+        return Err(std::io::Error::other(out));
+    }
+    Ok(out)
+}
+
+fn unsafe_kill(pid: u32, sig: i32) {
+    let ok = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}

@@ -1,0 +1,942 @@
+/* Voicewall — the big screen.
+ *
+ * Plain JS, no build step. Reads the wall id from /wall/{id}, loads GET /api/walls/{id},
+ * follows GET /api/walls/{id}/events (SSE) and lays out every participant's avatar in the free
+ * area next to the always-visible join QR panel. Audio is played by the server's native player;
+ * this page only plays video messages (in the spotlight).
+ *
+ * Performance notes (2,000+ avatars): every avatar is one absolutely positioned element moved with
+ * transform: translate3d (compositor-only glides); layout is recomputed at most once per frame and
+ * only elements whose target changed are touched; the grid keeps ~6 % spare capacity for big crowds
+ * so a join usually positions just the newcomer.
+ */
+(() => {
+  'use strict';
+
+  // ---------------------------------------------------------------- constants & strings
+  const GLIDE_MS = 700;
+  const FRESH_MS = 5000;         // how long a new message pulses
+  const BUBBLE_MS = 9000;        // text/image message bubble lifetime
+  const MAX_BUBBLES = 3;
+  const NAMED_MIN_CELL = 118;    // show names under avatars when cells are at least this big (px)
+  const BACKOFF = [1000, 2000, 4000, 8000, 10000];
+  const HEARTBEAT_TIMEOUT_MS = 45000;
+
+  const STR = {
+    en: {
+      scan: 'Scan to join', scanOther: '扫码加入',
+      cta: 'Be the first on the wall!',
+      joined: (n) => (n === 1 ? 'person joined' : 'people joined'),
+      reconnecting: 'Reconnecting…', connecting: 'Connecting…',
+      voice: 'Voice', video: 'Video', text: 'Text', image: 'Photo',
+    },
+    zh: {
+      scan: '扫码加入', scanOther: 'Scan to join',
+      cta: '快来成为第一个上墙的人！',
+      joined: () => '人已加入',
+      reconnecting: '正在重新连接…', connecting: '正在连接…',
+      voice: '语音', video: '视频', text: '文字', image: '图片',
+    },
+  };
+
+  // ---------------------------------------------------------------- dom
+  const $ = (id) => document.getElementById(id);
+  const app = $('app');
+  const grid = $('grid');
+  const dim = $('dim');
+  const panel = $('qr-panel');
+  const qrImg = $('qr');
+  const header = $('header');
+  const spot = $('spotlight');
+  const spotFace = spot.querySelector('.spot-face');
+  const spotVideo = spot.querySelector('.spot-video');
+  const spotKind = spot.querySelector('.spot-kind');
+  const wave = $('wave');
+  const bubbles = $('bubbles');
+  const statusEl = $('status');
+
+  // ---------------------------------------------------------------- state
+  const m = location.pathname.match(/\/wall\/([^/?#]+)/);
+  const wallId = m ? decodeURIComponent(m[1]) : (new URLSearchParams(location.search).get('wall') || 'main');
+  const api = `/api/walls/${encodeURIComponent(wallId)}`;
+
+  const S = {
+    wall: null,                 // id, title, locale, theme, join, demo
+    people: new Map(),          // id -> rec {p, el, face, img, badge, name, idx, x, y, msgs:Set}
+    order: [],                  // participant ids, join order
+    messages: new Map(),        // id -> message
+    playback: null,             // {message_id, participant_id, position_ms, duration_ms, at}
+    connected: false,
+    everConnected: false,
+    layout: null,
+    lastLayoutChange: 0,
+    reconnects: 0,
+    events: 0,
+    plays: [],                  // participant ids we POSTed /play for
+    strings: STR.en,
+    heartbeatSeen: false,
+    videoBlocked: false,
+  };
+
+  // ---------------------------------------------------------------- helpers
+  function hash(str) {
+    let h = 2166136261;
+    for (let i = 0; i < str.length; i++) { h ^= str.charCodeAt(i); h = Math.imul(h, 16777619); }
+    return h >>> 0;
+  }
+  function colourFor(id) {
+    const h = hash(String(id));
+    return `hsl(${h % 360} ${55 + (h >> 9) % 20}% ${38 + (h >> 17) % 12}%)`;
+  }
+  const CJK = /[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]/;
+  function initials(name) {
+    const s = String(name || '').trim();
+    if (!s) return '?';
+    const chars = Array.from(s.replace(/[\s\p{P}\p{S}]+/gu, ' ').trim() || s);
+    if (CJK.test(s)) {
+      // Chinese/Japanese/Korean names: the first CJK character reads best.
+      const c = chars.find((ch) => CJK.test(ch));
+      return c || chars[0];
+    }
+    const words = chars.join('').split(/\s+/).filter(Boolean);
+    if (words.length >= 2) return (Array.from(words[0])[0] + Array.from(words[1])[0]).toUpperCase();
+    return Array.from(words[0] || s).slice(0, 2).join('').toUpperCase();
+  }
+  function fmtDur(ms) {
+    const s = Math.max(0, Math.round((ms || 0) / 1000));
+    return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+  }
+  function isZh() { return /^zh/i.test((S.wall && S.wall.locale) || ''); }
+  function el(tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text != null) e.textContent = text;
+    return e;
+  }
+  function safeUrl(u) {
+    // Only same-origin relative URLs (/media/…, /api/…); never hotlink anything else.
+    if (typeof u !== 'string' || !u) return null;
+    if (u.startsWith('/') && !u.startsWith('//')) return u;
+    try {
+      const url = new URL(u, location.href);
+      if (url.origin === location.origin) return url.pathname + url.search;
+    } catch (_) { /* ignore */ }
+    return null;
+  }
+
+  // Face = coloured disc with initials underneath an <img>; a failed image is removed so the
+  // generated avatar shows (never a broken-image icon).
+  function fillFace(face, p) {
+    face.style.setProperty('--c', colourFor(p.id || p.person_id || p.display_name));
+    let ini = face.querySelector('.ini');
+    if (!ini) { ini = el('span', 'ini'); face.appendChild(ini); }
+    ini.textContent = initials(p.display_name);
+    const src = safeUrl(p.avatar_url);
+    let img = face.querySelector('img');
+    if (!src) { if (img) img.remove(); face.classList.add('noimg'); return; }
+    if (img && img.getAttribute('src') === src && !face.classList.contains('noimg')) return;
+    face.classList.remove('noimg');
+    if (!img) {
+      img = document.createElement('img');
+      img.alt = '';
+      img.decoding = 'async';
+      img.draggable = false;
+      face.appendChild(img);
+    }
+    img.src = src;
+  }
+  // image errors do not bubble; catch them in the capture phase for the whole document.
+  document.addEventListener('error', (e) => {
+    const t = e.target;
+    if (t && t.tagName === 'IMG' && t.parentElement && t.parentElement.classList.contains('face')) {
+      t.parentElement.classList.add('noimg');
+      t.remove();
+    }
+  }, true);
+
+  // ---------------------------------------------------------------- participants
+  function upsertParticipant(p, animate, skipScan) {
+    if (!p || !p.id) return;
+    let rec = S.people.get(p.id);
+    if (!rec) {
+      const node = el('div', 'av');
+      node.dataset.pid = p.id;
+      node.setAttribute('role', 'button');
+      const face = el('div', 'face');
+      const name = el('div', 'name');
+      node.append(face, name);
+      rec = { p, el: node, face, name, badge: null, x: NaN, y: NaN, idx: -1, msgs: new Set(), fresh: 0 };
+      if (animate) node.classList.add('enter');
+      S.people.set(p.id, rec);
+      S.order.push(p.id);
+      grid.appendChild(node);
+      if (animate) setTimeout(() => node.classList.remove('enter'), 900);
+    }
+    rec.p = p;
+    fillFace(rec.face, p);
+    rec.name.textContent = p.display_name || '';
+    rec.el.title = p.display_name || '';
+    rec.el.setAttribute('aria-label', p.display_name || '');
+    if (!skipScan) {
+      // messages that arrived before their participant
+      for (const msg of S.messages.values()) if (msg.participant_id === p.id) rec.msgs.add(msg.id);
+      updateBadge(rec);
+    }
+  }
+
+  function removeParticipant(id) {
+    const rec = S.people.get(id);
+    if (!rec) return;
+    S.people.delete(id);
+    const i = S.order.indexOf(id);
+    if (i >= 0) S.order.splice(i, 1);
+    const node = rec.el;
+    node.classList.add('leave');
+    node.style.pointerEvents = 'none';
+    setTimeout(() => node.remove(), 450);
+  }
+
+  function updateBadge(rec) {
+    let unplayed = 0, latest = null, fetching = false;
+    for (const mid of rec.msgs) {
+      const msg = S.messages.get(mid);
+      if (!msg) continue;
+      if (msg.status === 'failed') continue;
+      if ((msg.played_count || 0) > 0) continue;
+      if (msg.kind !== 'voice' && msg.kind !== 'video') continue;
+      unplayed++;
+      if (msg.status === 'fetching') fetching = true;
+      if (!latest || String(msg.received_at || '') >= String(latest.received_at || '')) latest = msg;
+    }
+    const lit = unplayed > 0;
+    rec.el.classList.toggle('lit', lit);
+    if (!lit) {
+      if (rec.badge) { rec.badge.remove(); rec.badge = null; }
+      return;
+    }
+    if (!rec.badge) {
+      rec.badge = el('span', 'badge');
+      rec.badge.innerHTML = '<b class="n"></b><span class="d"></span>';
+      rec.el.appendChild(rec.badge);
+    }
+    const n = String(unplayed);
+    const d = fetching && latest && latest.status === 'fetching' ? '…' : fmtDur(latest && latest.duration_ms);
+    const nEl = rec.badge.firstChild, dEl = rec.badge.lastChild;
+    if (nEl.textContent !== n) nEl.textContent = n;
+    if (dEl.textContent !== d) dEl.textContent = d;
+    rec.badge.dataset.count = n;
+  }
+
+  function markFresh(rec) {
+    rec.el.classList.add('fresh');
+    clearTimeout(rec.fresh);
+    rec.fresh = setTimeout(() => rec.el.classList.remove('fresh'), FRESH_MS);
+  }
+
+  // ---------------------------------------------------------------- messages
+  function upsertMessage(msg, isNew) {
+    if (!msg || !msg.id) return;
+    const prev = S.messages.get(msg.id);
+    S.messages.set(msg.id, msg);
+    const rec = S.people.get(msg.participant_id);
+    if (rec) {
+      rec.msgs.add(msg.id);
+      updateBadge(rec);
+      if (isNew && !prev) markFresh(rec);
+    }
+    if (isNew && !prev && (msg.kind === 'text' || msg.kind === 'image')) showBubble(msg);
+    if (S.playback && S.playback.message_id === msg.id) fillSpotlightMessage(msg);
+  }
+
+  function showBubble(msg) {
+    const rec = S.people.get(msg.participant_id);
+    const b = el('div', 'bubble');
+    const face = el('div', 'face small');
+    fillFace(face, rec ? rec.p : { id: msg.participant_id, display_name: '?' });
+    const body = el('div', 'bubble-body');
+    body.appendChild(el('div', 'bubble-name', rec ? rec.p.display_name : ''));
+    if (msg.kind === 'image' && safeUrl(msg.media_url)) {
+      const img = el('img', 'bubble-img');
+      img.alt = '';
+      img.src = safeUrl(msg.media_url);
+      img.onerror = () => img.remove();
+      body.appendChild(img);
+    }
+    const text = String(msg.text || msg.transcript || '').slice(0, 140);
+    if (text) body.appendChild(el('div', 'bubble-text', text));
+    b.append(face, body);
+    bubbles.appendChild(b);
+    while (bubbles.children.length > MAX_BUBBLES) bubbles.firstChild.remove();
+    setTimeout(() => { b.classList.add('out'); setTimeout(() => b.remove(), 600); }, BUBBLE_MS);
+  }
+
+  // ---------------------------------------------------------------- layout
+  function fitGrid(n, w, h, maxCell) {
+    let best = { cell: 0, cols: 1 };
+    for (let cols = 1; cols <= n; cols++) {
+      const rows = Math.ceil(n / cols);
+      const cell = Math.min(w / cols, h / rows);
+      if (cell > best.cell) best = { cell, cols };
+      if (w / cols < best.cell) break;            // more columns only shrink cells
+    }
+    const capped = best.cell > maxCell;
+    const cell = Math.max(8, Math.min(Math.floor(best.cell), Math.floor(maxCell)));
+    let cols;
+    if (capped) {
+      // few people: balanced rows (12 -> 4 x 3, not 5 + 5 + 2)
+      const rows = Math.ceil(n / best.cols);
+      cols = Math.ceil(n / rows);
+    } else {
+      cols = Math.max(1, Math.min(n, Math.floor(w / cell)));
+    }
+    return { cell, cols, capacity: cols * Math.max(1, Math.floor(h / cell)) };
+  }
+
+  function computeFrame() {
+    const W = window.innerWidth, H = window.innerHeight;
+    const vmin = Math.min(W, H);
+    const theme = (S.wall && S.wall.theme) || {};
+    const pct = Number.isFinite(+theme.safe_margin_pct) ? Math.max(0, Math.min(20, +theme.safe_margin_pct)) : 3;
+    const mg = Math.round(vmin * pct / 100);
+    const n = S.order.length;
+    const idle = n === 0;
+    const portrait = H > W * 1.1;
+    const headerH = Math.round(vmin * 0.105);
+    const gap = Math.round(vmin * 0.03);
+    const pad = Math.round(vmin * 0.03);
+    let mode, q, panelRect, area;
+    if (idle) {
+      if (portrait) {
+        mode = 'idle-column';
+        q = Math.round(Math.min(W - 2 * mg - 2 * pad, vmin * 0.62));
+        const pw = Math.min(W - 2 * mg, q + 2 * pad);
+        const ph = Math.min(H - 2 * mg - headerH, q + vmin * 0.48);
+        panelRect = { x: (W - pw) / 2, y: mg + headerH + (H - 2 * mg - headerH - ph) / 2, w: pw, h: ph };
+      } else {
+        mode = 'idle-row';
+        q = Math.round(Math.min(vmin * 0.5, H - 2 * mg - headerH - 2 * pad));
+        const pw = Math.min(W - 2 * mg, q + 2 * pad + Math.max(vmin * 0.62, (W - 2 * mg) * 0.36));
+        const ph = q + 2 * pad;
+        panelRect = { x: (W - pw) / 2, y: mg + headerH + (H - 2 * mg - headerH - ph) / 2, w: pw, h: ph };
+      }
+      area = { x: mg, y: mg + headerH, w: W - 2 * mg, h: H - 2 * mg - headerH };
+    } else if (portrait) {
+      mode = 'row';
+      q = Math.round(Math.max(vmin * 0.34, Math.min(vmin * 0.4, H * 0.26)));
+      const ph = q + 2 * pad;
+      panelRect = { x: mg, y: H - mg - ph, w: W - 2 * mg, h: ph };
+      area = { x: mg, y: mg + headerH, w: W - 2 * mg, h: H - 2 * mg - headerH - ph - gap };
+    } else {
+      mode = 'column';
+      q = Math.round(vmin * 0.36);
+      const pw = Math.round(q + 2 * pad);
+      panelRect = { x: W - mg - pw, y: mg, w: pw, h: H - 2 * mg };
+      area = { x: mg, y: mg + headerH, w: W - 2 * mg - pw - gap, h: H - 2 * mg - headerH };
+    }
+    area.w = Math.max(40, area.w); area.h = Math.max(40, area.h);
+    return { W, H, vmin, mg, n, idle, portrait, mode, q, pad, headerH, gap, panelRect, area };
+  }
+
+  let layoutQueued = false;
+  let panelAnimTimer = 0;
+  function scheduleLayout() {
+    if (layoutQueued) return;
+    layoutQueued = true;
+    requestAnimationFrame(() => { layoutQueued = false; layout(); });
+  }
+
+  function px(v) { return `${Math.round(v)}px`; }
+
+  function layout() {
+    const f = computeFrame();
+    const prev = S.layout;
+    const n = f.n;
+    const rs = document.documentElement.style;
+
+    // frame (only when it changed)
+    const frameKey = [f.W, f.H, f.mode, f.q, f.mg].join();
+    if (!prev || prev.frameKey !== frameKey) {
+      // the QR panel glides only when the wall goes from idle to busy (or back), not on resizes
+      if (prev && prev.f.mode !== f.mode && !app.classList.contains('booting')) {
+        app.classList.add('panel-anim');
+        clearTimeout(panelAnimTimer);
+        panelAnimTimer = setTimeout(() => app.classList.remove('panel-anim'), 1000);
+      }
+      app.dataset.mode = f.mode;
+      app.classList.toggle('idle', f.idle);
+      app.classList.toggle('portrait', f.portrait);
+      rs.setProperty('--vmin', `${f.vmin / 100}px`);
+      rs.setProperty('--mg', px(f.mg));
+      rs.setProperty('--qr', px(f.q));
+      rs.setProperty('--pad', px(f.pad));
+      Object.assign(panel.style, { left: px(f.panelRect.x), top: px(f.panelRect.y), width: px(f.panelRect.w), height: px(f.panelRect.h) });
+      Object.assign(header.style, { left: px(f.mg), top: px(f.mg), width: px(f.mode === 'column' ? f.area.w : f.W - 2 * f.mg), height: px(f.headerH) });
+      Object.assign(grid.style, { left: px(f.area.x), top: px(f.area.y), width: px(f.area.w), height: px(f.area.h) });
+      Object.assign(bubbles.style, { left: px(f.area.x), top: px(f.area.y), width: px(f.area.w), height: px(f.area.h) });
+      layoutSpotlight(f);
+    }
+
+    // grid: keep the current cell size while it still fits and is not much too small
+    const big = n > 40;
+    const maxCell = f.vmin * 0.24;
+    let g = prev && prev.grid && prev.frameKey === frameKey ? prev.grid : null;
+    if (n > 0) {
+      const ideal = fitGrid(n, f.area.w, f.area.h, maxCell);
+      const keep = g && big && g.capacity >= n && g.cell <= ideal.cell * 1.0 && g.cell >= ideal.cell * 0.9 && g.big;
+      if (!keep) {
+        if (big) {
+          // leave ~6 % spare capacity so a growing crowd doesn't re-flow on every join
+          const target = Math.ceil(n * 1.06) + 2;
+          g = fitGrid(target, f.area.w, f.area.h, maxCell);
+        } else {
+          g = ideal;
+        }
+        g.big = big;
+      }
+    } else {
+      g = { cell: 0, cols: 1, capacity: 0, big: false };
+    }
+    const cell = g.cell;
+    const cols = Math.max(1, g.cols);
+    const rowsUsed = n ? Math.ceil(n / cols) : 0;
+    // for big crowds, centre the block of capacity (stable); for small ones centre what is used
+    const rowsForCentre = g.big ? Math.min(Math.floor(f.area.h / Math.max(1, cell)), Math.ceil(g.capacity / cols)) : rowsUsed;
+    const blockW = Math.min(n, cols) * cell;
+    const offY = Math.max(0, Math.floor((f.area.h - rowsForCentre * cell) / 2));
+    const cellChanged = !prev || prev.grid.cell !== cell;
+    if (cellChanged && cell > 0) {
+      grid.style.setProperty('--cell', px(cell));
+      grid.classList.toggle('named', cell >= NAMED_MIN_CELL);
+      grid.classList.toggle('tiny', cell < 44);
+    }
+    const fullW = cols * cell;
+    const baseX = Math.floor((f.area.w - (g.big ? fullW : blockW)) / 2);
+    let moved = 0;
+    const flip = cellChanged && prev && prev.grid.cell > 0 && cell > 0 ? prev.grid.cell / cell : 0;
+    const flipList = [];
+    const newlyPlaced = [];
+    for (let i = 0; i < n; i++) {
+      const rec = S.people.get(S.order[i]);
+      const row = Math.floor(i / cols), col = i % cols;
+      let x = baseX + col * cell;
+      if (!g.big && row === rowsUsed - 1) {
+        // centre the last row of a small crowd
+        const inRow = n - row * cols;
+        x += Math.floor(((cols - inRow) * cell) / 2);
+      }
+      const y = offY + row * cell;
+      rec.idx = i;
+      if (Number.isNaN(rec.x)) {
+        rec.el.style.transform = `translate3d(${x}px,${y}px,0)`;
+        newlyPlaced.push(rec.el);
+        rec.x = x; rec.y = y;
+        moved++;
+      } else if (rec.x !== x || rec.y !== y || cellChanged) {
+        if (flip && !Number.isNaN(rec.x) && !rec.el.classList.contains('enter')) flipList.push([rec, x, y]);
+        else rec.el.style.transform = `translate3d(${x}px,${y}px,0)`;
+        rec.x = x; rec.y = y;
+        moved++;
+      }
+    }
+    if (flipList.length) {
+      // FLIP: start from the old position at the old size, then glide to the new one.
+      grid.classList.add('nomotion');
+      for (const [rec] of flipList) {
+        rec.el.style.transform = `translate3d(${rec.px}px,${rec.py}px,0) scale(${flip})`;
+      }
+      void grid.offsetWidth;
+      grid.classList.remove('nomotion');
+      for (const [rec, x, y] of flipList) rec.el.style.transform = `translate3d(${x}px,${y}px,0)`;
+    }
+    for (const rec of S.people.values()) { rec.px = rec.x; rec.py = rec.y; }
+    // first placement happens without a glide; enable transitions from the next frame on
+    if (newlyPlaced.length) requestAnimationFrame(() => { for (const e of newlyPlaced) e.classList.add('placed'); });
+    if (moved) S.lastLayoutChange = performance.now();
+
+    S.layout = { frameKey, grid: g, f, cell, cols, rows: rowsUsed, offX: baseX, offY };
+    updateCounts();
+  }
+
+  function layoutSpotlight(f) {
+    const a = f.area;
+    const w = Math.min(a.w * 0.9, f.vmin * 1.35);
+    const h = Math.min(a.h * 0.78, f.vmin * 0.56);
+    Object.assign(spot.style, { left: px(a.x + (a.w - w) / 2), top: px(a.y + (a.h - h) / 2), width: px(w), height: px(h) });
+    if (!spot.hidden) sizeWave();
+  }
+
+  function updateCounts() {
+    const n = S.order.length;
+    const t = S.strings;
+    const num = $('count-num');
+    if (num.textContent !== String(n)) num.textContent = String(n);
+    const label = t.joined(n);
+    const lab = $('count-label');
+    if (lab.textContent !== label) lab.textContent = label;
+  }
+
+  // ---------------------------------------------------------------- wall info, theme, QR
+  function applyWall(st) {
+    S.wall = { id: st.id, title: st.title, locale: st.locale, theme: st.theme || {}, join: st.join || {}, demo: !!st.demo };
+    const zh = isZh();
+    S.strings = zh ? STR.zh : STR.en;
+    document.documentElement.lang = zh ? 'zh-CN' : 'en';
+    document.title = st.title ? `${st.title} — Voicewall` : 'Voicewall';
+    $('title').textContent = st.title || '';
+    $('demo').hidden = !st.demo;
+    app.classList.toggle('is-demo', !!st.demo);
+    $('qr-primary').textContent = S.strings.scan;
+    $('qr-secondary').textContent = S.strings.scanOther;
+    $('instructions').textContent = (st.join && st.join.instructions) || '';
+    $('cta').textContent = S.strings.cta;
+    statusEl.querySelector('#status-text').textContent = S.everConnected ? S.strings.reconnecting : S.strings.connecting;
+    applyTheme(S.wall.theme);
+    const q = safeUrl(st.join && st.join.qr_svg_url);
+    if (q && qrImg.getAttribute('src') !== q) qrImg.src = q;
+  }
+
+  function applyTheme(theme) {
+    const rs = document.documentElement.style;
+    const bg = typeof theme.background === 'string' && theme.background ? theme.background : '';
+    if (bg) rs.setProperty('--bg', bg); else rs.removeProperty('--bg');
+    if (theme.accent) rs.setProperty('--accent', theme.accent); else rs.removeProperty('--accent');
+    const img = safeUrl(theme.background_image);
+    if (img) rs.setProperty('--bg-image', `url("${img.replace(/["\\\n]/g, '')}")`); else rs.removeProperty('--bg-image');
+    app.classList.toggle('has-bg-image', !!img);
+    accentCache = '';
+  }
+
+  function bumpQr(joinUrl) {
+    if (S.wall && S.wall.join) S.wall.join.url = joinUrl || S.wall.join.url;
+    const cur = qrImg.getAttribute('src') || (S.wall && S.wall.join && S.wall.join.qr_svg_url) || `${api}/qr.svg`;
+    let next;
+    try {
+      const u = new URL(cur, location.href);
+      const v = parseInt(u.searchParams.get('v') || '0', 10);
+      u.searchParams.set('v', String((Number.isFinite(v) ? v : 0) + 1) + '.' + Date.now().toString(36));
+      next = u.pathname + u.search;
+    } catch (_) { next = `${api}/qr.svg?v=${Date.now()}`; }
+    // swap only once the new QR has loaded, so the panel never shows an empty frame
+    const pre = new Image();
+    pre.onload = () => { qrImg.src = next; };
+    pre.onerror = () => { qrImg.src = next; };
+    pre.src = next;
+  }
+
+  // ---------------------------------------------------------------- spotlight
+  let rafOn = false;
+  let hideTimer = 0;
+
+  function sizeWave() {
+    const r = wave.getBoundingClientRect();
+    const dpr = Math.min(2, window.devicePixelRatio || 1);
+    const w = Math.max(10, Math.round(r.width * dpr)), h = Math.max(10, Math.round(r.height * dpr));
+    if (wave.width !== w || wave.height !== h) { wave.width = w; wave.height = h; }
+  }
+
+  function waveformOf(msg, pid) {
+    if (msg && Array.isArray(msg.waveform) && msg.waveform.length) return msg.waveform;
+    // No analysis yet: a calm pseudo-waveform seeded by the id, so the spotlight is never empty.
+    const seed = hash(String((msg && msg.id) || pid || 'x'));
+    const out = [];
+    for (let i = 0; i < 100; i++) {
+      const t = i / 99;
+      const env = Math.sin(Math.PI * t) ** 0.6;
+      out.push(0.15 + 0.6 * env * (0.5 + 0.5 * Math.abs(Math.sin(i * 0.7 + (seed % 97)) * Math.cos(i * 0.23 + (seed % 13)))));
+    }
+    return out;
+  }
+
+  function drawWave(progress) {
+    const ctx = wave.getContext('2d');
+    const W = wave.width, H = wave.height;
+    ctx.clearRect(0, 0, W, H);
+    const pb = S.playback;
+    const msg = pb && S.messages.get(pb.message_id);
+    const data = waveformOf(msg, pb && pb.participant_id);
+    const n = data.length;
+    const bw = W / n;
+    const accent = accentColour();
+    const mid = H / 2;
+    const cut = progress * W;
+    for (let i = 0; i < n; i++) {
+      const v = Math.max(0.04, Math.min(1, +data[i] || 0));
+      const bh = Math.max(2, v * (H * 0.92));
+      const x = i * bw;
+      ctx.fillStyle = x + bw / 2 <= cut ? accent : 'rgba(255,255,255,0.32)';
+      const r = Math.max(1, bw * 0.28);
+      ctx.beginPath();
+      if (ctx.roundRect) ctx.roundRect(x + bw * 0.18, mid - bh / 2, bw * 0.64, bh, r);
+      else ctx.rect(x + bw * 0.18, mid - bh / 2, bw * 0.64, bh);
+      ctx.fill();
+    }
+    // live cursor
+    ctx.fillStyle = '#fff';
+    ctx.fillRect(Math.min(W - 3, Math.max(0, cut - 1.5)), 0, 3, H);
+  }
+
+  let accentCache = '';
+  function accentColour() {
+    if (!accentCache) accentCache = getComputedStyle(document.documentElement).getPropertyValue('--accent').trim() || '#ffb020';
+    return accentCache;
+  }
+  function tick() {
+    if (!S.playback || spot.hidden) { rafOn = false; return; }
+    const pb = S.playback;
+    const now = performance.now();
+    const dur = Math.max(1, pb.duration_ms || 1);
+    // extrapolate between progress events, but never more than 400 ms ahead of the last one
+    const pos = Math.min(dur, pb.position_ms + (pb.finished ? 0 : Math.min(400, now - pb.at)));
+    drawWave(pos / dur);
+    const t = `${fmtDur(pos)} / ${fmtDur(dur)}`;
+    const te = $('spot-time');
+    if (te.textContent !== t) te.textContent = t;
+    requestAnimationFrame(tick);
+  }
+  function startTick() { if (!rafOn) { rafOn = true; requestAnimationFrame(tick); } }
+
+  function fillSpotlightMessage(msg) {
+    const kind = (msg && msg.kind) || 'voice';
+    $('spot-transcript').textContent = (msg && (msg.transcript || msg.text)) || '';
+    spot.classList.toggle('has-transcript', !!(msg && (msg.transcript || msg.text)));
+    spotKind.dataset.kind = kind;
+    spotKind.textContent = S.strings[kind] || '';
+    spot.dataset.kind = kind;
+  }
+
+  function showSpotlight(pb) {
+    clearTimeout(hideTimer);
+    const prevPid = S.playback && S.playback.participant_id;
+    S.playback = pb;
+    const rec = S.people.get(pb.participant_id);
+    const p = rec ? rec.p : { id: pb.participant_id, display_name: '' };
+    if (prevPid && prevPid !== pb.participant_id) {
+      const pr = S.people.get(prevPid);
+      if (pr) pr.el.classList.remove('speaking');
+    }
+    if (rec) rec.el.classList.add('speaking');
+    fillFace(spotFace, p);
+    $('spot-name').textContent = p.display_name || '';
+    const msg = S.messages.get(pb.message_id);
+    fillSpotlightMessage(msg);
+    spot.dataset.messageId = pb.message_id || '';
+    spot.dataset.participantId = pb.participant_id || '';
+
+    const isVideo = msg && msg.kind === 'video' && safeUrl(msg.media_url);
+    spot.classList.toggle('video', !!isVideo);
+    if (isVideo) playVideo(safeUrl(msg.media_url), pb.position_ms);
+    else stopVideo();
+
+    const wasHidden = spot.hidden;
+    spot.hidden = false;
+    app.classList.add('spotlit');
+    if (wasHidden) { spot.classList.remove('in'); void spot.offsetWidth; spot.classList.add('in'); }
+    layoutSpotlight(S.layout ? S.layout.f : computeFrame());
+    sizeWave();
+    drawWave((pb.position_ms || 0) / Math.max(1, pb.duration_ms || 1));
+    startTick();
+  }
+
+  function hideSpotlight(delay) {
+    clearTimeout(hideTimer);
+    hideTimer = setTimeout(() => {
+      const pb = S.playback;
+      if (pb) { const rec = S.people.get(pb.participant_id); if (rec) rec.el.classList.remove('speaking'); }
+      S.playback = null;
+      stopVideo();
+      app.classList.remove('spotlit');
+      spot.classList.remove('in');
+      spot.classList.add('out');
+      setTimeout(() => { if (!S.playback) { spot.hidden = true; } spot.classList.remove('out'); }, 380);
+    }, delay);
+  }
+
+  function playVideo(src, posMs) {
+    if (spotVideo.getAttribute('src') !== src) {
+      spotVideo.src = src;
+      spotVideo.currentTime = (posMs || 0) / 1000;
+    }
+    spotVideo.hidden = false;
+    spotVideo.muted = false;
+    const pr = spotVideo.play();
+    if (pr && pr.catch) {
+      pr.catch(() => {
+        // the kiosk shell should allow autoplay with sound; if it doesn't, at least show the picture
+        S.videoBlocked = true;
+        spotVideo.muted = true;
+        spotVideo.play().catch(() => {});
+      });
+    }
+  }
+  function stopVideo() {
+    if (!spotVideo.hidden || spotVideo.getAttribute('src')) {
+      try { spotVideo.pause(); } catch (_) { /* ignore */ }
+      spotVideo.removeAttribute('src');
+      spotVideo.load();
+      spotVideo.hidden = true;
+    }
+  }
+
+  // ---------------------------------------------------------------- events
+  function handle(d) {
+    S.events++;
+    switch (d.type) {
+      case 'participant_joined': {
+        const isNew = d.participant && !S.people.has(d.participant.id);
+        upsertParticipant(d.participant, isNew);
+        if (isNew) scheduleLayout();
+        break;
+      }
+      case 'participant_updated':
+        upsertParticipant(d.participant, !S.people.has(d.participant && d.participant.id));
+        scheduleLayout();
+        break;
+      case 'participant_left':
+        removeParticipant(d.participant_id);
+        scheduleLayout();
+        break;
+      case 'message_added':
+        upsertMessage(d.message, true);
+        break;
+      case 'message_updated':
+        upsertMessage(d.message, false);
+        break;
+      case 'playback_started':
+        showSpotlight({ message_id: d.message_id, participant_id: d.participant_id, position_ms: 0, duration_ms: d.duration_ms || 0, at: performance.now() });
+        break;
+      case 'playback_progress': {
+        const pb = S.playback;
+        if (pb && pb.message_id === d.message_id) {
+          pb.position_ms = d.position_ms || 0;
+          if (d.duration_ms) pb.duration_ms = d.duration_ms;
+          pb.at = performance.now();
+          const msg = S.messages.get(d.message_id);
+          if (msg && msg.kind === 'video' && !spotVideo.hidden && Math.abs(spotVideo.currentTime * 1000 - pb.position_ms) > 1500) {
+            spotVideo.currentTime = pb.position_ms / 1000;
+          }
+        } else if (!pb || pb.finished) {
+          // joined mid-playback (e.g. after a reconnect): follow it anyway
+          const msg = S.messages.get(d.message_id);
+          if (msg) showSpotlight({ message_id: d.message_id, participant_id: msg.participant_id, position_ms: d.position_ms || 0, duration_ms: d.duration_ms || 0, at: performance.now() });
+        }
+        break;
+      }
+      case 'playback_finished': {
+        const pb = S.playback;
+        if (pb && pb.message_id === d.message_id) {
+          pb.finished = true;
+          if (d.outcome === 'finished') pb.position_ms = pb.duration_ms;
+          const msg = S.messages.get(d.message_id);
+          if (msg && d.outcome === 'finished') {
+            msg.played_count = (msg.played_count || 0) + 1;
+            const rec = S.people.get(msg.participant_id);
+            if (rec) updateBadge(rec);
+          }
+          hideSpotlight(900);
+        }
+        break;
+      }
+      case 'join_updated':
+        bumpQr(d.join_url);
+        break;
+      case 'heartbeat':
+      case 'ping':
+        S.heartbeatSeen = true;
+        break;
+      default:
+        break;
+    }
+  }
+
+  function applyState(st) {
+    applyWall(st);
+    // participants: keep existing elements (no flash on reconnect), drop the departed
+    const ids = new Set((st.participants || []).map((p) => p.id));
+    for (const id of [...S.people.keys()]) if (!ids.has(id)) removeParticipant(id);
+    S.messages = new Map();
+    for (const msg of st.messages || []) if (msg && msg.id) S.messages.set(msg.id, msg);
+    for (const rec of S.people.values()) rec.msgs.clear();
+    const firstLoad = S.people.size === 0;
+    const list = (st.participants || []).slice();
+    // stable order: the order we already show, then newcomers by join time
+    const known = new Map(S.order.map((id, i) => [id, i]));
+    list.sort((a, b) => {
+      const ka = known.has(a.id) ? known.get(a.id) : Infinity;
+      const kb = known.has(b.id) ? known.get(b.id) : Infinity;
+      if (ka !== kb) return ka - kb;
+      return String(a.joined_at || '').localeCompare(String(b.joined_at || ''));
+    });
+    for (const p of list) upsertParticipant(p, !firstLoad && !S.people.has(p.id), true);
+    S.order = list.map((p) => p.id).filter((id) => S.people.has(id));
+    for (const msg of S.messages.values()) {
+      const rec = S.people.get(msg.participant_id);
+      if (rec) rec.msgs.add(msg.id);
+    }
+    for (const rec of S.people.values()) updateBadge(rec);
+    // playback
+    const pb = st.playback;
+    if (pb && pb.message_id) {
+      showSpotlight({ message_id: pb.message_id, participant_id: pb.participant_id, position_ms: pb.position_ms || 0, duration_ms: pb.duration_ms || 0, at: performance.now() });
+    } else if (S.playback) {
+      hideSpotlight(0);
+    }
+    layout();
+    if (app.classList.contains('booting')) requestAnimationFrame(() => requestAnimationFrame(() => app.classList.remove('booting')));
+  }
+
+  // ---------------------------------------------------------------- connection
+  let es = null;
+  let attempt = 0;
+  let retryTimer = 0;
+  let buffer = null;
+  let lastEventAt = 0;
+  const EVENT_TYPES = ['participant_joined', 'participant_updated', 'participant_left', 'message_added', 'message_updated',
+    'playback_started', 'playback_progress', 'playback_finished', 'join_updated', 'heartbeat', 'ping'];
+
+  async function fetchState() {
+    const r = await fetch(api, { cache: 'no-store', headers: { accept: 'application/json' } });
+    if (!r.ok) throw new Error(`state ${r.status}`);
+    return r.json();
+  }
+
+  function setConnected(on) {
+    S.connected = on;
+    app.classList.toggle('offline', !on);
+    statusEl.querySelector('#status-text').textContent = S.everConnected ? S.strings.reconnecting : S.strings.connecting;
+    statusEl.hidden = on;
+  }
+
+  function onEvent(e) {
+    lastEventAt = performance.now();
+    let d;
+    try { d = JSON.parse(e.data); } catch (_) { return; }
+    if (!d || typeof d !== 'object') return;
+    if (!d.type) d.type = e.type;
+    if (buffer) buffer.push(d);
+    else {
+      try { handle(d); } catch (err) { console.error('wall: event failed', d.type, err); }
+    }
+  }
+
+  function connect() {
+    clearTimeout(retryTimer);
+    if (es) { es.close(); es = null; }
+    buffer = [];
+    const src = new EventSource(`${api}/events`);
+    es = src;
+    for (const t of EVENT_TYPES) src.addEventListener(t, onEvent);
+    src.onmessage = onEvent;
+    src.onopen = async () => {
+      if (es !== src) return;
+      try {
+        // events that arrive while we rebuild are buffered and replayed (all handlers are idempotent)
+        const st = await fetchState();
+        if (es !== src) return;
+        applyState(st);
+        const pending = buffer || [];
+        buffer = null;
+        for (const d of pending) { try { handle(d); } catch (err) { console.error(err); } }
+        attempt = 0;
+        lastEventAt = performance.now();
+        if (S.everConnected) S.reconnects++;
+        S.everConnected = true;
+        setConnected(true);
+      } catch (err) {
+        if (es === src) fail(src);
+      }
+    };
+    src.onerror = () => { if (es === src) fail(src); };
+  }
+
+  function fail(src) {
+    src.close();
+    if (es === src) es = null;
+    buffer = null;
+    setConnected(false);
+    const base = BACKOFF[Math.min(attempt, BACKOFF.length - 1)];
+    attempt++;
+    const delay = Math.round(base * (0.8 + Math.random() * 0.4));
+    clearTimeout(retryTimer);
+    retryTimer = setTimeout(connect, delay);
+  }
+
+  // stale-connection watchdog: only armed if the server sends heartbeat/ping events
+  setInterval(() => {
+    if (es && S.connected && S.heartbeatSeen && performance.now() - lastEventAt > HEARTBEAT_TIMEOUT_MS) fail(es);
+  }, 5000);
+
+  // ---------------------------------------------------------------- input
+  const lastPlay = new Map();
+  function requestPlay(pid) {
+    const now = performance.now();
+    if (now - (lastPlay.get(pid) || -1e9) < 800) return;
+    lastPlay.set(pid, now);
+    S.plays.push(pid);
+    fetch(`${api}/play`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ participant_id: pid }),
+    }).catch(() => {});
+  }
+  grid.addEventListener('click', (e) => {
+    const av = e.target.closest && e.target.closest('.av');
+    if (!av || !av.dataset.pid || av.classList.contains('leave')) return;
+    requestPlay(av.dataset.pid);
+    av.classList.remove('tap'); void av.offsetWidth; av.classList.add('tap');
+    setTimeout(() => av.classList.remove('tap'), 600);
+  });
+  grid.addEventListener('contextmenu', (e) => e.preventDefault());
+
+  let resizeTimer = 0;
+  window.addEventListener('resize', () => { clearTimeout(resizeTimer); resizeTimer = setTimeout(() => { S.layout = null; layout(); }, 60); });
+
+  // ---------------------------------------------------------------- test hooks
+  function rectOf(e) { const r = e.getBoundingClientRect(); return { x: r.left, y: r.top, w: r.width, h: r.height }; }
+  window.__wall = {
+    get id() { return wallId; },
+    get participants() { return S.order.length; },
+    get messages() { return S.messages.size; },
+    get connected() { return S.connected; },
+    get reconnects() { return S.reconnects; },
+    get events() { return S.events; },
+    get plays() { return S.plays.slice(); },
+    get videoBlocked() { return S.videoBlocked; },
+    get settled() { return !layoutQueued && performance.now() - S.lastLayoutChange > GLIDE_MS + 150; },
+    get spotlight() {
+      return S.playback && !spot.hidden ? { message_id: S.playback.message_id, participant_id: S.playback.participant_id, position_ms: S.playback.position_ms, duration_ms: S.playback.duration_ms } : null;
+    },
+    get layout() {
+      const L = S.layout;
+      if (!L) return null;
+      return {
+        mode: L.f.mode, cell: L.cell, cols: L.cols, rows: L.rows, capacity: L.grid.capacity,
+        viewport: { w: L.f.W, h: L.f.H }, safeMargin: L.f.mg,
+        area: { ...L.f.area }, qrPanel: rectOf(panel), qr: rectOf(qrImg), qrSide: L.f.q,
+      };
+    },
+    /** target rect of a participant's cell (viewport coordinates), independent of running glides */
+    targetRectOf(pid) {
+      const rec = S.people.get(pid);
+      const L = S.layout;
+      if (!rec || !L) return null;
+      return { x: L.f.area.x + rec.x, y: L.f.area.y + rec.y, w: L.cell, h: L.cell };
+    },
+    ids() { return S.order.slice(); },
+    fps: [],
+  };
+
+  // ---------------------------------------------------------------- boot
+  layout();
+  setConnected(false);
+  statusEl.hidden = true;                 // don't flash "connecting" on a healthy start
+  // The state is normally loaded when the event stream opens (one GET, before any avatar image is
+  // requested, so it isn't queued behind hundreds of image downloads). If the stream is slow or
+  // broken, load the state directly anyway: never a blank wall.
+  connect();
+  const bootTimer = setTimeout(() => {
+    if (S.connected) return;
+    statusEl.hidden = false;
+    fetchState().then((st) => { if (!S.everConnected) applyState(st); }).catch(() => {});
+  }, 2500);
+  window.addEventListener('pagehide', () => { clearTimeout(bootTimer); if (es) es.close(); });
+})();
