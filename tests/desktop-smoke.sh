@@ -70,7 +70,7 @@ echo "desktop-smoke: wall painted, QR decodes to $JOIN_URL"
 echo "desktop-smoke: launch → wall painted: ${painted} s"
 
 # Size of the full window in the screenshot: fullscreen means the page covers the screen.
-read -r W H < <(identify -format '%w %h' "$OUT/wall.png")
+read -r W H < <(identify -format '%w %h\n' "$OUT/wall.png") || true
 echo "desktop-smoke: screen ${W}x${H}"
 
 sleep 3

@@ -5,10 +5,10 @@
  * area next to the always-visible join QR panel. Audio is played by the server's native player;
  * this page only plays video messages (in the spotlight).
  *
- * Performance notes (2,000+ avatars): every avatar is one absolutely positioned element moved with
- * transform: translate3d (compositor-only glides); layout is recomputed at most once per frame and
- * only elements whose target changed are touched; the grid keeps ~6 % spare capacity for big crowds
- * so a join usually positions just the newcomer.
+ * Performance notes (2,000+ avatars, software compositing): avatars sit in normal flow inside one
+ * flex-wrap box sized to the computed cell/column count, with no per-avatar positioning, clipping or
+ * transform (each of those costs a paint chunk and makes layerization O(n) per frame); re-flows glide
+ * with FLIP animations; the grid keeps ~6 % spare capacity for big crowds so a join is an append.
  */
 (() => {
   'use strict';
@@ -44,6 +44,8 @@
   const app = $('app');
   const grid = $('grid');
   const dim = $('dim');
+  const crowd = $('crowd');
+  const rowEls = [];
   const panel = $('qr-panel');
   const qrImg = $('qr');
   const header = $('header');
@@ -169,7 +171,7 @@
       if (animate) node.classList.add('enter');
       S.people.set(p.id, rec);
       S.order.push(p.id);
-      grid.appendChild(node);
+      rec.row = -1; rec.col = -1;
       if (animate) setTimeout(() => node.classList.remove('enter'), 900);
     }
     rec.p = p;
@@ -191,9 +193,8 @@
     const i = S.order.indexOf(id);
     if (i >= 0) S.order.splice(i, 1);
     const node = rec.el;
-    node.classList.add('leave');
-    node.style.pointerEvents = 'none';
-    setTimeout(() => node.remove(), 450);
+    node.remove();
+    scheduleLayout();
   }
 
   function updateBadge(rec) {
@@ -217,7 +218,7 @@
     if (!rec.badge) {
       rec.badge = el('span', 'badge');
       rec.badge.innerHTML = '<b class="n"></b><span class="d"></span>';
-      rec.el.appendChild(rec.badge);
+      rec.face.appendChild(rec.badge);
     }
     const n = String(unplayed);
     const d = fetching && latest && latest.status === 'fetching' ? '…' : fmtDur(latest && latest.duration_ms);
@@ -346,6 +347,7 @@
   }
 
   function px(v) { return `${Math.round(v)}px`; }
+  function pos(e, x, y) { e.style.left = `${x}px`; e.style.top = `${y}px`; }
 
   function layout() {
     const f = computeFrame();
@@ -401,62 +403,69 @@
     const rowsUsed = n ? Math.ceil(n / cols) : 0;
     // for big crowds, centre the block of capacity (stable); for small ones centre what is used
     const rowsForCentre = g.big ? Math.min(Math.floor(f.area.h / Math.max(1, cell)), Math.ceil(g.capacity / cols)) : rowsUsed;
-    const blockW = Math.min(n, cols) * cell;
+    const usedCols = g.big ? cols : Math.min(n, cols);
+    const baseX = Math.max(0, Math.floor((f.area.w - usedCols * cell) / 2));
     const offY = Math.max(0, Math.floor((f.area.h - rowsForCentre * cell) / 2));
     const cellChanged = !prev || prev.grid.cell !== cell;
-    if (cellChanged && cell > 0) {
+    const geomChanged = cellChanged || !prev || prev.cols !== usedCols || prev.offX !== baseX || prev.offY !== offY || prev.big !== g.big;
+
+    // The crowd is ONE flex-wrap box: avatars are in normal flow (no per-avatar positioning, clip or
+    // transform), so 2,000+ of them paint as one chunk and a join is a cheap append. Re-flows glide
+    // with FLIP (Web Animations on transform) for the avatars that actually moved.
+    const flipAll = geomChanged || n <= 400;
+    const oldPos = flipAll ? new Map() : null;
+    if (flipAll) for (const rec of S.people.values()) if (!Number.isNaN(rec.x)) oldPos.set(rec, [rec.x, rec.y, prev ? prev.cell : cell]);
+    if (geomChanged) {
+      crowd.style.setProperty('--cell', px(cell));
       grid.style.setProperty('--cell', px(cell));
+      Object.assign(crowd.style, { left: px(baseX), top: px(offY), width: px(usedCols * cell) });
+      crowd.classList.toggle('big', !!g.big);
       grid.classList.toggle('named', cell >= NAMED_MIN_CELL);
-      grid.classList.toggle('tiny', cell < 44);
+      grid.classList.toggle('tiny', cell > 0 && cell < 44);
     }
-    const fullW = cols * cell;
-    const baseX = Math.floor((f.area.w - (g.big ? fullW : blockW)) / 2);
+    // Rows: every row of avatars is its own small stacking context (cached paint), so a join
+    // repaints one row, not 2,000 avatars. Positions are computed, never read back from layout.
     let moved = 0;
-    const flip = cellChanged && prev && prev.grid.cell > 0 && cell > 0 ? prev.grid.cell / cell : 0;
-    const flipList = [];
-    const newlyPlaced = [];
+    const animateMoves = !!prev && prev.cell > 0 && !app.classList.contains('booting');
+    const dirtyRows = new Set();
     for (let i = 0; i < n; i++) {
       const rec = S.people.get(S.order[i]);
-      const row = Math.floor(i / cols), col = i % cols;
-      let x = baseX + col * cell;
-      if (!g.big && row === rowsUsed - 1) {
-        // centre the last row of a small crowd
-        const inRow = n - row * cols;
-        x += Math.floor(((cols - inRow) * cell) / 2);
+      const r = Math.floor(i / cols), c = i % cols;
+      let x = c * cell;
+      if (!g.big && r === rowsUsed - 1) x += Math.floor(((usedCols - (n - r * cols)) * cell) / 2);
+      const y = r * cell;
+      if (rec.row !== r || rec.col !== c) dirtyRows.add(r);
+      rec.row = r; rec.col = c;
+      const old = oldPos && oldPos.get(rec);
+      if (old && animateMoves) {
+        const dx = old[0] + prev.offX - (x + baseX), dy = old[1] + prev.offY - (y + offY);
+        const k = old[2] / Math.max(1, cell);
+        if (Math.abs(dx) >= 0.5 || Math.abs(dy) >= 0.5 || Math.abs(k - 1) >= 0.01) {
+          moved++;
+          rec.el.animate([{ transform: `translate(${dx}px,${dy}px) scale(${k})` }, { transform: 'none' }],
+            { duration: GLIDE_MS, easing: 'cubic-bezier(0.2, 0.8, 0.2, 1)' });
+        }
       }
-      const y = offY + row * cell;
-      rec.idx = i;
-      if (Number.isNaN(rec.x)) {
-        rec.el.style.transform = `translate3d(${x}px,${y}px,0)`;
-        newlyPlaced.push(rec.el);
-        rec.x = x; rec.y = y;
-        moved++;
-      } else if (rec.x !== x || rec.y !== y || cellChanged) {
-        if (flip && !Number.isNaN(rec.x) && !rec.el.classList.contains('enter')) flipList.push([rec, x, y]);
-        else rec.el.style.transform = `translate3d(${x}px,${y}px,0)`;
-        rec.x = x; rec.y = y;
-        moved++;
-      }
+      rec.x = x; rec.y = y;
     }
-    if (flipList.length) {
-      // FLIP: start from the old position at the old size, then glide to the new one.
-      grid.classList.add('nomotion');
-      for (const [rec] of flipList) {
-        rec.el.style.transform = `translate3d(${rec.px}px,${rec.py}px,0) scale(${flip})`;
-      }
-      void grid.offsetWidth;
-      grid.classList.remove('nomotion');
-      for (const [rec, x, y] of flipList) rec.el.style.transform = `translate3d(${x}px,${y}px,0)`;
+    const nRows = rowsUsed;
+    while (rowEls.length < nRows) { const row = el('div', 'row'); rowEls.push(row); crowd.appendChild(row); }
+    while (rowEls.length > nRows) rowEls.pop().remove();
+    if (rowEls.length && !dirtyRows.size && rowEls[rowEls.length - 1].childElementCount !== n - (nRows - 1) * cols) dirtyRows.add(nRows - 1);
+    for (const r of dirtyRows) {
+      const row = rowEls[r];
+      const want = S.order.slice(r * cols, Math.min(n, (r + 1) * cols)).map((id) => S.people.get(id).el);
+      const have = row.children;
+      let prefix = 0;
+      while (prefix < have.length && prefix < want.length && have[prefix] === want[prefix]) prefix++;
+      if (prefix === have.length) { for (let j = prefix; j < want.length; j++) row.appendChild(want[j]); }
+      else row.replaceChildren(...want);
     }
-    for (const rec of S.people.values()) { rec.px = rec.x; rec.py = rec.y; }
-    // first placement happens without a glide; enable transitions from the next frame on
-    if (newlyPlaced.length) requestAnimationFrame(() => { for (const e of newlyPlaced) e.classList.add('placed'); });
-    if (moved) S.lastLayoutChange = performance.now();
+    if (moved || dirtyRows.size) S.lastLayoutChange = performance.now();
 
-    S.layout = { frameKey, grid: g, f, cell, cols, rows: rowsUsed, offX: baseX, offY };
+    S.layout = { frameKey, grid: g, f, cell, cols: usedCols, rows: rowsUsed, offX: baseX, offY, big: g.big };
     updateCounts();
   }
-
   function layoutSpotlight(f) {
     const a = f.area;
     const w = Math.min(a.w * 0.9, f.vmin * 1.35);
@@ -919,7 +928,7 @@
       const rec = S.people.get(pid);
       const L = S.layout;
       if (!rec || !L) return null;
-      return { x: L.f.area.x + rec.x, y: L.f.area.y + rec.y, w: L.cell, h: L.cell };
+      return { x: L.f.area.x + L.offX + rec.x, y: L.f.area.y + L.offY + rec.y, w: L.cell, h: L.cell };
     },
     ids() { return S.order.slice(); },
     fps: [],

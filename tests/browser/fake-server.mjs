@@ -102,8 +102,10 @@ function hsl(h, s, l) {
 const hex = (h) => [parseInt(h.slice(1, 3), 16), parseInt(h.slice(3, 5), 16), parseInt(h.slice(5, 7), 16)];
 const avatarCache = new Map();
 export function avatarPng(id, size = 96) {
-  if (avatarCache.has(id)) return avatarCache.get(id);
-  const h = hashStr(id);
+  // 48 distinct looks, picked by id: cheap to serve 2,000+ of them
+  const key = hashStr(id) % 48;
+  if (avatarCache.has(key)) return avatarCache.get(key);
+  const h = hashStr(`look-${key}`);
   const hue = h % 360, hue2 = (hue + 40 + (h >>> 10) % 80) % 360;
   const c1 = hsl(hue, 70, 60), c2 = hsl(hue2, 65, 40), body = hsl(hue2, 40, 22);
   const skin = hex(['#f1c7a5', '#e0ac83', '#c68a5e', '#8d5a3b', '#f5d5bd'][(h >>> 4) % 5]);
@@ -127,7 +129,7 @@ export function avatarPng(id, size = 96) {
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(size, 0); ihdr.writeUInt32BE(size, 4); ihdr[8] = 8; ihdr[9] = 2; ihdr[10] = 0; ihdr[11] = 0; ihdr[12] = 0;
   const png = Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
-  avatarCache.set(id, png);
+  avatarCache.set(key, png);
   return png;
 }
 

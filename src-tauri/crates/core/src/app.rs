@@ -31,6 +31,8 @@ pub struct AppState {
     pub admin_token: Arc<str>,
     /// Set by `voicewall demo`: the wall shows a DEMO label.
     pub demo: bool,
+    /// Turns true when the app starts shutting down: long-lived responses (SSE) end so the server can drain.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 impl AppState {
@@ -50,6 +52,12 @@ impl AppState {
             Accepted::Duplicate(_) => self.metrics.inc_duplicate(),
         }
         Ok(accepted)
+    }
+
+    /// Resolves once shutdown has begun.
+    pub async fn shutting_down(&self) {
+        let mut rx = self.shutdown.clone();
+        let _ = rx.wait_for(|v| *v).await;
     }
 
     pub fn publish(&self, wall: &str, event: WallEvent) {

@@ -30,6 +30,8 @@ pub enum WallEvent {
         message_id: String,
         participant_id: String,
         duration_ms: u64,
+        kind: crate::domain::MessageKind,
+        media_url: Option<String>,
     },
     PlaybackProgress {
         message_id: String,

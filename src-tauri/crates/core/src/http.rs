@@ -195,8 +195,26 @@ async fn wall_events(
     let hello = tokio_stream::once(Ok(Event::default()
         .event("hello")
         .data(json!({"type": "hello"}).to_string())));
-    Ok(Sse::new(hello.chain(stream)).keep_alive(KeepAlive::new().interval(Duration::from_secs(10))))
+    // A visible heartbeat (SSE comments are invisible to pages) lets the wall detect a dead connection.
+    let heartbeat = tokio_stream::wrappers::IntervalStream::new(tokio::time::interval_at(
+        tokio::time::Instant::now() + HEARTBEAT,
+        HEARTBEAT,
+    ))
+    .map(|_| {
+        Ok(Event::default()
+            .event("heartbeat")
+            .data(json!({"type": "heartbeat"}).to_string()))
+    });
+    let stopping = state.clone();
+    let events = futures_util::StreamExt::take_until(
+        hello.chain(stream).merge(heartbeat),
+        async move { stopping.shutting_down().await },
+    );
+    Ok(Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(10))))
 }
+
+const HEARTBEAT: Duration = Duration::from_secs(15);
 
 fn to_sse(ev: &WallEvent) -> Event {
     Event::default()

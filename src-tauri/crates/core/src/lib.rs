@@ -13,6 +13,7 @@ pub mod events;
 pub mod http;
 pub mod media;
 pub mod metrics;
+pub mod mock_wechat;
 pub mod pipeline;
 pub mod playback;
 pub mod providers;
@@ -20,6 +21,7 @@ pub mod qr;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod ui;
 
 pub use app::AppState;

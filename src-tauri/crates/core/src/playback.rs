@@ -296,6 +296,8 @@ async fn start(
             message_id: id.into(),
             participant_id: message.participant_id,
             duration_ms,
+            kind: message.kind,
+            media_url: message.media_url.clone(),
         },
     );
     Some(Current {

@@ -37,6 +37,7 @@ pub struct Application {
     playback_task: PlaybackTask,
     retry: RetryPolicy,
     background: Vec<tokio::task::JoinHandle<()>>,
+    shutdown_tx: tokio::sync::watch::Sender<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +121,7 @@ impl Application {
         let (pipeline_tx, pipeline_rx) = tokio::sync::mpsc::unbounded_channel();
         let (playback, playback_task) = Playback::new(config.audio.autoplay);
         let hub = Hub::new(config.walls.iter().map(|w| w.id.as_str()));
+        let (shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
         let state = AppState {
             config: Arc::new(config),
             store,
@@ -131,6 +133,7 @@ impl Application {
             public_url: public_url.into(),
             admin_token: admin_token.into(),
             demo: options.demo,
+            shutdown,
         };
         Ok(Self {
             listener,
@@ -139,6 +142,7 @@ impl Application {
             playback_task,
             retry: options.retry.unwrap_or_default(),
             background: Vec::new(),
+            shutdown_tx,
         })
     }
 
@@ -176,11 +180,16 @@ impl Application {
             }));
         }
         let router = crate::http::router(state.clone());
+        let shutdown_tx = self.shutdown_tx;
         let served = axum::serve(
             self.listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // End the event streams, or open walls would hold the graceful shutdown for ever.
+            let _ = shutdown_tx.send(true);
+        })
         .await;
         for task in &self.background {
             task.abort();

@@ -207,24 +207,36 @@ pub struct RateLimits {
 impl RateLimits {
     /// Take one slot of `limit` per minute for `key` at `now_ms`; `Err(seconds to wait)` when full.
     pub fn try_take(&self, key: &str, limit: u32, now_ms: u64) -> Result<(), u64> {
+        self.try_take_all(&[(key, limit)], now_ms)
+            .map_err(|(_, s)| s)
+    }
+
+    /// Take a slot in each window at once, or in none: `Err((index of the full window, seconds to wait))`.
+    /// A refused attempt costs nothing, so one phone over its own limit does not eat its network's.
+    pub fn try_take_all(&self, windows: &[(&str, u32)], now_ms: u64) -> Result<(), (usize, u64)> {
         let mut hits = self.hits.lock().unwrap_or_else(|e| e.into_inner());
         if hits.len() > 10_000 {
             hits.retain(|_, q| q.back().is_some_and(|t| now_ms.saturating_sub(*t) < 60_000));
         }
-        let q = hits.entry(key.to_string()).or_default();
-        while q
-            .front()
-            .is_some_and(|t| now_ms.saturating_sub(*t) >= 60_000)
-        {
-            q.pop_front();
+        for (i, (key, limit)) in windows.iter().enumerate() {
+            let q = hits.entry(key.to_string()).or_default();
+            while q
+                .front()
+                .is_some_and(|t| now_ms.saturating_sub(*t) >= 60_000)
+            {
+                q.pop_front();
+            }
+            if q.len() >= *limit as usize {
+                let oldest = q.front().copied().unwrap_or(now_ms);
+                let wait = (60_000 - now_ms.saturating_sub(oldest))
+                    .div_ceil(1000)
+                    .max(1);
+                return Err((i, wait));
+            }
         }
-        if q.len() >= limit as usize {
-            let oldest = q.front().copied().unwrap_or(now_ms);
-            return Err((60_000 - now_ms.saturating_sub(oldest))
-                .div_ceil(1000)
-                .max(1));
+        for (key, _) in windows {
+            hits.entry(key.to_string()).or_default().push_back(now_ms);
         }
-        q.push_back(now_ms);
         Ok(())
     }
 }
@@ -623,7 +635,7 @@ fn notice_page(status: StatusCode, lang: Lang, title: &str, message: &str) -> Re
         "<!doctype html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1, viewport-fit=cover\">\
 <meta name=\"color-scheme\" content=\"dark\"><title>{title}</title>\
-<link rel=\"stylesheet\" href=\"/ui/join.css\"></head>\
+<link rel=\"icon\" href=\"data:,\"><link rel=\"stylesheet\" href=\"/ui/join.css\"></head>\
 <body class=\"notice\"><main class=\"card notice-card\" data-status=\"{code}\">\
 <div class=\"notice-icon\" aria-hidden=\"true\"><svg viewBox=\"0 0 48 48\" width=\"56\" height=\"56\">\
 <rect x=\"6\" y=\"6\" width=\"14\" height=\"14\" rx=\"3\" fill=\"none\" stroke=\"currentColor\" stroke-width=\"3\"/>\
@@ -975,12 +987,19 @@ async fn post_voice(
     let device = device.ok_or_else(|| refuse(Refusal::NoDevice))?;
 
     let now = crate::domain::now_ms();
-    web.rate
-        .try_take(&format!("ip:{ip}"), cfg.messages_per_ip_per_minute, now)
-        .map_err(|s| too_fast(refuse(Refusal::TooFastNetwork(s)), s))?;
-    web.rate
-        .try_take(&format!("dev:{device}"), cfg.messages_per_minute, now)
-        .map_err(|s| too_fast(refuse(Refusal::TooFast(s)), s))?;
+    let (ip_key, device_key) = (format!("ip:{ip}"), format!("dev:{device}"));
+    let windows = [
+        (device_key.as_str(), cfg.messages_per_minute),
+        (ip_key.as_str(), cfg.messages_per_ip_per_minute),
+    ];
+    if let Err((which, s)) = web.rate.try_take_all(&windows, now) {
+        let refusal = if which == 0 {
+            Refusal::TooFast(s)
+        } else {
+            Refusal::TooFastNetwork(s)
+        };
+        return Ok(too_fast(refuse(refusal), s));
+    }
 
     let bytes = form
         .file

@@ -1,0 +1,240 @@
+//! `GET /webhook/wechat/{wall}` (server verification) and `POST /webhook/wechat/{wall}` (pushes, in
+//! plaintext, compatible or safe mode). A push is acknowledged only once it is durably in the inbox
+//! (`AppState::accept`); WeChat retries an unanswered push three times and the dedup key (MsgId, or
+//! sender + CreateTime for events) makes the four deliveries one message.
+//!
+//! Refusals: bad signature → 401, appid of another account → 403, malformed XML or DOCTYPE → 400,
+//! body over 1 MiB → 413, unknown or non-WeChat wall → 404, ToUserName of another account → 400.
+
+use super::xml::{self, Push, PushKind, XmlError};
+use super::{crypto, provider_of, WechatProvider};
+use crate::app::AppState;
+use crate::domain::{now_ms, Inbound, InboundKind, MessageKind, Provider};
+use crate::http::ApiError;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use std::collections::HashMap;
+
+/// Query parameters WeChat puts on every callback.
+#[derive(Debug, Default, Deserialize)]
+pub struct CallbackQuery {
+    pub signature: Option<String>,
+    pub timestamp: Option<String>,
+    pub nonce: Option<String>,
+    pub echostr: Option<String>,
+    pub encrypt_type: Option<String>,
+    pub msg_signature: Option<String>,
+    pub openid: Option<String>,
+}
+
+fn refused(state: &AppState, e: ApiError) -> Response {
+    if e.status.is_client_error() {
+        state.metrics.inc_rejected();
+    }
+    e.into_response()
+}
+
+fn wechat_wall<'a>(state: &'a AppState, wall: &str) -> Result<&'a WechatProvider, ApiError> {
+    provider_of(state, wall).ok_or_else(|| ApiError::not_found(format!("no WeChat wall {wall:?}")))
+}
+
+fn unauthorized(message: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", message)
+}
+
+/// Check `signature = sha1(sorted(token, timestamp, nonce))`; returns (timestamp, nonce).
+fn check_url_signature<'q>(
+    p: &WechatProvider,
+    q: &'q CallbackQuery,
+) -> Result<(&'q str, &'q str), ApiError> {
+    let (Some(sig), Some(ts), Some(nonce)) = (&q.signature, &q.timestamp, &q.nonce) else {
+        return Err(unauthorized("signature, timestamp and nonce are required"));
+    };
+    let expected = crypto::signature(&[&p.config.token, ts, nonce]);
+    if !crypto::signature_matches(&expected, sig) {
+        return Err(unauthorized("signature does not match"));
+    }
+    Ok((ts, nonce))
+}
+
+/// Server verification: answer `echostr` verbatim when the signature is good.
+#[tracing::instrument(skip_all, fields(wall = %wall))]
+pub async fn verify(
+    State(state): State<AppState>,
+    Path(wall): Path<String>,
+    Query(q): Query<CallbackQuery>,
+) -> Response {
+    let result = (|| {
+        let p = wechat_wall(&state, &wall)?;
+        check_url_signature(p, &q)?;
+        let echo = q
+            .echostr
+            .clone()
+            .ok_or_else(|| ApiError::bad_request("echostr is required"))?;
+        Ok::<_, ApiError>(echo)
+    })();
+    match result {
+        Ok(echo) => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], echo).into_response(),
+        Err(e) => refused(&state, e),
+    }
+}
+
+/// A push: verify, parse, store durably, then answer "success" or a passive reply.
+#[tracing::instrument(skip_all, fields(wall = %wall))]
+pub async fn push(
+    State(state): State<AppState>,
+    Path(wall): Path<String>,
+    Query(q): Query<CallbackQuery>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match handle_push(&state, &wall, &q, body).await {
+        Ok(r) => r,
+        Err(e) => refused(&state, e),
+    }
+}
+
+fn xml_error(e: XmlError) -> ApiError {
+    match e {
+        XmlError::Doctype => {
+            ApiError::new(StatusCode::BAD_REQUEST, "doctype_refused", e.to_string())
+        }
+        other => ApiError::new(StatusCode::BAD_REQUEST, "malformed_xml", other.to_string()),
+    }
+}
+
+async fn handle_push(
+    state: &AppState,
+    wall: &str,
+    q: &CallbackQuery,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let p = wechat_wall(state, wall)?;
+    let body = body.map_err(|rej| {
+        let status = rej.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "too_large"
+        } else {
+            "bad_body"
+        };
+        ApiError::new(status, code, format!("push body: {}", rej.body_text()))
+    })?;
+    let (timestamp, nonce) = check_url_signature(p, q)?;
+    let text =
+        std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("push body is not UTF-8"))?;
+    let outer = xml::fields(text).map_err(xml_error)?;
+
+    let safe = q.encrypt_type.as_deref() == Some("aes");
+    let fields: HashMap<String, String> = if safe {
+        let crypt = p.crypt.as_ref().ok_or_else(|| {
+            ApiError::bad_request("encrypted push, but this wall has no encoding_aes_key")
+        })?;
+        let encrypted = outer
+            .get("Encrypt")
+            .ok_or_else(|| ApiError::bad_request("encrypted push without an Encrypt field"))?;
+        let msg_sig = q
+            .msg_signature
+            .as_deref()
+            .ok_or_else(|| unauthorized("msg_signature is required in safe mode"))?;
+        let expected = crypto::signature(&[&p.config.token, timestamp, nonce, encrypted]);
+        if !crypto::signature_matches(&expected, msg_sig) {
+            return Err(unauthorized("msg_signature does not match"));
+        }
+        let opened = crypt
+            .open(encrypted)
+            .map_err(|e| ApiError::bad_request(format!("cannot decrypt the push: {e}")))?;
+        if opened.receive_id != p.config.app_id {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "wrong_appid",
+                "the push is encrypted for another appid",
+            ));
+        }
+        xml::fields(&opened.msg).map_err(xml_error)?
+    } else {
+        outer
+    };
+    let push = xml::from_fields(fields).map_err(xml_error)?;
+    if push.to_user != p.config.original_id {
+        return Err(ApiError::bad_request(
+            "ToUserName is not this wall's account (original_id)",
+        ));
+    }
+
+    let Some(kind) = inbound_kind(&push) else {
+        tracing::debug!(kind = ?push.kind, "push ignored");
+        return Ok(success());
+    };
+    let reply = matches!(kind, InboundKind::Join);
+    let inbound = Inbound {
+        wall: wall.to_string(),
+        provider: Provider::Wechat,
+        sender: push.from_user.clone(),
+        kind,
+        pushed_at: push.create_time.saturating_mul(1000),
+        received_at: now_ms(),
+        dedup_key: push.dedup_key(),
+    };
+    state.accept(&inbound).await?;
+
+    if !reply {
+        return Ok(success());
+    }
+    let now_s = now_ms() / 1000;
+    let reply = xml::text_reply(&push.from_user, &push.to_user, now_s, &p.welcome_text());
+    let body = match (&p.crypt, safe) {
+        (Some(crypt), true) => {
+            let nonce = crate::startup::random_token(10);
+            crypt.reply_envelope(&p.config.token, &reply, &now_s.to_string(), &nonce)
+        }
+        _ => reply,
+    };
+    Ok((
+        [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
+        body,
+    )
+        .into_response())
+}
+
+fn success() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "success",
+    )
+        .into_response()
+}
+
+/// What the wall does with a push; `None`: acknowledged and ignored.
+pub fn inbound_kind(push: &Push) -> Option<InboundKind> {
+    match &push.kind {
+        PushKind::Voice {
+            media_id,
+            recognition,
+            ..
+        } => Some(InboundKind::Media {
+            kind: MessageKind::Voice,
+            media: media_id.clone(),
+            transcript: recognition.clone(),
+        }),
+        PushKind::Video { media_id, .. } => Some(InboundKind::Media {
+            kind: MessageKind::Video,
+            media: media_id.clone(),
+            transcript: None,
+        }),
+        PushKind::Image { media_id, .. } => Some(InboundKind::Media {
+            kind: MessageKind::Image,
+            media: media_id.clone(),
+            transcript: None,
+        }),
+        PushKind::Text { content } => Some(InboundKind::Text {
+            text: content.clone(),
+        }),
+        // A follow joins the wall whatever QR it came from: the account exists for the wall.
+        PushKind::Subscribe { .. } | PushKind::Scan { .. } => Some(InboundKind::Join),
+        PushKind::Unsubscribe => Some(InboundKind::Leave),
+        PushKind::Other { .. } => None,
+    }
+}

@@ -1,0 +1,776 @@
+//! The web join page over real HTTP: the app on 127.0.0.1 port 0 with a temp data dir, a guest who joins
+//! (nickname + avatar), records and sends voice; tokens, the device cookie and every limit.
+
+use sha2::Digest;
+use std::path::PathBuf;
+use std::time::Duration;
+use voicewall_core::config::Config;
+use voicewall_core::providers::web::WebProvider;
+use voicewall_core::startup::{Application, Options};
+use voicewall_core::AppState;
+
+struct TestApp {
+    addr: String,
+    state: AppState,
+    client: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _tmp: tempfile::TempDir,
+}
+
+/// Spawn the app with one English web wall "main"; `web` is extra `[walls.web]` keys.
+async fn spawn(web: &str) -> TestApp {
+    if std::env::var_os("TEST_LOG").is_some() {
+        voicewall_core::telemetry::init(None);
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\ndata_dir = {:?}\n[audio]\noutput = \"null\"\n\
+         [[walls]]\nid = \"main\"\ntitle = \"Test wall\"\nlocale = \"en\"\n[walls.web]\n{web}\n",
+        tmp.path().display().to_string()
+    );
+    let config = Config::from_toml(&text, std::path::Path::new("test.toml")).expect("config");
+    let app = Application::build_with(config, Options::default())
+        .await
+        .expect("build");
+    let addr = format!("http://{}", app.local_addr());
+    let state = app.state().clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until_stopped(async move {
+        let _ = rx.await;
+    }));
+    TestApp {
+        addr,
+        state,
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        stop: Some(tx),
+        _tmp: tmp,
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../tests/fixtures/audio")
+        .join(name);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn media_key(bytes: &[u8]) -> String {
+    hex::encode(&sha2::Sha256::digest(bytes)[..16])
+}
+
+fn png(w: u32, h: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(w, h, |x, _| image::Rgb([(x % 256) as u8, 80, 160]));
+    let mut out = Vec::new();
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .unwrap();
+    out
+}
+
+enum Part<'a> {
+    Text(&'a str),
+    File(&'a str, &'a str, &'a [u8]),
+}
+
+/// A multipart/form-data body (reqwest is built without its multipart feature).
+fn multipart(parts: &[(&str, Part)]) -> (String, Vec<u8>) {
+    let boundary = "----voicewall-test-boundary-7d1f";
+    let mut body = Vec::new();
+    for (name, part) in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match part {
+            Part::Text(v) => {
+                body.extend_from_slice(
+                    format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n{v}\r\n")
+                        .as_bytes(),
+                );
+            }
+            Part::File(filename, ct, bytes) => {
+                body.extend_from_slice(
+                    format!(
+                        "Content-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: {ct}\r\n\r\n"
+                    )
+                    .as_bytes(),
+                );
+                body.extend_from_slice(bytes);
+                body.extend_from_slice(b"\r\n");
+            }
+        }
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+struct Reply {
+    status: u16,
+    cookie: Option<String>,
+    set_cookie: Option<String>,
+    headers: reqwest::header::HeaderMap,
+    json: serde_json::Value,
+}
+
+impl TestApp {
+    fn url(&self, p: &str) -> String {
+        format!("{}{p}", self.addr)
+    }
+
+    fn web(&self) -> &WebProvider {
+        self.state
+            .wall("main")
+            .unwrap()
+            .provider
+            .as_any()
+            .downcast_ref::<WebProvider>()
+            .unwrap()
+    }
+
+    fn token(&self) -> String {
+        self.web().current_token(now_s())
+    }
+
+    async fn state_json(&self) -> serde_json::Value {
+        self.client
+            .get(self.url("/api/walls/main"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// The device cookie a valid join page visit sets.
+    async fn join(&self) -> String {
+        let r = self
+            .client
+            .get(self.url(&format!("/join/main?t={}", self.token())))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let set = r.headers()["set-cookie"].to_str().unwrap().to_string();
+        set.split(';').next().unwrap().to_string()
+    }
+
+    async fn post(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        cookie: Option<&str>,
+        parts: &[(&str, Part<'_>)],
+    ) -> Reply {
+        let (ct, body) = multipart(parts);
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .header("content-type", ct)
+            .header("accept-language", "en-GB,en;q=0.9")
+            .body(body);
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let set_cookie = headers
+            .get("set-cookie")
+            .map(|v| v.to_str().unwrap().to_string());
+        let json = r.json().await.unwrap_or(serde_json::Value::Null);
+        Reply {
+            status,
+            cookie: set_cookie
+                .as_ref()
+                .map(|s| s.split(';').next().unwrap().to_string()),
+            set_cookie,
+            headers,
+            json,
+        }
+    }
+
+    async fn profile(&self, cookie: Option<&str>, parts: &[(&str, Part<'_>)]) -> Reply {
+        self.post(
+            reqwest::Method::POST,
+            "/api/join/main/profile",
+            cookie,
+            parts,
+        )
+        .await
+    }
+
+    async fn voice(&self, cookie: &str, token: &str, upload_id: &str, audio: &[u8]) -> Reply {
+        self.post(
+            reqwest::Method::POST,
+            "/api/join/main/voice",
+            Some(cookie),
+            &[
+                ("token", Part::Text(token)),
+                ("upload_id", Part::Text(upload_id)),
+                ("audio", Part::File("voice.webm", "audio/webm", audio)),
+            ],
+        )
+        .await
+    }
+
+    /// Poll the wall until `pred` holds.
+    async fn wait(
+        &self,
+        secs: u64,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let s = self.state_json().await;
+            if pred(&s) {
+                return s;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "wall never matched: {s:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn now_s() -> u64 {
+    voicewall_core::domain::now_ms() / 1000
+}
+
+fn assert_refusal(r: &Reply, status: u16, code: &str) {
+    assert_eq!(r.status, status, "{:#}", r.json);
+    assert_eq!(r.json["code"], code, "{:#}", r.json);
+    let msg = r.json["message"].as_str().unwrap_or("");
+    assert!(msg.len() > 10, "a readable message: {msg:?}");
+}
+
+#[tokio::test]
+async fn guest_joins_and_their_voice_reaches_the_wall_ready() {
+    let app = spawn("").await;
+    let t = app.token();
+    // The join URL on the wall is the page with this token.
+    let s = app.state_json().await;
+    let url = s["join"]["url"].as_str().unwrap();
+    assert!(url.ends_with(&format!("/join/main?t={t}")), "{url}");
+
+    // Arrange: the page, which sets a signed, HttpOnly, SameSite=Lax, long-lived device cookie.
+    let r = app
+        .client
+        .get(app.url(&format!("/join/main?t={t}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let set = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    for attr in [
+        "vw_device=",
+        "HttpOnly",
+        "SameSite=Lax",
+        "Path=/",
+        "Max-Age=",
+    ] {
+        assert!(set.contains(attr), "{attr} in {set}");
+    }
+    assert!(r.text().await.unwrap().contains("/ui/join.js"));
+    let cookie = set.split(';').next().unwrap().to_string();
+
+    // Act: join with a nickname and the generated avatar.
+    let joined = app
+        .profile(
+            Some(&cookie),
+            &[
+                ("token", Part::Text(&t)),
+                ("nickname", Part::Text("  Ada   Lovelace ")),
+            ],
+        )
+        .await;
+    assert_eq!(joined.status, 201, "{:#}", joined.json);
+    assert!(joined.set_cookie.is_none(), "the page's cookie is kept");
+    let p = &joined.json["participant"];
+    let device = cookie
+        .trim_start_matches("vw_device=")
+        .split('.')
+        .next()
+        .unwrap();
+    assert_eq!(p["id"], format!("web:{device}"));
+    assert_eq!(p["display_name"], "Ada Lovelace");
+    assert_eq!(p["has_profile"], true);
+    let avatar = p["avatar_url"].as_str().unwrap();
+    let r = app.client.get(app.url(avatar)).send().await.unwrap();
+    assert_eq!(r.headers()["content-type"], "image/svg+xml");
+    assert!(
+        r.text().await.unwrap().contains(">AL<"),
+        "generated initials"
+    );
+
+    // ... and send a voice message (MediaRecorder's WebM, as Chrome writes it).
+    let audio = fixture("hello_mediarecorder.webm");
+    let sent = app.voice(&cookie, &t, "up-1", &audio).await;
+    assert_eq!(sent.status, 201, "{:#}", sent.json);
+    let mid = sent.json["message_id"].as_str().unwrap().to_string();
+
+    // Assert: the pipeline made it ready, from this participant, with its real duration.
+    let s = app
+        .wait(20, |s| {
+            s["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["id"] == mid.as_str() && m["status"] == "ready")
+        })
+        .await;
+    let m = s["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == mid.as_str())
+        .unwrap();
+    assert_eq!(m["participant_id"], format!("web:{device}"));
+    assert_eq!(m["kind"], "voice");
+    let d = m["duration_ms"].as_u64().unwrap();
+    assert!((2000..=4000).contains(&d), "duration {d}");
+    let media = app
+        .client
+        .get(app.url(m["media_url"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(media.headers()["content-type"], "audio/webm");
+    let parts = s["participants"].as_array().unwrap();
+    assert_eq!(parts.len(), 1, "one phone = one participant: {parts:#?}");
+
+    // /me shows this phone's participant and its message.
+    let me: serde_json::Value = app
+        .client
+        .get(app.url("/api/join/main/me"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["participant"]["display_name"], "Ada Lovelace");
+    assert_eq!(me["messages"][0]["id"], mid.as_str());
+    let r = app
+        .client
+        .get(app.url("/api/join/main/me"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "no cookie, no participant");
+}
+
+#[tokio::test]
+async fn the_device_cookie_keeps_one_participant_across_uploads_and_profile_changes() {
+    let app = spawn("").await;
+    let t = app.token();
+    let mut events = app.state.hub.subscribe("main").unwrap();
+
+    // Joining without having opened the page also hands out the cookie.
+    let first = app
+        .profile(
+            None,
+            &[("token", Part::Text(&t)), ("nickname", Part::Text("Bo"))],
+        )
+        .await;
+    assert_eq!(first.status, 201, "{:#}", first.json);
+    let set = first.set_cookie.clone().expect("cookie set on join");
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Lax"),
+        "{set}"
+    );
+    let cookie = first.cookie.clone().unwrap();
+    let id = first.json["participant"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Two messages, and a retry of the first (same upload id) that is not a new message.
+    let a = app.voice(&cookie, &t, "one", &fixture("hello.ogg")).await;
+    assert_eq!(a.status, 201, "{:#}", a.json);
+    let again = app.voice(&cookie, &t, "one", &fixture("hello.ogg")).await;
+    assert_eq!(again.status, 200, "{:#}", again.json);
+    assert_eq!(again.json["duplicate"], true);
+    assert_eq!(again.json["message_id"], a.json["message_id"]);
+    let b = app.voice(&cookie, &t, "two", &fixture("hello.m4a")).await;
+    assert_eq!(b.status, 201, "{:#}", b.json);
+
+    // A new name and a photo: PUT updates the same participant, the photo is re-encoded to 256×256.
+    let photo = png(640, 480);
+    let changed = app
+        .post(
+            reqwest::Method::PUT,
+            "/api/join/main/profile",
+            Some(&cookie),
+            &[
+                ("token", Part::Text(&t)),
+                ("nickname", Part::Text("Bo Peep")),
+                ("avatar", Part::File("me.png", "image/png", &photo)),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{:#}", changed.json);
+    assert_eq!(changed.json["participant"]["id"], id.as_str());
+    let avatar = changed.json["participant"]["avatar_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = app.client.get(app.url(&avatar)).send().await.unwrap();
+    assert_eq!(r.headers()["content-type"], "image/jpeg");
+    let img = image::load_from_memory(&r.bytes().await.unwrap()).unwrap();
+    assert_eq!((img.width(), img.height()), (256, 256));
+    assert!(
+        app.state.store.media(&media_key(&photo)).unwrap().is_none(),
+        "original never stored"
+    );
+
+    // A name change alone keeps the photo.
+    let renamed = app
+        .profile(
+            Some(&cookie),
+            &[("token", Part::Text(&t)), ("nickname", Part::Text("Bo P."))],
+        )
+        .await;
+    assert_eq!(renamed.status, 200);
+    assert_eq!(renamed.json["participant"]["avatar_url"], avatar.as_str());
+
+    let s = app
+        .wait(20, |s| {
+            let m = s["messages"].as_array().unwrap();
+            m.len() == 2 && m.iter().all(|m| m["status"] == "ready")
+        })
+        .await;
+    let parts = s["participants"].as_array().unwrap();
+    assert_eq!(parts.len(), 1, "{parts:#?}");
+    assert_eq!(parts[0]["display_name"], "Bo P.");
+    for m in s["messages"].as_array().unwrap() {
+        assert_eq!(m["participant_id"], id.as_str());
+    }
+
+    // The wall heard about the join and each update.
+    let mut joined = 0;
+    let mut updated = 0;
+    while let Ok(ev) = events.try_recv() {
+        match ev.name() {
+            "participant_joined" => joined += 1,
+            "participant_updated" => updated += 1,
+            _ => {}
+        }
+    }
+    assert_eq!(joined, 1);
+    assert!(updated >= 2, "updated {updated}");
+
+    // A forged cookie is no device.
+    let forged = cookie.replacen('.', "x.", 1);
+    let r = app.voice(&forged, &t, "three", &fixture("hello.ogg")).await;
+    assert_refusal(&r, 403, "no_device");
+}
+
+#[tokio::test]
+async fn invalid_expired_or_missing_tokens_are_refused() {
+    let app = spawn("").await;
+    let web = app.web();
+    let epoch = now_s() / web.config.token_rotate_s;
+    let expired = web.token_for_epoch(epoch - 3);
+
+    // The page: a localized "scan the screen again" page.
+    for (q, status) in [
+        ("", 403),
+        ("?t=forged", 403),
+        (&*format!("?t={expired}"), 410),
+    ] {
+        let r = app
+            .client
+            .get(app.url(&format!("/join/main{q}")))
+            .header("accept-language", "zh-CN,zh;q=0.9")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), status, "{q}");
+        assert!(
+            r.headers().get("set-cookie").is_none(),
+            "no cookie without a valid token"
+        );
+        let html = r.text().await.unwrap();
+        assert!(
+            html.contains("重新扫描") && html.contains("lang=\"zh-CN\""),
+            "{html}"
+        );
+    }
+    let r = app
+        .client
+        .get(app.url(&format!("/join/main?t={expired}")))
+        .header("accept-language", "en-US")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 410);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("Scan the QR code on the screen again"));
+    let r = app
+        .client
+        .get(app.url(&format!("/join/nope?t={}", app.token())))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "unknown wall");
+
+    // The API: 403 invalid / missing, 410 expired, 403 without the device cookie.
+    let cookie = app.join().await;
+    let audio = fixture("hello.ogg");
+    assert_refusal(
+        &app.voice(&cookie, "forged", "a", &audio).await,
+        403,
+        "token_invalid",
+    );
+    assert_refusal(
+        &app.voice(&cookie, "", "a", &audio).await,
+        403,
+        "token_missing",
+    );
+    assert_refusal(
+        &app.voice(&cookie, &expired, "a", &audio).await,
+        410,
+        "token_expired",
+    );
+    let r = app
+        .post(
+            reqwest::Method::POST,
+            "/api/join/main/voice",
+            None,
+            &[
+                ("token", Part::Text(&app.token())),
+                ("audio", Part::File("v.ogg", "audio/ogg", &audio)),
+            ],
+        )
+        .await;
+    assert_refusal(&r, 403, "no_device");
+    let r = app
+        .profile(
+            None,
+            &[
+                ("token", Part::Text(&expired)),
+                ("nickname", Part::Text("Late")),
+            ],
+        )
+        .await;
+    assert_refusal(&r, 410, "token_expired");
+    // The header works as well as the form field.
+    let (ct, body) = multipart(&[("audio", Part::File("v.ogg", "audio/ogg", &audio))]);
+    let r = app
+        .client
+        .post(app.url("/api/join/main/voice"))
+        .header("content-type", ct)
+        .header("cookie", &cookie)
+        .header("x-join-token", "forged")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    let s = app.state_json().await;
+    assert!(s["messages"].as_array().unwrap().is_empty());
+    assert!(s["participants"].as_array().unwrap().is_empty());
+    assert_eq!(app.state.store.inbox_len(), 0);
+}
+
+#[tokio::test]
+async fn profile_limits_nickname_and_avatar() {
+    let app = spawn("nickname_max_chars = 8\navatar_max_bytes = 20000").await;
+    let t = app.token();
+    let cookie = app.join().await;
+    let p = |nick: &'static str| [("token", Part::Text(&t)), ("nickname", Part::Text(nick))];
+
+    assert_refusal(
+        &app.profile(Some(&cookie), &p("ABCDEFGHI")).await,
+        422,
+        "nickname_too_long",
+    );
+    // Characters, not bytes: eight CJK characters fit.
+    assert_eq!(
+        app.profile(Some(&cookie), &p("八个汉字八个汉字"))
+            .await
+            .status,
+        201
+    );
+    assert_refusal(
+        &app.profile(Some(&cookie), &p("   ")).await,
+        400,
+        "nickname_required",
+    );
+
+    let text = b"this is not an image at all".repeat(10);
+    let r = app
+        .profile(
+            Some(&cookie),
+            &[
+                ("token", Part::Text(&t)),
+                ("nickname", Part::Text("Cy")),
+                ("avatar", Part::File("me.jpg", "image/jpeg", &text)),
+            ],
+        )
+        .await;
+    assert_refusal(&r, 415, "not_an_image");
+    let big = vec![0xFFu8; 30_000];
+    let r = app
+        .profile(
+            Some(&cookie),
+            &[
+                ("token", Part::Text(&t)),
+                ("nickname", Part::Text("Cy")),
+                ("avatar", Part::File("me.jpg", "image/jpeg", &big)),
+            ],
+        )
+        .await;
+    assert_refusal(&r, 413, "avatar_too_large");
+    assert!(r.json["message"].as_str().unwrap().contains("MB"));
+    let s = app.state_json().await;
+    assert_eq!(
+        s["participants"][0]["display_name"], "八个汉字八个汉字",
+        "refusals changed nothing"
+    );
+}
+
+#[tokio::test]
+async fn non_audio_is_refused_415_and_nothing_is_stored() {
+    let app = spawn("audio_max_bytes = 100000\naudio_max_duration_s = 2").await;
+    let t = app.token();
+    let cookie = app.join().await;
+    assert_eq!(
+        app.profile(
+            Some(&cookie),
+            &[("token", Part::Text(&t)), ("nickname", Part::Text("Di"))]
+        )
+        .await
+        .status,
+        201
+    );
+    let before = app.state.store.inbox_len();
+
+    let not_audio = b"<html>definitely not a voice message</html>".to_vec();
+    let r = app.voice(&cookie, &t, "x1", &not_audio).await;
+    assert_refusal(&r, 415, "not_audio");
+    assert!(app
+        .state
+        .store
+        .media(&media_key(&not_audio))
+        .unwrap()
+        .is_none());
+    let r = app.voice(&cookie, &t, "x2", &png(32, 32)).await;
+    assert_refusal(&r, 415, "not_audio");
+
+    // Too long for this wall (the clip is 3 s, the limit 2 s): 422, not stored.
+    let long = fixture("hello.ogg");
+    let r = app.voice(&cookie, &t, "x3", &long).await;
+    assert_refusal(&r, 422, "audio_too_long");
+    assert!(app.state.store.media(&media_key(&long)).unwrap().is_none());
+
+    // Damaged: a WAV header with nothing after it.
+    let wav = fixture("hello.wav");
+    let r = app.voice(&cookie, &t, "x4", &wav[..44]).await;
+    assert!([415, 422].contains(&r.status), "{} {:#}", r.status, r.json);
+
+    // Too large: 413 before decoding.
+    let huge = vec![7u8; 150_000];
+    assert_refusal(
+        &app.voice(&cookie, &t, "x5", &huge).await,
+        413,
+        "audio_too_large",
+    );
+
+    // An empty form.
+    let r = app
+        .post(
+            reqwest::Method::POST,
+            "/api/join/main/voice",
+            Some(&cookie),
+            &[("token", Part::Text(&t))],
+        )
+        .await;
+    assert_refusal(&r, 400, "audio_missing");
+
+    assert_eq!(app.state.store.inbox_len(), before);
+    let s = app.state_json().await;
+    assert!(
+        s["messages"].as_array().unwrap().is_empty(),
+        "{:#}",
+        s["messages"]
+    );
+}
+
+#[tokio::test]
+async fn too_many_messages_per_participant_and_per_ip_are_refused_429() {
+    let app = spawn("messages_per_minute = 2\nmessages_per_ip_per_minute = 3").await;
+    let t = app.token();
+    let audio = fixture("hello.ogg");
+    let one = app.join().await;
+    assert_eq!(app.voice(&one, &t, "a", &audio).await.status, 201);
+    assert_eq!(app.voice(&one, &t, "b", &audio).await.status, 201);
+    let r = app.voice(&one, &t, "c", &audio).await;
+    assert_refusal(&r, 429, "too_many_messages");
+    let wait: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+
+    // A second phone on the same network: its own two, but the network allows three in all.
+    let two = app.join().await;
+    assert_eq!(app.voice(&two, &t, "a", &audio).await.status, 201);
+    assert_refusal(
+        &app.voice(&two, &t, "b", &audio).await,
+        429,
+        "too_many_from_network",
+    );
+}
+
+#[tokio::test]
+async fn refusals_are_localized_by_accept_language() {
+    let app = spawn("").await;
+    let cookie = app.join().await;
+    let (ct, body) = multipart(&[("token", Part::Text("forged"))]);
+    let r = app
+        .client
+        .post(app.url("/api/join/main/voice"))
+        .header("content-type", ct)
+        .header("cookie", &cookie)
+        .header("accept-language", "zh-CN")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let j: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(j["code"], "token_invalid");
+    assert!(j["message"].as_str().unwrap().contains("二维码"), "{j}");
+
+    let info: serde_json::Value = app
+        .client
+        .get(app.url("/api/join/main/info"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["title"], "Test wall");
+    assert_eq!(info["limits"]["nickname_max_chars"], 24);
+}

@@ -1,0 +1,140 @@
+//! From an accepted voice to the player, through the real pipeline and the null output (real time):
+//! the message becomes ready with its duration and waveform, auto-play starts it, progress arrives at
+//! ≥ 10 Hz, it finishes, and `played_count` goes up. A tap replays it from the cache; a corrupt file fails
+//! with a readable reason and nothing else is affected.
+
+use std::time::Duration;
+use voicewall_core::domain::{now_ms, Inbound, InboundKind, MessageKind, Provider};
+use voicewall_core::events::WallEvent;
+use voicewall_tests::spawn_app;
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/tests/fixtures/audio/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+fn voice(sender: &str, key: &str, dedup: &str) -> Inbound {
+    Inbound {
+        wall: "main".into(),
+        provider: Provider::Web,
+        sender: sender.into(),
+        kind: InboundKind::Media {
+            kind: MessageKind::Voice,
+            media: format!("cache:{key}"),
+            transcript: None,
+        },
+        pushed_at: now_ms(),
+        received_at: now_ms(),
+        dedup_key: dedup.into(),
+    }
+}
+
+async fn next_event(
+    rx: &mut tokio::sync::broadcast::Receiver<WallEvent>,
+    pred: impl Fn(&WallEvent) -> bool,
+) -> WallEvent {
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let ev = rx.recv().await.expect("event");
+            if pred(&ev) {
+                return ev;
+            }
+        }
+    })
+    .await
+    .expect("event in time")
+}
+
+#[tokio::test]
+async fn a_voice_is_decoded_autoplayed_and_counted() {
+    let app = spawn_app("").await;
+    let mut rx = app.state.hub.subscribe("main").unwrap();
+    let key = app.state.store.put_media(&fixture("hello.amr"), "audio/amr").unwrap();
+    app.state.accept(&voice("phone-1", &key, "u1")).await.unwrap();
+
+    let s = app
+        .wait_state("main", 20, |s| s["messages"][0]["status"] == "ready")
+        .await;
+    let m = &s["messages"][0];
+    let duration = m["duration_ms"].as_u64().unwrap();
+    assert!((1000..6000).contains(&duration), "duration {duration}");
+    assert_eq!(m["kind"], "voice");
+    assert_eq!(m["media_url"], format!("/media/{key}"));
+    assert_eq!(m["waveform"].as_array().unwrap().len(), 100);
+
+    let started = next_event(&mut rx, |e| matches!(e, WallEvent::PlaybackStarted { .. })).await;
+    let WallEvent::PlaybackStarted { duration_ms, participant_id, .. } = started else { unreachable!() };
+    assert_eq!(participant_id, "web:phone-1");
+    assert!(duration_ms.abs_diff(duration) < 200);
+    let t0 = tokio::time::Instant::now();
+    let mut progress = 0;
+    let mut last = 0;
+    loop {
+        match next_event(&mut rx, |e| {
+            matches!(e, WallEvent::PlaybackProgress { .. } | WallEvent::PlaybackFinished { .. })
+        })
+        .await
+        {
+            WallEvent::PlaybackProgress { position_ms, .. } => {
+                assert!(position_ms >= last, "progress goes forward");
+                last = position_ms;
+                progress += 1;
+            }
+            WallEvent::PlaybackFinished { outcome, .. } => {
+                assert_eq!(outcome, "finished");
+                break;
+            }
+            _ => unreachable!(),
+        }
+    }
+    let took = t0.elapsed().as_millis() as u64;
+    // The null output consumes samples in real time.
+    assert!(took + 300 >= duration, "played {duration} ms of audio in {took} ms");
+    let rate = progress as f64 / (took as f64 / 1000.0);
+    assert!(rate >= 8.0, "progress at {rate:.1} Hz ({progress} events)");
+    app.wait_state("main", 10, |s| s["messages"][0]["played_count"] == 1).await;
+
+    // A tap replays from the cache.
+    let r = app
+        .client
+        .post(app.url("/api/walls/main/play"))
+        .json(&serde_json::json!({"participant_id": "web:phone-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    next_event(&mut rx, |e| matches!(e, WallEvent::PlaybackStarted { .. })).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn corrupt_audio_fails_readably_and_others_still_play() {
+    let app = spawn_app("").await;
+    let mut bad = fixture("hello.ogg");
+    bad.truncate(60);
+    bad.extend(std::iter::repeat_n(0x5a, 400));
+    let bad_key = app.state.store.put_media(&bad, "audio/ogg").unwrap();
+    let good_key = app.state.store.put_media(&fixture("hello.ogg"), "audio/ogg").unwrap();
+    app.state.accept(&voice("p-bad", &bad_key, "b1")).await.unwrap();
+    app.state.accept(&voice("p-good", &good_key, "g1")).await.unwrap();
+    let s = app
+        .wait_state("main", 20, |s| {
+            let m = s["messages"].as_array().unwrap();
+            m.len() == 2 && m.iter().all(|m| m["status"] != "fetching")
+        })
+        .await;
+    let msgs = s["messages"].as_array().unwrap();
+    let bad = msgs.iter().find(|m| m["participant_id"] == "web:p-bad").unwrap();
+    let good = msgs.iter().find(|m| m["participant_id"] == "web:p-good").unwrap();
+    assert_eq!(bad["status"], "failed");
+    assert!(bad["error"].as_str().unwrap().len() > 5, "{bad}");
+    assert_eq!(good["status"], "ready");
+    let r = app
+        .client
+        .post(app.url("/api/walls/main/play"))
+        .json(&serde_json::json!({"message_id": bad["id"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409, "a failed message cannot be played");
+    app.stop().await;
+}
