@@ -84,8 +84,8 @@ async fn wall_state_follows_the_contract_and_qr_encodes_the_join_url() {
     assert_eq!(s["title"], "Voicewall");
     assert!(s["participants"].as_array().unwrap().is_empty());
     assert!(s["messages"].as_array().unwrap().is_empty());
-    let join = s["join"]["url"].as_str().unwrap();
-    assert!(join.starts_with(&format!("{}/join/main?t=", app.addr)), "{join}");
+    let join_url = s["join"]["url"].as_str().unwrap();
+    assert!(join_url.starts_with(&format!("{}/join/main?t=", app.addr)), "{join_url}");
     let qr = app.client.get(app.url(s["join"]["qr_svg_url"].as_str().unwrap())).send().await.unwrap();
     assert_eq!(qr.headers()["content-type"], "image/svg+xml");
     assert!(qr.text().await.unwrap().contains("<svg"));

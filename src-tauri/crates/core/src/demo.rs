@@ -246,13 +246,22 @@ async fn oauth_join(
     app: &str,
     openid: &str,
 ) -> anyhow::Result<()> {
-    let redirect = crate::providers::wechat::join_redirect(state, WALL).await;
-    let authorize = redirect
-        .headers()
-        .get(axum::http::header::LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| anyhow::anyhow!("join page did not redirect"))?
-        .to_string();
+    // The kiosk's join page redirects a WeChat wall to the consent page; ask it in-process if the page
+    // answers otherwise.
+    let page = client.get(format!("{app}/join/{WALL}")).send().await?;
+    let location = |h: &reqwest::header::HeaderMap| {
+        h.get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let authorize = match location(page.headers()) {
+        Some(url) => url,
+        None => {
+            let redirect = crate::providers::wechat::join_redirect(state, WALL).await;
+            location(redirect.headers())
+                .ok_or_else(|| anyhow::anyhow!("join page did not redirect"))?
+        }
+    };
     let consent = client
         .get(&authorize)
         .header(mock_wechat::OPENID_HEADER, openid)

@@ -181,16 +181,27 @@ impl Application {
         }
         let router = crate::http::router(state.clone());
         let shutdown_tx = self.shutdown_tx;
-        let served = axum::serve(
-            self.listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        let shutdown = async move {
             shutdown.await;
             // End the event streams, or open walls would hold the graceful shutdown for ever.
             let _ = shutdown_tx.send(true);
-        })
-        .await;
+        };
+        let served = match state.config.server.tls.clone() {
+            // HTTPS (phones allow the microphone only in a secure context): see tls.rs.
+            Some(tls) => {
+                let data_dir = state.config.data_dir();
+                crate::tls::serve(self.listener, router, &tls, &data_dir, &state.public_url, shutdown)
+                    .await
+            }
+            None => {
+                axum::serve(
+                    self.listener,
+                    router.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(shutdown)
+                .await
+            }
+        };
         for task in &self.background {
             task.abort();
         }

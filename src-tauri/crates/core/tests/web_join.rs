@@ -19,12 +19,17 @@ struct TestApp {
 
 /// Spawn the app with one English web wall "main"; `web` is extra `[walls.web]` keys.
 async fn spawn(web: &str) -> TestApp {
+    spawn_with("", web).await
+}
+
+/// `server` is extra `[server]` tables (e.g. `[server.tls]`).
+async fn spawn_with(server: &str, web: &str) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {
         voicewall_core::telemetry::init(None);
     }
     let tmp = tempfile::tempdir().expect("tempdir");
     let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\ndata_dir = {:?}\n[audio]\noutput = \"null\"\n\
+        "[server]\nlisten = \"127.0.0.1:0\"\n{server}\n[storage]\ndata_dir = {:?}\n[audio]\noutput = \"null\"\n\
          [[walls]]\nid = \"main\"\ntitle = \"Test wall\"\nlocale = \"en\"\n[walls.web]\n{web}\n",
         tmp.path().display().to_string()
     );
@@ -32,7 +37,12 @@ async fn spawn(web: &str) -> TestApp {
     let app = Application::build_with(config, Options::default())
         .await
         .expect("build");
-    let addr = format!("http://{}", app.local_addr());
+    let scheme = if server.contains("[server.tls]") {
+        "https"
+    } else {
+        "http"
+    };
+    let addr = format!("{scheme}://{}", app.local_addr());
     let state = app.state().clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until_stopped(async move {
@@ -43,6 +53,8 @@ async fn spawn(web: &str) -> TestApp {
         state,
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(20))
+            // The generated certificate is self-signed.
+            .danger_accept_invalid_certs(true)
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),
@@ -773,4 +785,32 @@ async fn refusals_are_localized_by_accept_language() {
         .unwrap();
     assert_eq!(info["title"], "Test wall");
     assert_eq!(info["limits"]["nickname_max_chars"], 24);
+}
+
+#[tokio::test]
+async fn https_with_a_generated_self_signed_certificate() {
+    let app = spawn_with("[server.tls]", "").await;
+    assert!(app.addr.starts_with("https://"));
+    let t = app.token();
+    let s = app.state_json().await;
+    assert!(
+        s["join"]["url"].as_str().unwrap().starts_with("https://"),
+        "{}",
+        s["join"]
+    );
+    let cookie = app.join().await;
+    let joined = app
+        .profile(
+            Some(&cookie),
+            &[("token", Part::Text(&t)), ("nickname", Part::Text("Tess"))],
+        )
+        .await;
+    assert_eq!(joined.status, 201, "{:#}", joined.json);
+    let sent = app.voice(&cookie, &t, "tls-1", &fixture("hello.ogg")).await;
+    assert_eq!(sent.status, 201, "{:#}", sent.json);
+    assert!(app.state.config.data_dir().join("tls/cert.pem").exists());
+    // Plain HTTP on the TLS port is not served.
+    let plain = app.addr.replacen("https://", "http://", 1);
+    let r = app.client.get(format!("{plain}/healthz")).send().await;
+    assert!(r.map(|r| !r.status().is_success()).unwrap_or(true));
 }

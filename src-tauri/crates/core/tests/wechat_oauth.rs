@@ -17,11 +17,22 @@ fn location(headers: &reqwest::header::HeaderMap) -> String {
         .to_string()
 }
 
-/// Kiosk redirect (in-process: the /join/{wall} handler delegates to it) → consent → callback.
+/// The phone: the kiosk's join page (GET /join/{wall} redirects a WeChat wall to the consent page) →
+/// the platform's consent (auto-approved for `openid`) → the kiosk's callback.
 async fn oauth(app: &TestApp, openid: &str) -> (reqwest::StatusCode, String) {
-    let redirect = join_redirect(&app.state, WALL).await;
+    let redirect = app
+        .client
+        .get(app.url(&format!("/join/{WALL}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(redirect.status(), 302);
     let authorize = location(redirect.headers());
+    assert_eq!(
+        join_redirect(&app.state, WALL).await.status(),
+        302,
+        "the same, in-process"
+    );
     let consent = app
         .client
         .get(&authorize)

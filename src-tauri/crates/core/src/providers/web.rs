@@ -580,17 +580,8 @@ async fn join_page(
         );
     };
     let Some(web) = w.provider.as_any().downcast_ref::<WebProvider>() else {
-        // TODO(wechat): wire the WeChat join: `return crate::providers::wechat::join_redirect(&state, &wall).await;`
-        let lang = Lang::from_headers(&headers, &w.config.locale);
-        return notice_page(
-            StatusCode::NOT_FOUND,
-            lang,
-            lang.pick("Join in the app", "请在应用内加入"),
-            lang.pick(
-                "This wall is joined through its app. Scan the QR code on the screen with it.",
-                "这面墙需要通过应用加入，请用应用扫描屏幕上的二维码。",
-            ),
-        );
+        // A platform wall: the platform's own join (WeChat: OAuth consent, then its profile).
+        return crate::providers::wechat::join_redirect(&state, &wall).await;
     };
     let lang = Lang::from_headers(&headers, &web.locale);
     if let Err(refusal) = web.token_refusal(q.t.as_deref(), now_s()) {
