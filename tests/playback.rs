@@ -9,7 +9,11 @@ use voicewall_core::events::WallEvent;
 use voicewall_tests::spawn_app;
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(format!("{}/tests/fixtures/audio/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read(format!(
+        "{}/tests/fixtures/audio/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
 }
 
 fn voice(sender: &str, key: &str, dedup: &str) -> Inbound {
@@ -48,8 +52,15 @@ async fn next_event(
 async fn a_voice_is_decoded_autoplayed_and_counted() {
     let app = spawn_app("").await;
     let mut rx = app.state.hub.subscribe("main").unwrap();
-    let key = app.state.store.put_media(&fixture("hello.amr"), "audio/amr").unwrap();
-    app.state.accept(&voice("phone-1", &key, "u1")).await.unwrap();
+    let key = app
+        .state
+        .store
+        .put_media(&fixture("hello.amr"), "audio/amr")
+        .unwrap();
+    app.state
+        .accept(&voice("phone-1", &key, "u1"))
+        .await
+        .unwrap();
 
     let s = app
         .wait_state("main", 20, |s| s["messages"][0]["status"] == "ready")
@@ -62,7 +73,14 @@ async fn a_voice_is_decoded_autoplayed_and_counted() {
     assert_eq!(m["waveform"].as_array().unwrap().len(), 100);
 
     let started = next_event(&mut rx, |e| matches!(e, WallEvent::PlaybackStarted { .. })).await;
-    let WallEvent::PlaybackStarted { duration_ms, participant_id, .. } = started else { unreachable!() };
+    let WallEvent::PlaybackStarted {
+        duration_ms,
+        participant_id,
+        ..
+    } = started
+    else {
+        unreachable!()
+    };
     assert_eq!(participant_id, "web:phone-1");
     assert!(duration_ms.abs_diff(duration) < 200);
     let t0 = tokio::time::Instant::now();
@@ -70,7 +88,10 @@ async fn a_voice_is_decoded_autoplayed_and_counted() {
     let mut last = 0;
     loop {
         match next_event(&mut rx, |e| {
-            matches!(e, WallEvent::PlaybackProgress { .. } | WallEvent::PlaybackFinished { .. })
+            matches!(
+                e,
+                WallEvent::PlaybackProgress { .. } | WallEvent::PlaybackFinished { .. }
+            )
         })
         .await
         {
@@ -88,10 +109,14 @@ async fn a_voice_is_decoded_autoplayed_and_counted() {
     }
     let took = t0.elapsed().as_millis() as u64;
     // The null output consumes samples in real time.
-    assert!(took + 300 >= duration, "played {duration} ms of audio in {took} ms");
+    assert!(
+        took + 300 >= duration,
+        "played {duration} ms of audio in {took} ms"
+    );
     let rate = progress as f64 / (took as f64 / 1000.0);
     assert!(rate >= 8.0, "progress at {rate:.1} Hz ({progress} events)");
-    app.wait_state("main", 10, |s| s["messages"][0]["played_count"] == 1).await;
+    app.wait_state("main", 10, |s| s["messages"][0]["played_count"] == 1)
+        .await;
 
     // A tap replays from the cache.
     let r = app
@@ -113,9 +138,19 @@ async fn corrupt_audio_fails_readably_and_others_still_play() {
     bad.truncate(60);
     bad.extend(std::iter::repeat_n(0x5a, 400));
     let bad_key = app.state.store.put_media(&bad, "audio/ogg").unwrap();
-    let good_key = app.state.store.put_media(&fixture("hello.ogg"), "audio/ogg").unwrap();
-    app.state.accept(&voice("p-bad", &bad_key, "b1")).await.unwrap();
-    app.state.accept(&voice("p-good", &good_key, "g1")).await.unwrap();
+    let good_key = app
+        .state
+        .store
+        .put_media(&fixture("hello.ogg"), "audio/ogg")
+        .unwrap();
+    app.state
+        .accept(&voice("p-bad", &bad_key, "b1"))
+        .await
+        .unwrap();
+    app.state
+        .accept(&voice("p-good", &good_key, "g1"))
+        .await
+        .unwrap();
     let s = app
         .wait_state("main", 20, |s| {
             let m = s["messages"].as_array().unwrap();
@@ -123,8 +158,14 @@ async fn corrupt_audio_fails_readably_and_others_still_play() {
         })
         .await;
     let msgs = s["messages"].as_array().unwrap();
-    let bad = msgs.iter().find(|m| m["participant_id"] == "web:p-bad").unwrap();
-    let good = msgs.iter().find(|m| m["participant_id"] == "web:p-good").unwrap();
+    let bad = msgs
+        .iter()
+        .find(|m| m["participant_id"] == "web:p-bad")
+        .unwrap();
+    let good = msgs
+        .iter()
+        .find(|m| m["participant_id"] == "web:p-good")
+        .unwrap();
     assert_eq!(bad["status"], "failed");
     assert!(bad["error"].as_str().unwrap().len() > 5, "{bad}");
     assert_eq!(good["status"], "ready");

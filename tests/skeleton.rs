@@ -58,7 +58,10 @@ async fn wall_page_and_its_assets_are_served() {
     let app = spawn_app("").await;
     let r = app.client.get(app.url("/wall/main")).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
     let html = r.text().await.unwrap();
     assert!(html.contains("/ui/wall.js"), "the page loads its script");
     let js = app.client.get(app.url("/ui/wall.js")).send().await.unwrap();
@@ -85,17 +88,34 @@ async fn wall_state_follows_the_contract_and_qr_encodes_the_join_url() {
     assert!(s["participants"].as_array().unwrap().is_empty());
     assert!(s["messages"].as_array().unwrap().is_empty());
     let join_url = s["join"]["url"].as_str().unwrap();
-    assert!(join_url.starts_with(&format!("{}/join/main?t=", app.addr)), "{join_url}");
-    let qr = app.client.get(app.url(s["join"]["qr_svg_url"].as_str().unwrap())).send().await.unwrap();
+    assert!(
+        join_url.starts_with(&format!("{}/join/main?t=", app.addr)),
+        "{join_url}"
+    );
+    let qr = app
+        .client
+        .get(app.url(s["join"]["qr_svg_url"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(qr.headers()["content-type"], "image/svg+xml");
     assert!(qr.text().await.unwrap().contains("<svg"));
 
     app.state.accept(&join("device-1")).await.unwrap();
     let s = app
-        .wait_state("main", 10, |s| s["participants"].as_array().unwrap().len() == 1)
+        .wait_state("main", 10, |s| {
+            s["participants"].as_array().unwrap().len() == 1
+        })
         .await;
     let p = &s["participants"][0];
-    for key in ["id", "person_id", "display_name", "avatar_url", "provider", "joined_at"] {
+    for key in [
+        "id",
+        "person_id",
+        "display_name",
+        "avatar_url",
+        "provider",
+        "joined_at",
+    ] {
         assert!(!p[key].is_null(), "participant.{key} missing: {p}");
     }
     assert_eq!(p["provider"], "web");
@@ -110,19 +130,31 @@ async fn wall_state_follows_the_contract_and_qr_encodes_the_join_url() {
 #[tokio::test]
 async fn events_stream_carries_joins_as_sse() {
     let app = spawn_app("").await;
-    let r = app.client.get(app.url("/api/walls/main/events")).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/api/walls/main/events"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
     let mut body = r.bytes_stream();
     let mut seen = String::new();
     // The stream says hello first, so the subscription is live before the join.
     while !seen.contains("event: hello") {
-        seen.push_str(&String::from_utf8_lossy(&body.next().await.unwrap().unwrap()));
+        seen.push_str(&String::from_utf8_lossy(
+            &body.next().await.unwrap().unwrap(),
+        ));
     }
     app.state.accept(&join("device-2")).await.unwrap();
     let found = tokio::time::timeout(Duration::from_secs(10), async {
         while !seen.contains("event: participant_joined") {
-            seen.push_str(&String::from_utf8_lossy(&body.next().await.unwrap().unwrap()));
+            seen.push_str(&String::from_utf8_lossy(
+                &body.next().await.unwrap().unwrap(),
+            ));
         }
     })
     .await;
@@ -138,10 +170,19 @@ async fn metrics_are_prometheus_text() {
     app.state.accept(&join("device-3")).await.unwrap();
     app.state.accept(&join("device-3")).await.unwrap();
     let r = app.client.get(app.url("/metrics")).send().await.unwrap();
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
     let text = r.text().await.unwrap();
-    assert!(text.contains("voicewall_pushes_accepted_total{provider=\"web\"} 1"), "{text}");
-    assert!(text.contains("voicewall_pushes_duplicate_total 1"), "{text}");
+    assert!(
+        text.contains("voicewall_pushes_accepted_total{provider=\"web\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("voicewall_pushes_duplicate_total 1"),
+        "{text}"
+    );
     assert!(text.contains("# TYPE voicewall_inbox_pending gauge"));
     app.stop().await;
 }
@@ -153,8 +194,10 @@ async fn a_clean_stop_keeps_everything_accepted() {
     for i in 0..5 {
         app.state.accept(&join(&format!("d{i}"))).await.unwrap();
     }
-    app.wait_state("main", 10, |s| s["participants"].as_array().unwrap().len() == 5)
-        .await;
+    app.wait_state("main", 10, |s| {
+        s["participants"].as_array().unwrap().len() == 5
+    })
+    .await;
     app.stop().await;
     let app = spawn_app_in(dir.path(), "", Default::default()).await;
     let s = app.get_json("/api/walls/main").await;

@@ -364,6 +364,8 @@
 
   // ---------- the guest's own messages ----------
   function upsertMessage(m) {
+    // Keep what we already know (the upload's decoded duration) until the server has it too.
+    m = Object.fromEntries(Object.entries(m).filter(([, v]) => v !== null && v !== undefined));
     const i = state.messages.findIndex((x) => x.id === m.id);
     if (i >= 0) state.messages[i] = Object.assign({}, state.messages[i], m); else state.messages.push(m);
     renderMessages();

@@ -133,7 +133,9 @@
     let ini = face.querySelector('.ini');
     if (!ini) { ini = el('span', 'ini'); face.appendChild(ini); }
     ini.textContent = initials(p.display_name);
-    const src = safeUrl(p.avatar_url);
+    // No profile yet: the server's avatar is a generated placeholder too; drawing the initials here
+    // saves an image request per person (thousands on a big wall).
+    const src = p.has_profile === false ? null : safeUrl(p.avatar_url);
     let img = face.querySelector('img');
     if (!src) { if (img) img.remove(); face.classList.add('noimg'); return; }
     if (img && img.getAttribute('src') === src && !face.classList.contains('noimg')) return;

@@ -36,7 +36,7 @@ pub fn main_entry() -> i32 {
     let cli = Cli::parse();
     match cli::dispatch(cli) {
         Dispatch::Exit(code) => code,
-        Dispatch::Desktop { config, demo } => run_desktop(config, demo),
+        Dispatch::Desktop { config, demo } => run_desktop(*config, demo),
     }
 }
 
@@ -154,6 +154,8 @@ fn inhibit_display_sleep() {
     {
         Ok(s) if s.success() => tracing::info!("display sleep inhibited (xset)"),
         Ok(s) => tracing::warn!(status = %s, "xset could not inhibit display sleep"),
-        Err(e) => tracing::warn!(error = %e, "xset not found: display sleep not inhibited (install x11-xserver-utils)"),
+        Err(e) => {
+            tracing::warn!(error = %e, "xset not found: display sleep not inhibited (install x11-xserver-utils)")
+        }
     }
 }

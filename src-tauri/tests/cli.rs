@@ -31,17 +31,40 @@ fn help_and_version() {
 fn check_config_names_key_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good.toml");
-    std::fs::write(&good, "[[walls]]\nid = \"main\"\ntitle = \"Gala\"\n[walls.web]\n").unwrap();
-    let out = Command::new(BIN).arg("check-config").arg(&good).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::write(
+        &good,
+        "[[walls]]\nid = \"main\"\ntitle = \"Gala\"\n[walls.web]\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .arg("check-config")
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("ok (1 wall: main)"));
 
     let bad = dir.path().join("bad.toml");
-    std::fs::write(&bad, "[server]\nlisten = \"0.0.0.0:8787\"\n\n[audio]\nvolume = 7\n").unwrap();
-    let out = Command::new(BIN).arg("check-config").arg(&bad).output().unwrap();
+    std::fs::write(
+        &bad,
+        "[server]\nlisten = \"0.0.0.0:8787\"\n\n[audio]\nvolume = 7\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .arg("check-config")
+        .arg(&bad)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("audio.volume") && err.contains("line 5"), "{err}");
+    assert!(
+        err.contains("audio.volume") && err.contains("line 5"),
+        "{err}"
+    );
 
     let out = Command::new(BIN)
         .arg("check-config")
@@ -55,13 +78,28 @@ fn check_config_names_key_and_line() {
 #[test]
 fn probe_reports_duration_and_fails_on_non_audio() {
     let out = Command::new(BIN)
-        .args(["probe", &fixture("audio/hello.amr"), &fixture("audio/hello.ogg")])
+        .args([
+            "probe",
+            &fixture("audio/hello.amr"),
+            &fixture("audio/hello.ogg"),
+        ])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text} {}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(text.lines().filter(|l| l.contains("duration=")).count(), 2, "{text}");
-    assert!(text.contains("codec=amr-nb") || text.contains("amr"), "{text}");
+    assert!(
+        out.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        text.lines().filter(|l| l.contains("duration=")).count(),
+        2,
+        "{text}"
+    );
+    assert!(
+        text.contains("codec=amr-nb") || text.contains("amr"),
+        "{text}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let fake = dir.path().join("song.mp3");
@@ -101,7 +139,10 @@ fn serve_answers_then_stops_cleanly_on_sigterm() {
         if let Ok(mut r) = ureq_get(&url) {
             break std::mem::take(&mut r);
         }
-        assert!(start.elapsed() < Duration::from_secs(20), "serve never answered");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "serve never answered"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(body.contains("\"status\":\"ok\""), "{body}");
@@ -116,7 +157,15 @@ fn serve_answers_then_stops_cleanly_on_sigterm() {
         log.iter().any(|l| l.contains("stopped cleanly")),
         "no clean stop in the log: {log:#?}"
     );
-    assert!(dir.path().join("data/logs").read_dir().unwrap().next().is_some(), "a log file is written");
+    assert!(
+        dir.path()
+            .join("data/logs")
+            .read_dir()
+            .unwrap()
+            .next()
+            .is_some(),
+        "a log file is written"
+    );
 }
 
 /// A tiny blocking HTTP GET over a real socket (keeps the test free of an HTTP client runtime).
@@ -125,7 +174,10 @@ fn ureq_get(url: &str) -> std::io::Result<String> {
     let rest = url.strip_prefix("http://").unwrap();
     let (host, path) = rest.split_once('/').unwrap();
     let mut s = std::net::TcpStream::connect(host)?;
-    write!(s, "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")?;
+    write!(
+        s,
+        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )?;
     let mut out = String::new();
     s.read_to_string(&mut out)?;
     if !out.starts_with("HTTP/1.1 200") {

@@ -37,7 +37,9 @@ pub async fn spawn_app_in(dir: &std::path::Path, extra_toml: &str, options: Opti
         voicewall_core::telemetry::init(None);
     }
     let config = test_config(dir, extra_toml);
-    let app = Application::build_with(config, options).await.expect("build app");
+    let app = Application::build_with(config, options)
+        .await
+        .expect("build app");
     let addr = format!("http://{}", app.local_addr());
     let state = app.state().clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -65,7 +65,12 @@ impl AppState {
     }
 
     /// Save a participant and tell the wall.
-    pub fn save_participant(&self, wall: &str, p: &Participant, new: bool) -> Result<(), StoreError> {
+    pub fn save_participant(
+        &self,
+        wall: &str,
+        p: &Participant,
+        new: bool,
+    ) -> Result<(), StoreError> {
         self.store.put_participant(wall, p)?;
         let event = if new {
             WallEvent::ParticipantJoined {

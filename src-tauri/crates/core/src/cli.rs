@@ -48,7 +48,7 @@ pub enum Command {
 /// What `main` should do after parsing.
 pub enum Dispatch {
     /// Open the kiosk window around an application built from this config.
-    Desktop { config: Config, demo: bool },
+    Desktop { config: Box<Config>, demo: bool },
     /// Done: exit with this code.
     Exit(i32),
 }
@@ -71,7 +71,11 @@ pub fn dispatch(cli: Cli) -> Dispatch {
                     file.display(),
                     c.walls.len(),
                     if c.walls.len() == 1 { "" } else { "s" },
-                    c.walls.iter().map(|w| w.id.as_str()).collect::<Vec<_>>().join(", ")
+                    c.walls
+                        .iter()
+                        .map(|w| w.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 );
                 Dispatch::Exit(0)
             }
@@ -104,12 +108,15 @@ pub fn dispatch(cli: Cli) -> Dispatch {
             if *headless {
                 Dispatch::Exit(serve(config, true))
             } else {
-                Dispatch::Desktop { config, demo: true }
+                Dispatch::Desktop {
+                    config: Box::new(config),
+                    demo: true,
+                }
             }
         }
         None => match load_config(&cli) {
             Ok(config) => Dispatch::Desktop {
-                config,
+                config: Box::new(config),
                 demo: false,
             },
             Err(e) => fail(e),
@@ -130,7 +137,15 @@ pub fn serve(config: Config, demo: bool) -> i32 {
         .build()
         .expect("tokio runtime");
     rt.block_on(async move {
-        let app = match Application::build_with(config, Options { demo, ..Options::default() }).await {
+        let app = match Application::build_with(
+            config,
+            Options {
+                demo,
+                ..Options::default()
+            },
+        )
+        .await
+        {
             Ok(a) => a,
             Err(e) => {
                 tracing::error!(error = %e, "cannot start");
@@ -142,7 +157,10 @@ pub fn serve(config: Config, demo: bool) -> i32 {
             crate::demo::start(app.state().clone(), app.local_addr());
         }
         tracing::info!(addr = %app.local_addr(), "serving (no window)");
-        match app.run_until_stopped(crate::startup::shutdown_signal()).await {
+        match app
+            .run_until_stopped(crate::startup::shutdown_signal())
+            .await
+        {
             Ok(()) => 0,
             Err(e) => {
                 tracing::error!(error = %e, "server failed");

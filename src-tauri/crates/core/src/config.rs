@@ -412,7 +412,10 @@ impl Config {
         self.server.listen.parse::<SocketAddr>().map_err(|_| {
             invalid(
                 "server.listen",
-                format!("{:?} is not an address like 0.0.0.0:8787", self.server.listen),
+                format!(
+                    "{:?} is not an address like 0.0.0.0:8787",
+                    self.server.listen
+                ),
                 "listen",
             )
         })?;
@@ -632,19 +635,27 @@ mod tests {
     #[test]
     fn errors_name_key_and_line() {
         let text = "[server]\nlisten = \"nope\"\n";
-        let e = Config::from_toml(text, Path::new("x")).unwrap_err().to_string();
+        let e = Config::from_toml(text, Path::new("x"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("server.listen") && e.contains("line 2"), "{e}");
 
         let text = "[audio]\nvolume = 3.0\n";
-        let e = Config::from_toml(text, Path::new("x")).unwrap_err().to_string();
+        let e = Config::from_toml(text, Path::new("x"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("audio.volume") && e.contains("line 2"), "{e}");
 
         let text = "[server]\nlisen = \"0.0.0.0:1\"\n";
-        let e = Config::from_toml(text, Path::new("f.toml")).unwrap_err().to_string();
+        let e = Config::from_toml(text, Path::new("f.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("f.toml:2:") && e.contains("lisen"), "{e}");
 
         let text = "[[walls]]\nid = \"a b\"\n[walls.web]\n";
-        let e = Config::from_toml(text, Path::new("x")).unwrap_err().to_string();
+        let e = Config::from_toml(text, Path::new("x"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("walls[0].id") && e.contains("line 2"), "{e}");
     }
 
@@ -652,7 +663,10 @@ mod tests {
     fn env_overrides_single_keys() {
         let mut c = Config::builtin();
         c.apply_env([
-            ("VOICEWALL_SERVER_LISTEN".to_string(), "127.0.0.1:0".to_string()),
+            (
+                "VOICEWALL_SERVER_LISTEN".to_string(),
+                "127.0.0.1:0".to_string(),
+            ),
             ("VOICEWALL_AUDIO_OUTPUT".to_string(), "null".to_string()),
             ("OTHER".to_string(), "x".to_string()),
         ])
@@ -670,6 +684,9 @@ mod tests {
         let text = "[admin]\ntoken = \"s3cret\"\n[[walls]]\nid = \"w\"\n[walls.wechat]\napp_id = \"wx1\"\napp_secret = \"topsecret\"\ntoken = \"tok\"\noriginal_id = \"gh_1\"\n";
         let c = Config::from_toml(text, Path::new("x")).unwrap();
         let dbg = format!("{c:?}");
-        assert!(!dbg.contains("s3cret") && !dbg.contains("topsecret"), "{dbg}");
+        assert!(
+            !dbg.contains("s3cret") && !dbg.contains("topsecret"),
+            "{dbg}"
+        );
     }
 }

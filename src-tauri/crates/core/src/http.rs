@@ -143,7 +143,10 @@ fn known_wall<'a>(state: &'a AppState, id: &str) -> Result<&'a crate::app::Wall,
         .ok_or_else(|| ApiError::not_found(format!("no wall {id:?}")))
 }
 
-async fn wall_page(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn wall_page(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     known_wall(&state, &id)?;
     Ok(ui::page("wall.html"))
 }
@@ -206,12 +209,11 @@ async fn wall_events(
             .data(json!({"type": "heartbeat"}).to_string()))
     });
     let stopping = state.clone();
-    let events = futures_util::StreamExt::take_until(
-        hello.chain(stream).merge(heartbeat),
-        async move { stopping.shutting_down().await },
-    );
-    Ok(Sse::new(events)
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(10))))
+    let events =
+        futures_util::StreamExt::take_until(hello.chain(stream).merge(heartbeat), async move {
+            stopping.shutting_down().await
+        });
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(10))))
 }
 
 const HEARTBEAT: Duration = Duration::from_secs(15);
@@ -222,12 +224,18 @@ fn to_sse(ev: &WallEvent) -> Event {
         .data(serde_json::to_string(ev).unwrap_or_default())
 }
 
-async fn wall_qr(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn wall_qr(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let wall = known_wall(&state, &id)?;
     let svg = crate::qr::svg(&wall.provider.join_info().url).map_err(ApiError::internal)?;
     Ok((
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("image/svg+xml")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("image/svg+xml"),
+            ),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
         ],
         svg,
@@ -274,7 +282,10 @@ async fn play(
     Ok((StatusCode::ACCEPTED, Json(json!({"message_id": m.id}))).into_response())
 }
 
-async fn media(State(state): State<AppState>, Path(key): Path<String>) -> Result<Response, ApiError> {
+async fn media(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<Response, ApiError> {
     let Some((meta, bytes)) = state.store.media(&key)? else {
         return Err(ApiError::not_found("no such media"));
     };

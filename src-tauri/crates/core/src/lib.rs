@@ -26,5 +26,5 @@ pub mod ui;
 
 pub use app::AppState;
 pub use config::Config;
-pub use startup::Application;
 pub use demo::demo_config;
+pub use startup::Application;

@@ -56,13 +56,37 @@ impl Metrics {
             );
         }
         for (name, help, c) in [
-            ("voicewall_pushes_duplicate_total", "Platform retries answered from the dedup table.", &self.duplicates),
-            ("voicewall_requests_rejected_total", "Webhook and upload requests refused as bad input.", &self.rejected),
-            ("voicewall_messages_failed_total", "Messages whose media could not be fetched or decoded.", &self.fetch_failed),
-            ("voicewall_messages_ready_total", "Messages fetched and decoded.", &self.ready),
-            ("voicewall_playbacks_total", "Messages played on the kiosk.", &self.played),
+            (
+                "voicewall_pushes_duplicate_total",
+                "Platform retries answered from the dedup table.",
+                &self.duplicates,
+            ),
+            (
+                "voicewall_requests_rejected_total",
+                "Webhook and upload requests refused as bad input.",
+                &self.rejected,
+            ),
+            (
+                "voicewall_messages_failed_total",
+                "Messages whose media could not be fetched or decoded.",
+                &self.fetch_failed,
+            ),
+            (
+                "voicewall_messages_ready_total",
+                "Messages fetched and decoded.",
+                &self.ready,
+            ),
+            (
+                "voicewall_playbacks_total",
+                "Messages played on the kiosk.",
+                &self.played,
+            ),
         ] {
-            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", c.load(Relaxed));
+            let _ = writeln!(
+                s,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                c.load(Relaxed)
+            );
         }
         let _ = writeln!(s, "# HELP voicewall_inbox_pending Accepted pushes not yet processed.\n# TYPE voicewall_inbox_pending gauge\nvoicewall_inbox_pending {inbox_len}");
         let _ = writeln!(s, "# HELP voicewall_store_bytes Size of the store on disk.\n# TYPE voicewall_store_bytes gauge\nvoicewall_store_bytes {disk_bytes}");

@@ -46,7 +46,10 @@ pub async fn run(state: AppState, mut rx: mpsc::UnboundedReceiver<u64>, retry: R
     match state.store.inbox() {
         Ok(pending) => {
             if !pending.is_empty() {
-                tracing::info!(count = pending.len(), "resuming accepted pushes from the inbox");
+                tracing::info!(
+                    count = pending.len(),
+                    "resuming accepted pushes from the inbox"
+                );
             }
             for (seq, inbound) in pending {
                 spawn_one(&state, &limit, seq, inbound, retry);
@@ -156,7 +159,10 @@ pub async fn process(
                         tracing::warn!(wall, message = %m.id, error = %e, "message failed");
                     }
                 }
-                state.publish(wall, crate::events::WallEvent::MessageUpdated { message: m.clone() });
+                state.publish(
+                    wall,
+                    crate::events::WallEvent::MessageUpdated { message: m.clone() },
+                );
                 if m.status == MessageStatus::Ready && m.kind == MessageKind::Voice {
                     state.playback.enqueue(wall, &m.id);
                 }

@@ -136,7 +136,15 @@ pub async fn run(state: AppState, task: PlaybackTask) {
             o.set_volume(state.config.audio.volume);
             let detail = o.describe();
             tracing::info!(output = %detail, "audio output open");
-            set_status(&state, if state.config.audio.output == "null" { "null" } else { "ok" }, &detail);
+            set_status(
+                &state,
+                if state.config.audio.output == "null" {
+                    "null"
+                } else {
+                    "ok"
+                },
+                &detail,
+            );
             Some(Arc::new(o))
         }
         Ok(Err(e)) => {
@@ -253,7 +261,11 @@ async fn start(
     id: &str,
 ) -> Option<Current> {
     let message = state.store.message(wall, id).ok().flatten()?;
-    let key = message.media_url.as_deref()?.strip_prefix("/media/")?.to_string();
+    let key = message
+        .media_url
+        .as_deref()?
+        .strip_prefix("/media/")?
+        .to_string();
     let Some(output) = output else {
         state.publish(
             wall,

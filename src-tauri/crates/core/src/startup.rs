@@ -67,7 +67,9 @@ impl Application {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| StartError::Bind(addr, e))?;
-        let local = listener.local_addr().map_err(|e| StartError::Bind(addr, e))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| StartError::Bind(addr, e))?;
         let public_url = config
             .server
             .public_url
@@ -102,7 +104,13 @@ impl Application {
             let provider: Arc<dyn ProviderClient> = if let Some(web) = &w.web {
                 Arc::new(WebProvider::new(w, web, &public_url, &store))
             } else if let Some(wx) = &w.wechat {
-                Arc::new(WechatProvider::new(w, wx, &public_url, http.clone(), store.clone()))
+                Arc::new(WechatProvider::new(
+                    w,
+                    wx,
+                    &public_url,
+                    http.clone(),
+                    store.clone(),
+                ))
             } else {
                 return Err(StartError::Provider(format!(
                     "wall {:?}: the Telegram provider is not available in this build",
@@ -169,8 +177,10 @@ impl Application {
             self.pipeline_rx,
             self.retry,
         )));
-        self.background
-            .push(tokio::spawn(playback::run(state.clone(), self.playback_task)));
+        self.background.push(tokio::spawn(playback::run(
+            state.clone(),
+            self.playback_task,
+        )));
         for wall in state.walls.values() {
             let provider = wall.provider.clone();
             let st = state.clone();
@@ -190,8 +200,15 @@ impl Application {
             // HTTPS (phones allow the microphone only in a secure context): see tls.rs.
             Some(tls) => {
                 let data_dir = state.config.data_dir();
-                crate::tls::serve(self.listener, router, &tls, &data_dir, &state.public_url, shutdown)
-                    .await
+                crate::tls::serve(
+                    self.listener,
+                    router,
+                    &tls,
+                    &data_dir,
+                    &state.public_url,
+                    shutdown,
+                )
+                .await
             }
             None => {
                 axum::serve(

@@ -28,7 +28,9 @@ pub enum StoreError {
     Corrupt(#[from] serde_json::Error),
     #[error("storage: the disk did not confirm the write in time")]
     FlushTimeout,
-    #[error("storage: schema version {found} is newer than this build understands ({SCHEMA_VERSION:?})")]
+    #[error(
+        "storage: schema version {found} is newer than this build understands ({SCHEMA_VERSION:?})"
+    )]
     Schema { found: String },
 }
 
@@ -227,7 +229,8 @@ impl Store {
     }
 
     pub fn participants(&self, wall: &str) -> Result<Vec<Participant>> {
-        let mut v: Vec<Participant> = scan_json(&self.inner.participants, &Self::wall_prefix(wall))?;
+        let mut v: Vec<Participant> =
+            scan_json(&self.inner.participants, &Self::wall_prefix(wall))?;
         v.sort_by(|a, b| a.joined_at.cmp(&b.joined_at).then(a.id.cmp(&b.id)));
         Ok(v)
     }
@@ -298,7 +301,11 @@ impl Store {
 
     /// Derived data stored beside a blob (e.g. decoded audio analysis), under `{key}.{suffix}`.
     pub fn put_derived<T: Serialize>(&self, key: &str, suffix: &str, value: &T) -> Result<()> {
-        put_json(&self.inner.media_meta, format!("{key}.{suffix}").as_bytes(), value)
+        put_json(
+            &self.inner.media_meta,
+            format!("{key}.{suffix}").as_bytes(),
+            value,
+        )
     }
 
     pub fn derived<T: DeserializeOwned>(&self, key: &str, suffix: &str) -> Result<Option<T>> {
@@ -306,11 +313,18 @@ impl Store {
     }
 
     pub fn profile(&self, provider: Provider, user: &str) -> Result<Option<Profile>> {
-        get_json(&self.inner.profiles, &Self::wall_key(provider.as_str(), user))
+        get_json(
+            &self.inner.profiles,
+            &Self::wall_key(provider.as_str(), user),
+        )
     }
 
     pub fn put_profile(&self, provider: Provider, user: &str, p: &Profile) -> Result<()> {
-        put_json(&self.inner.profiles, &Self::wall_key(provider.as_str(), user), p)
+        put_json(
+            &self.inner.profiles,
+            &Self::wall_key(provider.as_str(), user),
+            p,
+        )
     }
 
     pub fn meta_get(&self, key: &str) -> Result<Option<String>> {
@@ -397,7 +411,10 @@ mod tests {
             first = store.accept(&push("123")).unwrap();
             assert!(matches!(first, Accepted::New(_)));
             for _ in 0..3 {
-                assert_eq!(store.accept(&push("123")).unwrap(), Accepted::Duplicate(first.seq()));
+                assert_eq!(
+                    store.accept(&push("123")).unwrap(),
+                    Accepted::Duplicate(first.seq())
+                );
             }
             store.accept(&push("456")).unwrap();
             store.durable().await.unwrap();
@@ -407,7 +424,10 @@ mod tests {
         assert_eq!(inbox.len(), 2);
         assert_eq!(inbox[0].0, first.seq());
         assert_eq!(inbox[0].1, push("123"));
-        assert_eq!(store.accept(&push("123")).unwrap(), Accepted::Duplicate(first.seq()));
+        assert_eq!(
+            store.accept(&push("123")).unwrap(),
+            Accepted::Duplicate(first.seq())
+        );
     }
 
     #[tokio::test]

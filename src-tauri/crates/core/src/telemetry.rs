@@ -13,7 +13,8 @@ pub fn init(log_dir: Option<&Path>) -> LogGuard {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn,sled=warn"));
     let stderr = fmt::layer().with_writer(std::io::stderr).with_target(false);
-    let (file_layer, guard) = match log_dir.and_then(|d| std::fs::create_dir_all(d).ok().map(|_| d)) {
+    let (file_layer, guard) = match log_dir.and_then(|d| std::fs::create_dir_all(d).ok().map(|_| d))
+    {
         Some(dir) => {
             let appender = tracing_appender::rolling::daily(dir, "voicewall.log");
             let (writer, guard) = tracing_appender::non_blocking(appender);

@@ -79,6 +79,10 @@ pub trait ProviderClient: Send + Sync {
 }
 
 /// Run a provider's upkeep (spawned once per wall at start).
-pub async fn maintain(provider: std::sync::Arc<dyn ProviderClient>, state: crate::app::AppState, wall: String) {
+pub async fn maintain(
+    provider: std::sync::Arc<dyn ProviderClient>,
+    state: crate::app::AppState,
+    wall: String,
+) {
     provider.maintain(state, wall).await;
 }
