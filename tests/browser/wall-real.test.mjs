@@ -1,0 +1,64 @@
+// The wall page on the REAL server (target/debug/voicewall serve): a guest joins and speaks through the
+// join API; the open wall shows them, the native player (null output) plays the voice and the spotlight
+// follows its events; a click on the avatar replays it. (Reconnects are driven in wall.test.mjs.)
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { launchChromium, newPage, openWall, waitFor, saveScreenshot, ROOT } from './lib.mjs';
+import { startServer } from './server.mjs';
+
+async function guestJoinsAndSpeaks(srv, nickname, file) {
+  const joinUrl = await srv.joinUrl();
+  const token = new URL(joinUrl).searchParams.get('t');
+  const page = await fetch(joinUrl);
+  assert.equal(page.status, 200);
+  const cookie = page.headers.get('set-cookie').split(';')[0];
+  const profile = new FormData();
+  profile.append('token', token);
+  profile.append('nickname', nickname);
+  profile.append('avatar_mode', 'generated');
+  const p = await fetch(`${srv.url}/api/join/${srv.wallId}/profile`, { method: 'POST', body: profile, headers: { cookie } });
+  assert.ok(p.ok, `profile: ${p.status} ${await p.clone().text()}`);
+  const voice = new FormData();
+  voice.append('token', token);
+  voice.append('upload_id', `up-${nickname}`);
+  voice.append('audio', new Blob([fs.readFileSync(path.join(ROOT, 'tests/fixtures/audio', file))]), file);
+  const v = await fetch(`${srv.url}/api/join/${srv.wallId}/voice`, { method: 'POST', body: voice, headers: { cookie } });
+  assert.equal(v.status, 201, await v.clone().text());
+  return (await p.json()).participant;
+}
+
+test('real server: join → avatar on the wall → native playback drives the spotlight → tap replays', async () => {
+  const srv = await startServer({ title: 'Real wall', locale: 'en' });
+  const browser = await launchChromium();
+  try {
+    const page = await newPage(browser, { width: 1280, height: 720 });
+    await openWall(page, `${srv.url}/wall/main`, { participants: 0 });
+    await saveScreenshot(page, 'real-wall-idle');
+
+    const who = await guestJoinsAndSpeaks(srv, 'Ada', 'hello.ogg');
+    await waitFor(page, () => window.__wall.participants === 1, null, { message: 'the guest on the wall' });
+    const name = await page.textContent(`[data-pid="${who.id}"]`);
+    assert.match(name, /Ada/);
+
+    // Auto-play: the server's player starts it; the page's spotlight follows the events.
+    const spot = await waitFor(page, () => window.__wall.spotlight, null, { timeout: 20000, message: 'spotlight' });
+    assert.equal(spot.participant_id, who.id);
+    assert.ok(spot.duration_ms > 2000 && spot.duration_ms < 4500, `duration ${spot.duration_ms}`);
+    await waitFor(page, () => window.__wall.spotlight && window.__wall.spotlight.position_ms > 500, null, { message: 'progress' });
+    await saveScreenshot(page, 'real-wall-spotlight');
+    await waitFor(page, () => !window.__wall.spotlight, null, { timeout: 15000, message: 'playback finished' });
+    await srv.waitWall((s) => s.messages[0].played_count === 1, { message: 'played_count 1' });
+
+    // A tap on the avatar asks the server to play it again (the page never plays audio itself).
+    await page.click(`[data-pid="${who.id}"]`);
+    const again = await waitFor(page, () => window.__wall.spotlight, null, { timeout: 10000, message: 'replay spotlight' });
+    assert.equal(again.participant_id, who.id);
+    assert.equal(await page.evaluate(() => document.querySelectorAll('audio').length), 0);
+    assert.deepEqual(page.__errors.filter((e) => !/Failed to load resource/.test(e)), []);
+  } finally {
+    await browser.close();
+    await srv.stop();
+  }
+});
