@@ -323,7 +323,7 @@ impl Config {
         let mut config: Config = toml::from_str(text).map_err(|e| {
             let line = e
                 .span()
-                .map(|s| text[..s.start.min(text.len())].lines().count().max(1))
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
                 .unwrap_or(0);
             ConfigError::Syntax {
                 path: path.to_owned(),

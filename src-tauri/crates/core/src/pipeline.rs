@@ -58,15 +58,10 @@ pub async fn run(state: AppState, mut rx: mpsc::UnboundedReceiver<u64>, retry: R
         Err(e) => tracing::error!(error = %e, "cannot read the inbox"),
     }
     while let Some(seq) = rx.recv().await {
-        let pending = match state.store.inbox() {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read the inbox");
-                continue;
-            }
-        };
-        if let Some((_, inbound)) = pending.into_iter().find(|(s, _)| *s == seq) {
-            spawn_one(&state, &limit, seq, inbound, retry);
+        match state.store.inbox_entry(seq) {
+            Ok(Some(inbound)) => spawn_one(&state, &limit, seq, inbound, retry),
+            Ok(None) => {}
+            Err(e) => tracing::error!(seq, error = %e, "cannot read an inbox entry"),
         }
     }
 }

@@ -192,6 +192,11 @@ impl Store {
             .collect()
     }
 
+    /// One accepted push by its sequence, if not yet processed.
+    pub fn inbox_entry(&self, seq: u64) -> Result<Option<Inbound>> {
+        get_json(&self.inner.inbox, &seq.to_be_bytes())
+    }
+
     pub fn inbox_len(&self) -> usize {
         self.inner.inbox.len()
     }
