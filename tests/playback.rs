@@ -6,7 +6,7 @@
 use std::time::Duration;
 use voicewall_core::domain::{now_ms, Inbound, InboundKind, MessageKind, Provider};
 use voicewall_core::events::WallEvent;
-use voicewall_tests::spawn_app;
+use voicewall_tests::{spawn_app, spawn_config, test_config};
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!(
@@ -177,5 +177,42 @@ async fn corrupt_audio_fails_readably_and_others_still_play() {
         .await
         .unwrap();
     assert_eq!(r.status(), 409, "a failed message cannot be played");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn without_a_sound_device_messages_still_arrive_and_playback_is_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path(), "");
+    config.audio.output = "no-such-sound-card".into();
+    let app = spawn_config(config, Default::default()).await;
+    let mut rx = app.state.hub.subscribe("main").unwrap();
+    let health = app.get_json("/healthz").await;
+    // The output opens in the background; wait for its verdict.
+    let mut state = health["audio"]["state"].clone();
+    for _ in 0..100 {
+        if state != "starting" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        state = app.get_json("/healthz").await["audio"]["state"].clone();
+    }
+    assert_eq!(state, "no_device", "the operator sees there is no sound");
+    let key = app
+        .state
+        .store
+        .put_media(&fixture("hello.amr"), "audio/amr")
+        .unwrap();
+    app.state
+        .accept(&voice("phone-9", &key, "n1"))
+        .await
+        .unwrap();
+    app.wait_state("main", 20, |s| s["messages"][0]["status"] == "ready")
+        .await;
+    let ev = next_event(&mut rx, |e| matches!(e, WallEvent::PlaybackFinished { .. })).await;
+    let WallEvent::PlaybackFinished { outcome, .. } = ev else {
+        unreachable!()
+    };
+    assert_eq!(outcome, "no_device");
     app.stop().await;
 }

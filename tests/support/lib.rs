@@ -33,10 +33,15 @@ pub async fn spawn_app(extra_toml: &str) -> TestApp {
 }
 
 pub async fn spawn_app_in(dir: &std::path::Path, extra_toml: &str, options: Options) -> TestApp {
+    spawn_config(test_config(dir, extra_toml), options).await
+}
+
+/// Start the app from a config the test built (its data dir must exist for the test's lifetime).
+pub async fn spawn_config(config: Config, options: Options) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {
         voicewall_core::telemetry::init(None);
     }
-    let config = test_config(dir, extra_toml);
+    let dir = config.data_dir();
     let app = Application::build_with(config, options)
         .await
         .expect("build app");
@@ -49,7 +54,7 @@ pub async fn spawn_app_in(dir: &std::path::Path, extra_toml: &str, options: Opti
     TestApp {
         addr,
         state,
-        data_dir: dir.to_path_buf(),
+        data_dir: dir,
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(20))
             .build()
