@@ -216,3 +216,95 @@ async fn without_a_sound_device_messages_still_arrive_and_playback_is_skipped() 
     assert_eq!(outcome, "no_device");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn ready_messages_that_never_played_are_played_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path(), "");
+    config.audio.output = "no-such-sound-card".into();
+    let app = spawn_config(config, Default::default()).await;
+    let key = app
+        .state
+        .store
+        .put_media(&fixture("hello.amr"), "audio/amr")
+        .unwrap();
+    app.state
+        .accept(&voice("phone-r", &key, "r1"))
+        .await
+        .unwrap();
+    app.wait_state("main", 20, |s| s["messages"][0]["status"] == "ready")
+        .await;
+    app.stop().await;
+
+    // Back with a working output: the unplayed message is queued again and plays.
+    let app = spawn_config(test_config(dir.path(), ""), Default::default()).await;
+    let s = app
+        .wait_state("main", 20, |s| s["messages"][0]["played_count"] == 1)
+        .await;
+    assert_eq!(s["messages"].as_array().unwrap().len(), 1);
+    app.stop().await;
+}
+
+/// This machine's non-loopback IPv4 address (the route to a private network; no packet is sent).
+fn lan_ip() -> std::net::IpAddr {
+    let sock = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    sock.connect("10.254.254.254:1").unwrap();
+    let ip = sock.local_addr().unwrap().ip();
+    assert!(
+        !ip.is_loopback() && !ip.is_unspecified(),
+        "needs a LAN address: {ip}"
+    );
+    ip
+}
+
+#[tokio::test]
+async fn only_the_kiosk_or_the_operator_can_drive_the_speakers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path(), "[admin]\ntoken = \"op-secret\"\n");
+    config.server.listen = "0.0.0.0:0".into();
+    let app = spawn_config(config, Default::default()).await;
+    let port = app.addr.rsplit(':').next().unwrap().to_string();
+    let remote = format!("http://{}:{port}/api/walls/main/play", lan_ip());
+    let body = serde_json::json!({"participant_id": "web:nobody"});
+
+    let r = app.client.post(&remote).json(&body).send().await.unwrap();
+    assert_eq!(
+        r.status(),
+        403,
+        "a phone on the Wi-Fi cannot start playback"
+    );
+    let r = app
+        .client
+        .post(&remote)
+        .bearer_auth("wrong")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = app
+        .client
+        .post(&remote)
+        .bearer_auth("op-secret")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        404,
+        "the operator passes (and nobody has a message)"
+    );
+    let r = app
+        .client
+        .post(
+            app.url("/api/walls/main/play")
+                .replace("0.0.0.0", "127.0.0.1"),
+        )
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "the kiosk itself passes");
+    app.stop().await;
+}

@@ -836,6 +836,11 @@
     const src = new EventSource(`${api}/events`);
     es = src;
     for (const t of EVENT_TYPES) src.addEventListener(t, onEvent);
+    // The server says this page fell behind (missed events): rebuild from the state API.
+    src.addEventListener('resync', () => {
+      if (es !== src || buffer) return;
+      fetchState().then((st) => { if (es === src) applyState(st); }).catch(() => fail(src));
+    });
     src.onmessage = onEvent;
     src.onopen = async () => {
       if (es !== src) return;
@@ -878,14 +883,18 @@
 
   // ---------------------------------------------------------------- input
   const lastPlay = new Map();
+  const ADMIN_TOKEN = new URLSearchParams(location.search).get('admin');
   function requestPlay(pid) {
     const now = performance.now();
     if (now - (lastPlay.get(pid) || -1e9) < 800) return;
     lastPlay.set(pid, now);
     S.plays.push(pid);
+    // Taps from the kiosk itself (loopback) need no token; a remote display passes ?admin=TOKEN in its URL.
+    const headers = { 'content-type': 'application/json' };
+    if (ADMIN_TOKEN) headers.authorization = `Bearer ${ADMIN_TOKEN}`;
     fetch(`${api}/play`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers,
       body: JSON.stringify({ participant_id: pid }),
     }).catch(() => {});
   }

@@ -45,12 +45,12 @@ impl AppState {
         let accepted = self.store.accept(inbound)?;
         self.store.durable().await?;
         match accepted {
-            Accepted::New(seq) => {
-                self.metrics.inc_accepted(inbound.provider);
-                let _ = self.pipeline_tx.send(seq);
-            }
+            Accepted::New(_) => self.metrics.inc_accepted(inbound.provider),
             Accepted::Duplicate(_) => self.metrics.inc_duplicate(),
         }
+        // A duplicate wakes the pipeline too: if the first delivery's ack failed (flush timeout) its entry
+        // is still in the inbox. The pipeline skips entries already done or in flight.
+        let _ = self.pipeline_tx.send(accepted.seq());
         Ok(accepted)
     }
 

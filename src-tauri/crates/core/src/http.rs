@@ -250,12 +250,42 @@ struct PlayRequest {
 }
 
 /// A tap on an avatar: play that person's latest ready voice (or a given message) on the native player.
+/// Who may drive the kiosk's speakers: the kiosk itself (loopback) or the operator's bearer token.
+/// Anyone on the venue Wi-Fi could otherwise hijack the speakers.
+fn require_local_or_admin(
+    state: &AppState,
+    ip: std::net::IpAddr,
+    headers: &axum::http::HeaderMap,
+) -> Result<(), ApiError> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let token_ok = bearer.is_some_and(|b| {
+        use sha2::Digest;
+        // Compare digests: no early exit on the first differing byte of the secret.
+        sha2::Sha256::digest(b.as_bytes()) == sha2::Sha256::digest(state.admin_token.as_bytes())
+    });
+    if ip.is_loopback() || token_ok {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "only the kiosk or the operator (admin token) can start playback",
+        ))
+    }
+}
+
 async fn play(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    crate::providers::web::ClientIp(ip): crate::providers::web::ClientIp,
+    headers: axum::http::HeaderMap,
     Json(req): Json<PlayRequest>,
 ) -> Result<Response, ApiError> {
     known_wall(&state, &id)?;
+    require_local_or_admin(&state, ip, &headers)?;
     let messages = state.store.messages(&id)?;
     let chosen = if let Some(mid) = &req.message_id {
         messages.iter().find(|m| &m.id == mid)
@@ -286,6 +316,10 @@ async fn media(
     State(state): State<AppState>,
     Path(key): Path<String>,
 ) -> Result<Response, ApiError> {
+    // Keys are 32 hex digits (content hashes); anything else names no blob.
+    if key.len() != 32 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::not_found("no such media"));
+    }
     let Some((meta, bytes)) = state.store.media(&key)? else {
         return Err(ApiError::not_found("no such media"));
     };
@@ -300,6 +334,15 @@ async fn media(
             (
                 header::CACHE_CONTROL,
                 HeaderValue::from_static("public, max-age=31536000, immutable"),
+            ),
+            // Platform-provided bytes are never interpreted as a page of ours.
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; sandbox"),
             ),
         ],
         bytes.to_vec(),

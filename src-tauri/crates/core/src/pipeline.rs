@@ -42,7 +42,11 @@ impl RetryPolicy {
 
 /// Run until the sender side closes: first the inbox left by a previous run, then each new entry.
 pub async fn run(state: AppState, mut rx: mpsc::UnboundedReceiver<u64>, retry: RetryPolicy) {
-    let limit = Arc::new(Semaphore::new(8));
+    let workers = Workers {
+        fetch_limit: Arc::new(Semaphore::new(8)),
+        in_flight: Arc::default(),
+    };
+    let limit = &workers;
     match state.store.inbox() {
         Ok(pending) => {
             if !pending.is_empty() {
@@ -52,38 +56,59 @@ pub async fn run(state: AppState, mut rx: mpsc::UnboundedReceiver<u64>, retry: R
                 );
             }
             for (seq, inbound) in pending {
-                spawn_one(&state, &limit, seq, inbound, retry);
+                spawn_one(&state, limit, seq, inbound, retry);
             }
         }
         Err(e) => tracing::error!(error = %e, "cannot read the inbox"),
     }
     while let Some(seq) = rx.recv().await {
         match state.store.inbox_entry(seq) {
-            Ok(Some(inbound)) => spawn_one(&state, &limit, seq, inbound, retry),
+            Ok(Some(inbound)) => spawn_one(&state, limit, seq, inbound, retry),
             Ok(None) => {}
             Err(e) => tracing::error!(seq, error = %e, "cannot read an inbox entry"),
         }
     }
 }
 
-fn spawn_one(
-    state: &AppState,
-    limit: &Arc<Semaphore>,
-    seq: u64,
-    inbound: Inbound,
-    retry: RetryPolicy,
-) {
+/// What the processing tasks share: a bound on concurrent platform fetches, and the entries in flight
+/// (an entry can be woken twice: resumed at start and re-announced by a platform's retry).
+struct Workers {
+    fetch_limit: Arc<Semaphore>,
+    in_flight: Arc<std::sync::Mutex<std::collections::HashSet<u64>>>,
+}
+
+fn spawn_one(state: &AppState, workers: &Workers, seq: u64, inbound: Inbound, retry: RetryPolicy) {
+    if !workers
+        .in_flight
+        .lock()
+        .expect("in-flight lock")
+        .insert(seq)
+    {
+        return;
+    }
     let state = state.clone();
-    let limit = limit.clone();
+    let limit = workers.fetch_limit.clone();
+    let in_flight = workers.in_flight.clone();
     tokio::spawn(async move {
-        let _permit = limit.acquire_owned().await;
-        if let Err(e) = process(&state, seq, &inbound, retry).await {
-            tracing::error!(seq, error = %e, "processing a push failed; it stays in the inbox");
-            return;
+        // Only platform fetches are bounded: uploads already in the cache, joins and texts never wait
+        // behind a slow platform.
+        let needs_fetch = matches!(&inbound.kind, InboundKind::Media { media, .. } if !media.starts_with("cache:"));
+        let _permit = if needs_fetch {
+            limit.acquire_owned().await.ok()
+        } else {
+            None
+        };
+        match process(&state, seq, &inbound, retry).await {
+            Ok(()) => {
+                if let Err(e) = state.store.finish_inbox(seq) {
+                    tracing::error!(seq, error = %e, "cannot clear an inbox entry");
+                }
+            }
+            Err(e) => {
+                tracing::error!(seq, error = %e, "processing a push failed; it stays in the inbox")
+            }
         }
-        if let Err(e) = state.store.finish_inbox(seq) {
-            tracing::error!(seq, error = %e, "cannot clear an inbox entry");
-        }
+        in_flight.lock().expect("in-flight lock").remove(&seq);
     });
 }
 

@@ -4,6 +4,7 @@
 //! Replays come from the cache, never the network.
 
 use crate::app::AppState;
+use crate::domain::{MessageKind, MessageStatus};
 use crate::events::WallEvent;
 use crate::media;
 use serde::Serialize;
@@ -160,6 +161,25 @@ pub async fn run(state: AppState, task: PlaybackTask) {
     };
     let gap = Duration::from_millis(state.config.audio.gap_ms);
     let mut queue: VecDeque<(String, String)> = VecDeque::new();
+    if state.playback.autoplay {
+        // Ready voices that never played (the queue lives in memory; the messages in the store).
+        for wall in state.config.walls.iter().map(|w| &w.id) {
+            for m in state.store.messages(wall).unwrap_or_default() {
+                if m.kind == MessageKind::Voice
+                    && m.status == MessageStatus::Ready
+                    && m.played_count == 0
+                {
+                    queue.push_back((wall.clone(), m.id));
+                }
+            }
+        }
+        if !queue.is_empty() {
+            tracing::info!(
+                count = queue.len(),
+                "queued ready messages that never played"
+            );
+        }
+    }
     let mut current: Option<Current> = None;
     let mut paused = false;
     let mut next_start = tokio::time::Instant::now();
@@ -182,6 +202,8 @@ pub async fn run(state: AppState, task: PlaybackTask) {
                         next_start = tokio::time::Instant::now();
                     }
                     Command::Skip => {
+                        paused = false;
+                        if let Some(o) = &output { o.resume(); }
                         if let Some(c) = current.take() {
                             finish(&state, output.as_deref(), c, "skipped");
                             next_start = tokio::time::Instant::now();
@@ -189,6 +211,8 @@ pub async fn run(state: AppState, task: PlaybackTask) {
                     }
                     Command::Stop => {
                         queue.clear();
+                        paused = false;
+                        if let Some(o) = &output { o.resume(); }
                         if let Some(c) = current.take() {
                             finish(&state, output.as_deref(), c, "stopped");
                         }

@@ -19,6 +19,9 @@ use tokio::net::TcpListener;
 
 static STARTED: OnceLock<Instant> = OnceLock::new();
 
+/// How long open connections may finish after shutdown begins.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub fn uptime_s() -> u64 {
     STARTED.get().map(|s| s.elapsed().as_secs()).unwrap_or(0)
 }
@@ -211,12 +214,24 @@ impl Application {
                 .await
             }
             None => {
-                axum::serve(
+                // Graceful, but bounded: a phone whose upload stalled out of Wi-Fi range must not
+                // hold the shutdown for ever.
+                let mut stopping = state.shutdown.clone();
+                let serve = axum::serve(
                     self.listener,
                     router.into_make_service_with_connect_info::<SocketAddr>(),
                 )
-                .with_graceful_shutdown(shutdown)
-                .await
+                .with_graceful_shutdown(shutdown);
+                tokio::select! {
+                    r = serve => r,
+                    _ = async {
+                        let _ = stopping.wait_for(|v| *v).await;
+                        tokio::time::sleep(DRAIN).await;
+                    } => {
+                        tracing::warn!("connections still open {DRAIN:?} after shutdown began; closing them");
+                        Ok(())
+                    }
+                }
             }
         };
         for task in &self.background {

@@ -198,7 +198,8 @@ impl WechatApi {
                 } else if e.is_connect() {
                     "cannot connect".to_string()
                 } else {
-                    e.to_string()
+                    // Without the URL: it carries the app secret or the access token.
+                    e.without_url().to_string()
                 }
             ))
         })?;
