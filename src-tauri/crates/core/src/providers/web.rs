@@ -774,6 +774,8 @@ fn clean_nickname(raw: &str) -> String {
         .join(" ")
 }
 
+static AVATAR_DECODES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
 /// Decode an uploaded picture (JPEG, PNG, WebP, GIF), crop it to a centred square and re-encode it at
 /// 256×256: JPEG, or PNG when it has transparency. Never stores the guest's original bytes.
 pub fn normalise_avatar(bytes: &[u8]) -> Result<(Vec<u8>, &'static str), image::ImageError> {
@@ -781,7 +783,7 @@ pub fn normalise_avatar(bytes: &[u8]) -> Result<(Vec<u8>, &'static str), image::
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(12_000);
     limits.max_image_height = Some(12_000);
-    limits.max_alloc = Some(256 * 1024 * 1024);
+    limits.max_alloc = Some(64 * 1024 * 1024);
     reader.limits(limits);
     let img = reader.decode()?;
     let square = img.resize_to_fill(
@@ -806,6 +808,7 @@ async fn post_profile(
     State(state): State<AppState>,
     Path(wall): Path<String>,
     Query(q): Query<TokenQuery>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
@@ -817,6 +820,15 @@ async fn post_profile(
     let early_token = header_token(&headers).or(q.t.clone());
     if let Some(t) = &early_token {
         web.token_refusal(Some(t), now_s()).map_err(refuse)?;
+    }
+    // Each profile post may create a participant and decode a picture: bounded per network too.
+    let ip_key = format!("profile-ip:{ip}");
+    if let Err(s) = web.rate.try_take(
+        &ip_key,
+        cfg.messages_per_ip_per_minute,
+        crate::domain::now_ms(),
+    ) {
+        return Ok(too_fast(refuse(Refusal::TooFastNetwork(s)), s));
     }
     check_length(
         &headers,
@@ -844,15 +856,17 @@ async fn post_profile(
         return Err(refuse(Refusal::NicknameTooLong(cfg.nickname_max_chars)));
     }
     let photo = match form.file.filter(|b| !b.is_empty()) {
-        Some(bytes) => Some(
+        Some(bytes) => Some({
+            // Picture decodes are CPU-heavy: two at a time, whatever the crowd does.
+            let _slot = AVATAR_DECODES.acquire().await.map_err(ApiError::internal)?;
             tokio::task::spawn_blocking(move || normalise_avatar(&bytes))
                 .await
                 .map_err(ApiError::internal)?
                 .map_err(|e| {
                     tracing::info!(error = %e, "avatar refused");
                     refuse(Refusal::NotAnImage)
-                })?,
-        ),
+                })?
+        }),
         None => None,
     };
 
