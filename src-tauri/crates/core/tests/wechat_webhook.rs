@@ -174,6 +174,13 @@ async fn hostile_input_is_refused_and_the_server_stays_up() {
     let forged = q.replacen("signature=", "signature=0", 1);
     let r = post(forged, body.clone()).await;
     assert!(r.status() == 401 || r.status() == 403);
+    // A correctly signed push an hour old: a replay, refused.
+    let old_ts = (now_s() - 3600).to_string();
+    let replay = format!(
+        "signature={}&timestamp={old_ts}&nonce=42",
+        signature(&[TOKEN, &old_ts, "42"])
+    );
+    assert_eq!(post(replay, good.clone()).await.status(), 401);
     // Safe mode with a tampered msg_signature.
     let (q, body) = p.sign(&good, PushMode::Safe);
     let i = q.find("msg_signature=").unwrap() + "msg_signature=".len();

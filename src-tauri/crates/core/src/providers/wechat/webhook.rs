@@ -42,6 +42,9 @@ fn wechat_wall<'a>(state: &'a AppState, wall: &str) -> Result<&'a WechatProvider
     provider_of(state, wall).ok_or_else(|| ApiError::not_found(format!("no WeChat wall {wall:?}")))
 }
 
+/// How far a push's signed timestamp may be from our clock.
+const MAX_PUSH_AGE_S: u64 = 300;
+
 fn unauthorized(message: &str) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", message)
 }
@@ -123,6 +126,16 @@ async fn handle_push(
         ApiError::new(status, code, format!("push body: {}", rej.body_text()))
     })?;
     let (timestamp, nonce) = check_url_signature(p, q)?;
+    // In plaintext mode the signature does not cover the body: a captured query string could replay
+    // any XML for ever. WeChat signs each delivery (and retry) afresh, so an old timestamp is a replay.
+    let fresh = timestamp
+        .parse::<u64>()
+        .is_ok_and(|ts| ts.abs_diff(crate::domain::now_ms() / 1000) <= MAX_PUSH_AGE_S);
+    if !fresh {
+        return Err(unauthorized(
+            "timestamp is not within 5 minutes of now (replayed push?)",
+        ));
+    }
     let text =
         std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("push body is not UTF-8"))?;
     let outer = xml::fields(text).map_err(xml_error)?;
