@@ -6,7 +6,7 @@
 use std::time::Duration;
 use voicewall_core::domain::{now_ms, Inbound, InboundKind, MessageKind, Provider};
 use voicewall_core::events::WallEvent;
-use voicewall_tests::{spawn_app, spawn_config, test_config};
+use voicewall_tests::{spawn_app, spawn_config, test_config, TestApp};
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!(
@@ -32,6 +32,14 @@ fn voice(sender: &str, key: &str, dedup: &str) -> Inbound {
     }
 }
 
+/// Cache the bytes (as an upload would) and accept a voice push that refers to them.
+async fn send_voice(app: &TestApp, sender: &str, bytes: &[u8], dedup: &str) -> String {
+    let mime = voicewall_audio::sniff(bytes).map_or("application/octet-stream", |f| f.mime());
+    let key = app.state.store.put_media(bytes, mime).unwrap();
+    app.state.accept(&voice(sender, &key, dedup)).await.unwrap();
+    key
+}
+
 async fn next_event(
     rx: &mut tokio::sync::broadcast::Receiver<WallEvent>,
     pred: impl Fn(&WallEvent) -> bool,
@@ -52,15 +60,7 @@ async fn next_event(
 async fn a_voice_is_decoded_autoplayed_and_counted() {
     let app = spawn_app("").await;
     let mut rx = app.state.hub.subscribe("main").unwrap();
-    let key = app
-        .state
-        .store
-        .put_media(&fixture("hello.amr"), "audio/amr")
-        .unwrap();
-    app.state
-        .accept(&voice("phone-1", &key, "u1"))
-        .await
-        .unwrap();
+    let key = send_voice(&app, "phone-1", &fixture("hello.amr"), "u1").await;
 
     let s = app
         .wait_state("main", 20, |s| s["messages"][0]["status"] == "ready")
@@ -137,20 +137,8 @@ async fn corrupt_audio_fails_readably_and_others_still_play() {
     let mut bad = fixture("hello.ogg");
     bad.truncate(60);
     bad.extend(std::iter::repeat_n(0x5a, 400));
-    let bad_key = app.state.store.put_media(&bad, "audio/ogg").unwrap();
-    let good_key = app
-        .state
-        .store
-        .put_media(&fixture("hello.ogg"), "audio/ogg")
-        .unwrap();
-    app.state
-        .accept(&voice("p-bad", &bad_key, "b1"))
-        .await
-        .unwrap();
-    app.state
-        .accept(&voice("p-good", &good_key, "g1"))
-        .await
-        .unwrap();
+    send_voice(&app, "p-bad", &bad, "b1").await;
+    send_voice(&app, "p-good", &fixture("hello.ogg"), "g1").await;
     let s = app
         .wait_state("main", 20, |s| {
             let m = s["messages"].as_array().unwrap();
@@ -198,15 +186,7 @@ async fn without_a_sound_device_messages_still_arrive_and_playback_is_skipped() 
         state = app.get_json("/healthz").await["audio"]["state"].clone();
     }
     assert_eq!(state, "no_device", "the operator sees there is no sound");
-    let key = app
-        .state
-        .store
-        .put_media(&fixture("hello.amr"), "audio/amr")
-        .unwrap();
-    app.state
-        .accept(&voice("phone-9", &key, "n1"))
-        .await
-        .unwrap();
+    send_voice(&app, "phone-9", &fixture("hello.amr"), "n1").await;
     app.wait_state("main", 20, |s| s["messages"][0]["status"] == "ready")
         .await;
     let ev = next_event(&mut rx, |e| matches!(e, WallEvent::PlaybackFinished { .. })).await;
@@ -223,15 +203,7 @@ async fn ready_messages_that_never_played_are_played_after_a_restart() {
     let mut config = test_config(dir.path(), "");
     config.audio.output = "no-such-sound-card".into();
     let app = spawn_config(config, Default::default()).await;
-    let key = app
-        .state
-        .store
-        .put_media(&fixture("hello.amr"), "audio/amr")
-        .unwrap();
-    app.state
-        .accept(&voice("phone-r", &key, "r1"))
-        .await
-        .unwrap();
+    send_voice(&app, "phone-r", &fixture("hello.amr"), "r1").await;
     app.wait_state("main", 20, |s| s["messages"][0]["status"] == "ready")
         .await;
     app.stop().await;
