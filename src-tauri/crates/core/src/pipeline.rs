@@ -42,11 +42,13 @@ impl RetryPolicy {
 
 /// Run until the sender side closes: first the inbox left by a previous run, then each new entry.
 pub async fn run(state: AppState, mut rx: mpsc::UnboundedReceiver<u64>, retry: RetryPolicy) {
-    let workers = Workers {
+    // The tasks live in a JoinSet owned here: when the app stops (this task is aborted) they stop too, and
+    // nothing keeps the store open behind the shutdown. An interrupted entry resumes from the inbox.
+    let mut workers = Workers {
         fetch_limit: Arc::new(Semaphore::new(8)),
         in_flight: Arc::default(),
+        tasks: tokio::task::JoinSet::new(),
     };
-    let limit = &workers;
     match state.store.inbox() {
         Ok(pending) => {
             if !pending.is_empty() {
@@ -56,16 +58,23 @@ pub async fn run(state: AppState, mut rx: mpsc::UnboundedReceiver<u64>, retry: R
                 );
             }
             for (seq, inbound) in pending {
-                spawn_one(&state, limit, seq, inbound, retry);
+                spawn_one(&state, &mut workers, seq, inbound, retry);
             }
         }
         Err(e) => tracing::error!(error = %e, "cannot read the inbox"),
     }
-    while let Some(seq) = rx.recv().await {
-        match state.store.inbox_entry(seq) {
-            Ok(Some(inbound)) => spawn_one(&state, limit, seq, inbound, retry),
-            Ok(None) => {}
-            Err(e) => tracing::error!(seq, error = %e, "cannot read an inbox entry"),
+    loop {
+        tokio::select! {
+            seq = rx.recv() => {
+                let Some(seq) = seq else { break };
+                match state.store.inbox_entry(seq) {
+                    Ok(Some(inbound)) => spawn_one(&state, &mut workers, seq, inbound, retry),
+                    Ok(None) => {}
+                    Err(e) => tracing::error!(seq, error = %e, "cannot read an inbox entry"),
+                }
+            }
+            // Reap finished tasks so the set does not grow over an evening.
+            Some(_) = workers.tasks.join_next(), if !workers.tasks.is_empty() => {}
         }
     }
 }
@@ -75,9 +84,16 @@ pub async fn run(state: AppState, mut rx: mpsc::UnboundedReceiver<u64>, retry: R
 struct Workers {
     fetch_limit: Arc<Semaphore>,
     in_flight: Arc<std::sync::Mutex<std::collections::HashSet<u64>>>,
+    tasks: tokio::task::JoinSet<()>,
 }
 
-fn spawn_one(state: &AppState, workers: &Workers, seq: u64, inbound: Inbound, retry: RetryPolicy) {
+fn spawn_one(
+    state: &AppState,
+    workers: &mut Workers,
+    seq: u64,
+    inbound: Inbound,
+    retry: RetryPolicy,
+) {
     if !workers
         .in_flight
         .lock()
@@ -89,7 +105,7 @@ fn spawn_one(state: &AppState, workers: &Workers, seq: u64, inbound: Inbound, re
     let state = state.clone();
     let limit = workers.fetch_limit.clone();
     let in_flight = workers.in_flight.clone();
-    tokio::spawn(async move {
+    workers.tasks.spawn(async move {
         // Only platform fetches are bounded: uploads already in the cache, joins and texts never wait
         // behind a slow platform.
         let needs_fetch = matches!(&inbound.kind, InboundKind::Media { media, .. } if !media.starts_with("cache:"));

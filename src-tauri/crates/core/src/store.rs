@@ -85,17 +85,26 @@ struct Inner {
     media_meta: sled::Tree,
     profiles: sled::Tree,
     meta: sled::Tree,
-    written: AtomicU64,
+    written: Arc<AtomicU64>,
     flushed: watch::Receiver<u64>,
-    wake: Mutex<mpsc::Sender<()>>,
+    wake: Mutex<Option<mpsc::Sender<()>>>,
+    flusher: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    /// Stop the flusher and wait for it, so the database (and its file lock) is closed when the last
+    /// `Store` goes: the same process (a restart, a test) can open it again at once.
+    fn drop(&mut self) {
+        drop(self.wake.lock().map(|mut w| w.take()));
+        if let Some(handle) = self.flusher.lock().ok().and_then(|mut h| h.take()) {
+            let _ = handle.join();
+        }
+    }
 }
 
 impl Store {
     pub fn open(dir: &Path) -> Result<Self> {
-        let db = sled::Config::new()
-            .path(dir.join("db"))
-            .cache_capacity(64 * 1024 * 1024)
-            .open()?;
+        let db = open_db(&dir.join("db"))?;
         let meta = db.open_tree("meta")?;
         match meta.get("schema")? {
             None => {
@@ -110,6 +119,7 @@ impl Store {
         }
         let (flushed_tx, flushed) = watch::channel(0u64);
         let (wake_tx, wake_rx) = mpsc::channel::<()>();
+        let written = Arc::new(AtomicU64::new(0));
         let inner = Arc::new(Inner {
             inbox: db.open_tree("inbox")?,
             dedup: db.open_tree("dedup")?,
@@ -119,23 +129,26 @@ impl Store {
             media_meta: db.open_tree("media_meta")?,
             profiles: db.open_tree("profiles")?,
             meta,
-            written: AtomicU64::new(0),
+            written: written.clone(),
             flushed,
-            wake: Mutex::new(wake_tx),
-            db,
+            wake: Mutex::new(Some(wake_tx)),
+            flusher: Mutex::new(None),
+            db: db.clone(),
         });
-        let weak = Arc::downgrade(&inner);
-        std::thread::Builder::new()
+        let handle = std::thread::Builder::new()
             .name("sled-flusher".into())
-            .spawn(move || flusher(weak, wake_rx, flushed_tx))
+            .spawn(move || flusher(db, written, wake_rx, flushed_tx))
             .expect("spawn flusher thread");
+        *inner.flusher.lock().expect("flusher lock") = Some(handle);
         Ok(Self { inner })
     }
 
     /// Wait until everything written before this call is on disk (group commit).
     pub async fn durable(&self) -> Result<()> {
         let ticket = self.inner.written.fetch_add(1, Ordering::SeqCst) + 1;
-        let _ = self.inner.wake.lock().expect("wake lock").send(());
+        if let Some(wake) = self.inner.wake.lock().expect("wake lock").as_ref() {
+            let _ = wake.send(());
+        }
         let mut rx = self.inner.flushed.clone();
         let waited =
             tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|f| *f >= ticket)).await;
@@ -351,12 +364,37 @@ impl Store {
     }
 }
 
-fn flusher(inner: std::sync::Weak<Inner>, wake: mpsc::Receiver<()>, flushed: watch::Sender<u64>) {
+/// Open sled, waiting a little for a lock still held by a process that is exiting (a quick restart).
+fn open_db(path: &Path) -> Result<sled::Db> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match sled::Config::new()
+            .path(path)
+            .cache_capacity(64 * 1024 * 1024)
+            .open()
+        {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
+/// The group-commit flusher: owns a handle on the database until the store closes its wake channel.
+fn flusher(
+    db: sled::Db,
+    written: Arc<AtomicU64>,
+    wake: mpsc::Receiver<()>,
+    flushed: watch::Sender<u64>,
+) {
     while wake.recv().is_ok() {
         while wake.try_recv().is_ok() {}
-        let Some(inner) = inner.upgrade() else { return };
-        let target = inner.written.load(Ordering::SeqCst);
-        match inner.db.flush() {
+        let target = written.load(Ordering::SeqCst);
+        match db.flush() {
             Ok(_) => {
                 flushed.send_replace(target);
             }
