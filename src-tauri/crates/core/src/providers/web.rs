@@ -86,19 +86,22 @@ impl WebProvider {
     /// older epoch (within a day) — the guest is told to scan the screen again.
     pub fn check_token(&self, token: &str, now_s: u64) -> TokenCheck {
         let epoch = self.epoch(now_s);
-        if token == self.token_for_epoch(epoch) {
+        let is = |e: u64| same_secret(token, &self.token_for_epoch(e));
+        if is(epoch) {
             return TokenCheck::Valid;
         }
         let into_epoch = now_s - epoch * self.config.token_rotate_s;
-        if epoch > 0 && token == self.token_for_epoch(epoch - 1) {
+        if epoch > 0 && is(epoch - 1) {
             return if into_epoch < self.config.token_grace_s {
                 TokenCheck::Valid
             } else {
                 TokenCheck::Expired
             };
         }
-        let lookback = (86_400 / self.config.token_rotate_s).max(2);
-        if (2..=lookback).any(|d| epoch >= d && token == self.token_for_epoch(epoch - d)) {
+        // Links up to a day old (at most 288 rotations back, bounding the work per request) get the
+        // friendly "scan the screen again" page rather than "invalid".
+        let lookback = (86_400 / self.config.token_rotate_s).clamp(2, 288);
+        if (2..=lookback).any(|d| epoch >= d && is(epoch - d)) {
             return TokenCheck::Expired;
         }
         TokenCheck::Invalid
@@ -117,6 +120,16 @@ impl WebProvider {
     pub fn cookie_key(&self) -> &[u8] {
         &self.secret
     }
+}
+
+/// Compare a guest-supplied token with a secret one in time independent of where they differ.
+fn same_secret(given: &str, secret: &str) -> bool {
+    given.len() == secret.len()
+        && given
+            .bytes()
+            .zip(secret.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
 }
 
 fn now_s() -> u64 {
