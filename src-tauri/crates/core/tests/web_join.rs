@@ -183,13 +183,34 @@ impl TestApp {
         cookie: Option<&str>,
         parts: &[(&str, Part<'_>)],
     ) -> Reply {
+        self.post_with(
+            method,
+            path,
+            cookie,
+            parts,
+            &[("accept-language", "en-GB,en;q=0.9")],
+        )
+        .await
+    }
+
+    /// A multipart request with the given extra headers (e.g. `x-join-token`, `accept-language`).
+    async fn post_with(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        cookie: Option<&str>,
+        parts: &[(&str, Part<'_>)],
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let (ct, body) = multipart(parts);
         let mut req = self
             .client
             .request(method, self.url(path))
             .header("content-type", ct)
-            .header("accept-language", "en-GB,en;q=0.9")
             .body(body);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
         if let Some(c) = cookie {
             req = req.header("cookie", c);
         }
@@ -588,18 +609,16 @@ async fn invalid_expired_or_missing_tokens_are_refused() {
         .await;
     assert_refusal(&r, 410, "token_expired");
     // The header works as well as the form field.
-    let (ct, body) = multipart(&[("audio", Part::File("v.ogg", "audio/ogg", &audio))]);
     let r = app
-        .client
-        .post(app.url("/api/join/main/voice"))
-        .header("content-type", ct)
-        .header("cookie", &cookie)
-        .header("x-join-token", "forged")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 403);
+        .post_with(
+            reqwest::Method::POST,
+            "/api/join/main/voice",
+            Some(&cookie),
+            &[("audio", Part::File("v.ogg", "audio/ogg", &audio))],
+            &[("x-join-token", "forged")],
+        )
+        .await;
+    assert_eq!(r.status, 403);
 
     let s = app.state_json().await;
     assert!(s["messages"].as_array().unwrap().is_empty());
@@ -758,19 +777,17 @@ async fn too_many_messages_per_participant_and_per_ip_are_refused_429() {
 async fn refusals_are_localized_by_accept_language() {
     let app = spawn("").await;
     let cookie = app.join().await;
-    let (ct, body) = multipart(&[("token", Part::Text("forged"))]);
     let r = app
-        .client
-        .post(app.url("/api/join/main/voice"))
-        .header("content-type", ct)
-        .header("cookie", &cookie)
-        .header("accept-language", "zh-CN")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 403);
-    let j: serde_json::Value = r.json().await.unwrap();
+        .post_with(
+            reqwest::Method::POST,
+            "/api/join/main/voice",
+            Some(&cookie),
+            &[("token", Part::Text("forged"))],
+            &[("accept-language", "zh-CN")],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    let j = r.json;
     assert_eq!(j["code"], "token_invalid");
     assert!(j["message"].as_str().unwrap().contains("二维码"), "{j}");
 
