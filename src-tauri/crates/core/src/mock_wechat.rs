@@ -504,16 +504,22 @@ async fn video(State(inner): State<Arc<Inner>>, Path(id): Path<String>) -> Respo
     }
 }
 
+/// The checks every JSON POST of the platform makes first: a valid access_token, then a JSON body.
+fn authed_json(inner: &Inner, q: &HashMap<String, String>, body: &str) -> Result<Value, Value> {
+    if !token_ok(inner, q.get("access_token")) {
+        return Err(invalid_credential());
+    }
+    serde_json::from_str::<Value>(body).map_err(|_| err_json(47001, "data format error"))
+}
+
 async fn qrcode_create(
     State(inner): State<Arc<Inner>>,
     Query(q): Query<HashMap<String, String>>,
     body: String,
 ) -> Response {
-    if !token_ok(&inner, q.get("access_token")) {
-        return json_ok(invalid_credential());
-    }
-    let Ok(body) = serde_json::from_str::<Value>(&body) else {
-        return json_ok(err_json(47001, "data format error"));
+    let body = match authed_json(&inner, &q, &body) {
+        Ok(v) => v,
+        Err(e) => return json_ok(e),
     };
     let action = body
         .get("action_name")
@@ -576,11 +582,9 @@ async fn custom_send(
     Query(q): Query<HashMap<String, String>>,
     body: String,
 ) -> Response {
-    if !token_ok(&inner, q.get("access_token")) {
-        return json_ok(invalid_credential());
-    }
-    let Ok(v) = serde_json::from_str::<Value>(&body) else {
-        return json_ok(err_json(47001, "data format error"));
+    let v = match authed_json(&inner, &q, &body) {
+        Ok(v) => v,
+        Err(e) => return json_ok(e),
     };
     if v.get("touser").and_then(Value::as_str).is_none() {
         return json_ok(err_json(40003, "invalid openid"));
