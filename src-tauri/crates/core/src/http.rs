@@ -148,7 +148,7 @@ async fn wall_page(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     known_wall(&state, &id)?;
-    Ok(ui::page("wall.html"))
+    Ok(ui::asset("wall.html"))
 }
 
 /// The wall state: contract of `GET /api/walls/{id}`.

@@ -234,7 +234,7 @@ pub async fn run(state: AppState, task: PlaybackTask) {
                 if let Some(c) = &current {
                     if c.playing.is_finished() {
                         let c = current.take().expect("current");
-                        finished_naturally(&state, c);
+                        end(&state, &c, "finished");
                         next_start = tokio::time::Instant::now() + gap;
                     } else {
                         let position_ms = c.playing.position_ms();
@@ -348,10 +348,6 @@ fn finish(state: &AppState, output: Option<&Output>, c: Current, outcome: &str) 
         o.stop();
     }
     end(state, &c, outcome);
-}
-
-fn finished_naturally(state: &AppState, c: Current) {
-    end(state, &c, "finished");
 }
 
 fn end(state: &AppState, c: &Current, outcome: &str) {

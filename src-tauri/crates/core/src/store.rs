@@ -241,11 +241,6 @@ impl Store {
         put_json(&self.inner.participants, &Self::wall_key(wall, &p.id), p)
     }
 
-    pub fn remove_participant(&self, wall: &str, id: &str) -> Result<()> {
-        self.inner.participants.remove(Self::wall_key(wall, id))?;
-        Ok(())
-    }
-
     pub fn participants(&self, wall: &str) -> Result<Vec<Participant>> {
         let mut v: Vec<Participant> =
             scan_json(&self.inner.participants, &Self::wall_prefix(wall))?;

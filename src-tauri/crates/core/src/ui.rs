@@ -27,11 +27,7 @@ fn find(name: &str) -> Option<(&'static str, &'static [u8])> {
         .map(|(_, m, b)| (*m, *b))
 }
 
-/// A page, no caching (a kiosk update must show at the next reload).
-pub fn page(name: &str) -> Response {
-    asset(name)
-}
-
+/// A page or asset, `no-cache` (a kiosk update must show at the next reload).
 pub fn asset(name: &str) -> Response {
     match find(name) {
         Some((mime, bytes)) => (

@@ -604,7 +604,7 @@ async fn join_page(
         };
         return notice_page(refusal.status(), lang, title, &refusal.message(lang));
     }
-    let mut response = ui::page("join.html");
+    let mut response = ui::asset("join.html");
     let h = response.headers_mut();
     // The token is in the URL: keep it out of caches and Referer headers.
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
