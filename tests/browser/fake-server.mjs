@@ -8,6 +8,8 @@
 //   GET  /api/walls/{id}/qr.svg     -> a QR-looking SVG derived from join.url
 //   POST /api/walls/{id}/play       -> 202, recorded in server.plays (optionally scripts a playback)
 //   GET  /media/avatars/{pid}.png   -> generated avatar (some deliberately 404 to test the fallback)
+//   GET  /media/avatars/{pid}.jpg   -> with o.avatarSet: face i % n of a JPEG set (bench/avatars.mjs), one URL per person
+//   GET  /media/avatars/{pid}-thumb.{png,jpg} -> with o.thumbs: the 64 px variant, advertised as `thumb_url`
 //
 // Standalone:  node tests/browser/fake-server.mjs --participants 12 --port 8787 [--locale en] [--joins 2]
 import http from 'node:http';
@@ -35,7 +37,7 @@ function hashStr(str) {
   return h >>> 0;
 }
 
-export function makeParticipant(i, { brokenAvatarEvery = 0, wallId = 'main' } = {}) {
+export function makeParticipant(i, { brokenAvatarEvery = 0, wallId = 'main', ext = 'png', thumbs = false } = {}) {
   const id = `p${String(i).padStart(5, '0')}`;
   const r = rng(i * 7919 + 13);
   const name = i % 3 === 0 ? LATIN[Math.floor(r() * LATIN.length)]
@@ -45,7 +47,9 @@ export function makeParticipant(i, { brokenAvatarEvery = 0, wallId = 'main' } = 
     id,
     person_id: `person-${id}`,
     display_name: name,
-    avatar_url: `/media/avatars/${id}.png${broken ? '?missing=1' : ''}`,
+    avatar_url: `/media/avatars/${id}.${ext}${broken ? '?missing=1' : ''}`,
+    // the thumbnail contract the wall asks the server for (issue 19): a square ~64 px variant
+    ...(thumbs ? { thumb_url: `/media/avatars/${id}-thumb.${ext}${broken ? '?missing=1' : ''}` } : {}),
     provider: i % 2 ? 'wechat' : 'web',
     joined_at: new Date(Date.UTC(2025, 0, 1, 18, 0, 0) + i * 1000).toISOString(),
     has_profile: true,
@@ -103,9 +107,10 @@ const hex = (h) => [parseInt(h.slice(1, 3), 16), parseInt(h.slice(3, 5), 16), pa
 const avatarCache = new Map();
 export function avatarPng(id, size = 96) {
   // 48 distinct looks, picked by id: cheap to serve 2,000+ of them
-  const key = hashStr(id) % 48;
+  const look = hashStr(id) % 48;
+  const key = `${look}@${size}`;
   if (avatarCache.has(key)) return avatarCache.get(key);
-  const h = hashStr(`look-${key}`);
+  const h = hashStr(`look-${look}`);
   const hue = h % 360, hue2 = (hue + 40 + (h >>> 10) % 80) % 360;
   const c1 = hsl(hue, 70, 60), c2 = hsl(hue2, 65, 40), body = hsl(hue2, 40, 22);
   const skin = hex(['#f1c7a5', '#e0ac83', '#c68a5e', '#8d5a3b', '#f5d5bd'][(h >>> 4) % 5]);
@@ -178,6 +183,8 @@ export function qrSvg(text) {
  * @param {number} [o.participants=0] initial participants
  * @param {'en'|'zh-CN'} [o.locale='zh-CN']
  * @param {number} [o.brokenAvatarEvery=5] every Nth avatar 404s (0 = none)
+ * @param {{full: Buffer[], thumb: Buffer[]}} [o.avatarSet] serve these JPEGs (bench/avatars.mjs) instead of generated PNGs
+ * @param {boolean} [o.thumbs=false] advertise and serve a 64 px `thumb_url` per participant
  * @param {boolean} [o.autoPlay=true] POST /play scripts playback_started/progress/finished for the latest message
  */
 export async function startFakeServer(o = {}) {
@@ -201,7 +208,10 @@ export async function startFakeServer(o = {}) {
     messages: [],
     playback: null,
   };
-  const newParticipant = (extra = {}) => ({ ...makeParticipant(nextIdx++, { brokenAvatarEvery, wallId }), ...extra });
+  const avatarSet = o.avatarSet || null;
+  const ext = avatarSet ? 'jpg' : 'png';
+  const thumbs = !!o.thumbs;
+  const newParticipant = (extra = {}) => ({ ...makeParticipant(nextIdx++, { brokenAvatarEvery, wallId, ext, thumbs }), ...extra });
   for (let i = 0; i < (o.participants || 0); i++) state.participants.push(newParticipant());
 
   const clients = new Set();
@@ -255,14 +265,22 @@ export async function startFakeServer(o = {}) {
         });
         return;
       }
-      const av = p.match(/^\/media\/avatars\/([\w-]+)\.(png|svg)$/);
+      const av = p.match(/^\/media\/avatars\/(\w+?)(-thumb)?\.(png|svg|jpg)$/);
       if (req.method === 'GET' && av) {
         if (url.searchParams.has('missing')) return notFound(res);
-        if (av[2] === 'svg') {
+        const thumb = !!av[2];
+        if (av[3] === 'svg') {
           res.writeHead(200, { 'content-type': 'image/svg+xml', 'cache-control': 'max-age=3600' });
           return res.end(avatarSvg(av[1]));
         }
-        const png = avatarPng(av[1]);
+        if (av[3] === 'jpg') {
+          if (!avatarSet) return notFound(res);
+          const i = parseInt(av[1].replace(/\D/g, ''), 10) || 0;
+          const set = thumb ? avatarSet.thumb : avatarSet.full;
+          res.writeHead(200, { 'content-type': 'image/jpeg', 'cache-control': 'public, max-age=31536000, immutable' });
+          return res.end(set[i % set.length]);
+        }
+        const png = avatarPng(av[1], thumb ? 64 : 96);
         res.writeHead(200, { 'content-type': 'image/png', 'cache-control': 'max-age=3600' });
         return res.end(png);
       }
