@@ -198,46 +198,187 @@ test('12 participants: grid beside the QR, fallbacks, badges, spotlight, click t
   } finally { await srv.close(); }
 });
 
-test('2,000 participants: everyone fits beside the QR, joins animate in', async () => {
-  const srv = await startFakeServer({ participants: 2000, locale: 'zh-CN' });
-  try {
-    for (const size of SIZES) {
-      const page = await newPage(browser, size);
-      await openWall(page, srv.wallUrl, { participants: srv.state.participants.length, timeout: 30000 });
-      await waitForSettled(page);
-      await assertQrBig(page);
-      const n0 = srv.state.participants.length;
-      assert.equal(await page.locator('#grid .av').count(), n0);
-      assert.equal(await page.locator('#count-num').textContent(), String(n0));
-      const L = await page.evaluate(() => window.__wall.layout);
-      assert.ok(L.capacity >= n0, 'grid capacity fits everyone');
-      assert.ok(L.cell >= 12, `cell ${L.cell}px`);
-      // joins: new avatars appear, count follows
-      const added = [srv.addParticipant(), srv.addParticipant(), srv.addParticipant()];
-      await waitFor(page, (n) => window.__wall.participants === n, n0 + 3, { message: 'joins' });
-      await page.locator(`#grid .av[data-pid="${added[2].id}"]`).waitFor();
-      assert.equal(await page.locator('#count-num').textContent(), String(n0 + 3));
-      await waitForSettled(page);
-      await waitImagesSettled(page);
-      assert.ok(await assertNoOverlap(page, { sample: 300 }) >= 300);
-      // everyone's target cell is inside the free area
-      const outside = await page.evaluate(() => {
-        const L = window.__wall.layout; const a = L.area;
-        return window.__wall.ids().filter((id) => {
-          const r = window.__wall.targetRectOf(id);
-          return r.x < a.x - 0.5 || r.y < a.y - 0.5 || r.x + r.w > a.x + a.w + 0.5 || r.y + r.h > a.y + a.h + 0.5;
-        }).length;
-      });
-      assert.equal(outside, 0, 'no target cell outside the avatar area');
-      // a message on a crowd member
-      const pid = srv.state.participants[1234].id;
-      srv.addMessage(pid, { duration_ms: 9000 });
-      await page.locator(`#grid .av[data-pid="${pid}"] .badge`).waitFor();
-      await page.waitForTimeout(300);
-      await saveScreenshot(page, `wall-2000${size.suffix}`);
-      assert.deepEqual(realErrors(page), []);
-      await page.context().close();
+/** Big room checks shared by the 2,000 and 5,000 tests; returns the layout. */
+async function assertBigRoom(page, srv, size) {
+  const n = srv.state.participants.length;
+  const L = await assertQrBig(page);
+  assert.equal(L.room, true, `${n} people -> big room (stage + mosaic)`);
+  assert.equal(await page.locator('#count-num').textContent(), String(n));
+  assert.equal(await page.locator('#grid .av:not(.stage-av)').count(), 0, 'no DOM avatar per person in the big room');
+  const vmin = Math.min(size.width, size.height);
+  // readable from the back: a stage of big named faces, the newest people on it
+  assert.ok(L.stage.cell >= 0.15 * vmin, `stage cell ${L.stage.cell}px >= 15% of ${vmin}`);
+  assert.ok(L.stage.slots >= 4, `${L.stage.slots} stage slots`);
+  const faces = await page.evaluate(() => [...document.querySelectorAll('#stage .av:not([hidden])')].map((e) => {
+    const f = e.querySelector('.face').getBoundingClientRect();
+    return { pid: e.dataset.pid, name: e.querySelector('.name').textContent, visible: getComputedStyle(e.querySelector('.name')).display !== 'none', face: f.width };
+  }));
+  assert.equal(faces.length, L.stage.slots, 'every stage slot shows someone');
+  for (const f of faces) {
+    assert.ok(f.face >= 0.1 * vmin, `stage face ${f.face}px >= 10% of ${vmin}`);
+    assert.ok(f.name && f.visible, `stage face ${f.pid} shows a name`);
+  }
+  const newest = srv.state.participants.slice(-L.stage.slots).map((p) => p.id).sort();
+  assert.deepEqual(faces.map((f) => f.pid).sort(), newest, 'the stage shows the newest people');
+  // nothing overlaps the QR panel; stage and mosaic inside the free area, and apart
+  const panel = await panelRect(page);
+  const inside = (r, a) => r.x >= a.x - 0.5 && r.y >= a.y - 0.5 && r.x + r.w <= a.x + a.w + 0.5 && r.y + r.h <= a.y + a.h + 0.5;
+  for (const [what, r] of [['stage', L.stage.rect], ['mosaic', L.mosaic.rect]]) {
+    assert.ok(!intersects(r, panel), `${what} ${JSON.stringify(r)} overlaps the QR panel ${JSON.stringify(panel)}`);
+    assert.ok(inside(r, L.area), `${what} ${JSON.stringify(r)} inside the free area ${JSON.stringify(L.area)}`);
+  }
+  assert.ok(!intersects(L.stage.rect, L.mosaic.rect), 'stage and mosaic apart');
+  // everyone has a mosaic tile inside the mosaic, and no two tiles share a place
+  const tiles = await page.evaluate(() => {
+    const m = window.__wall.layout.mosaic.rect;
+    const seen = new Set();
+    let outside = 0, dup = 0, missing = 0;
+    for (const id of window.__wall.ids()) {
+      const r = window.__wall.targetRectOf(id);
+      if (!r) { missing++; continue; }
+      if (r.x < m.x - 0.5 || r.y < m.y - 0.5 || r.x + r.w > m.x + m.w + 0.5 || r.y + r.h > m.y + m.h + 0.5) outside++;
+      const k = `${r.x},${r.y}`;
+      if (seen.has(k)) dup++;
+      seen.add(k);
     }
+    return { outside, dup, missing };
+  });
+  assert.deepEqual(tiles, { outside: 0, dup: 0, missing: 0 });
+  return L;
+}
+
+/** What the mosaic canvas shows at a participant's tile: its centre pixel, and whether the tile has detail. */
+async function tilePixels(page, pids) {
+  return page.evaluate((pids) => {
+    const c = document.getElementById('mosaic');
+    const g = c.getContext('2d');
+    const m = c.getBoundingClientRect();
+    const k = c.width / m.width;
+    return pids.map((pid) => {
+      const r = window.__wall.targetRectOf(pid);
+      const px = (dx, dy) => [...g.getImageData(Math.floor((r.x - m.left + r.w * dx) * k), Math.floor((r.y - m.top + r.h * dy) * k), 1, 1).data];
+      const centre = px(0.5, 0.5), top = px(0.5, 0.22), bottom = px(0.5, 0.8), left = px(0.25, 0.5);
+      const differs = (a, b) => Math.abs(a[0] - b[0]) + Math.abs(a[1] - b[1]) + Math.abs(a[2] - b[2]) > 24;
+      return { pid, centre, detail: differs(centre, top) || differs(centre, bottom) || differs(centre, left), tile: window.__wall.tileOf(pid) };
+    });
+  }, pids);
+}
+
+for (const [count, thumbs] of [[2000, false], [5000, true]]) {
+  test(`${count.toLocaleString('en')} participants: the big room — readable stage, everyone in the mosaic, joins, speaker large${thumbs ? ', thumbnails' : ''}`, async () => {
+    const srv = await startFakeServer({ participants: count, locale: 'zh-CN', thumbs });
+    try {
+      for (const size of SIZES) {
+        const page = await newPage(browser, size);
+        const reqs0 = srv.requests.length;
+        const n0 = srv.state.participants.length;       // the second size sees the first one's joins too
+        await openWall(page, srv.wallUrl, { participants: n0, timeout: 60000 });
+        await waitFor(page, () => window.__wall.imagesPending === 0, null, { timeout: 180000, message: 'avatars decoded' });
+        const ps = srv.state.participants;
+        await assertBigRoom(page, srv, size);
+
+        // the mosaic shows faces: decoded avatars for everyone whose avatar loads, initials discs for the rest
+        const broken = new Set(ps.filter((p) => p.avatar_url.includes('missing')).map((p) => p.id));
+        const states = await page.evaluate(() => window.__wall.ids().map((id) => [id, (window.__wall.tileOf(id) || {}).state]));
+        for (const [id, st] of states) assert.equal(st, broken.has(id) ? 'none-available' : 'image', `tile of ${id}`);
+        const sample = ps.filter((_, i) => i % Math.floor(count / 120) === 0).map((p) => p.id);
+        const px = await tilePixels(page, sample);
+        for (const t of px) assert.equal(t.centre[3], 255, `tile ${t.pid} painted`);
+        const withDetail = px.filter((t) => !broken.has(t.pid) && t.detail).length;
+        const images = px.filter((t) => !broken.has(t.pid)).length;
+        assert.ok(withDetail >= images * 0.8, `${withDetail}/${images} sampled image tiles show a face, not a flat disc`);
+
+        // the wall asks for the size it draws: thumbnails for the mosaic, full avatars only for the stage
+        const avatarReqs = srv.requests.slice(reqs0).filter((r) => r.path.startsWith('/media/avatars/'));
+        const full = avatarReqs.filter((r) => !r.path.includes('-thumb')).length;
+        const small = avatarReqs.filter((r) => r.path.includes('-thumb')).length;
+        if (thumbs) {
+          assert.equal(small, n0, 'one thumbnail request per person');
+          // full avatars: the stage's big faces, and the fallback for every failed thumbnail
+          const L = await page.evaluate(() => window.__wall.layout);
+          assert.ok(full <= broken.size + L.stage.slots + 2, `${full} full-size requests (broken ${broken.size}, stage ${L.stage.slots})`);
+        } else {
+          assert.equal(small, 0);
+          assert.ok(full >= n0, `${full} full-size requests for ${n0} people`);
+        }
+        await saveScreenshot(page, `wall-${count}${size.suffix}`);
+
+        // joins: the count follows, each newcomer gets a painted tile, the newest reaches the stage
+        const added = [srv.addParticipant(), srv.addParticipant(), srv.addParticipant()];
+        await waitFor(page, (n) => window.__wall.participants === n, n0 + 3, { message: 'joins' });
+        assert.equal(await page.locator('#count-num').textContent(), String(srv.state.participants.length));
+        await waitFor(page, (id) => window.__wall.stage.includes(id), added[2].id, { timeout: 15000, message: 'newest on the stage' });
+        await waitFor(page, (ids) => ids.every((id) => ['image', 'none-available'].includes((window.__wall.tileOf(id) || {}).state)), added.map((p) => p.id), { message: 'new tiles decoded' });
+        for (const t of await tilePixels(page, added.map((p) => p.id))) assert.equal(t.centre[3], 255, `new tile ${t.pid} painted`);
+
+        // a voice message: its sender comes up on the stage with a badge; playing it shows them large
+        const who = ps[1234];
+        const msg = srv.addMessage(who.id, { duration_ms: 6000, transcript: '大家好，今晚的演出太精彩了！' });
+        await waitFor(page, (id) => window.__wall.stage.includes(id), who.id, { timeout: 15000, message: 'sender on the stage' });
+        await page.locator(`#stage .av[data-pid="${who.id}"] .badge`).waitFor();
+        assert.equal(await page.locator(`#stage .av[data-pid="${who.id}"] .badge .n`).textContent(), '1');
+        const playing = srv.playback(msg.id, { durationMs: 4000, hz: 12 });
+        await page.locator('#spotlight').waitFor({ state: 'visible' });
+        await waitFor(page, (id) => document.querySelector(`#stage .av.speaking[data-pid="${id}"]`), who.id, { message: 'speaker marked on the stage' });
+        assert.equal(await page.locator('#spot-name').textContent(), who.display_name);
+        await page.waitForTimeout(600);                   // the spotlight's scale-in transition
+        const big = await page.evaluate((id) => {
+          const r = (e) => { const b = e.getBoundingClientRect(); return { x: b.left, y: b.top, w: b.width, h: b.height }; };
+          return { stageFace: r(document.querySelector(`#stage .av[data-pid="${id}"] .face`)), spotFace: r(document.querySelector('#spotlight .spot-face')), spot: r(document.getElementById('spotlight')), stage: r(document.getElementById('stage')) };
+        }, who.id);
+        const vmin = Math.min(size.width, size.height);
+        assert.ok(big.spotFace.w >= 0.25 * vmin, `speaker's face in the spotlight ${big.spotFace.w}px`);
+        assert.ok(big.stageFace.w >= 0.1 * vmin, `speaker's face on the stage ${big.stageFace.w}px`);
+        assert.ok(!intersects(big.spot, big.stage), 'the spotlight leaves the stage in view');
+        assert.ok(!intersects(big.spot, await panelRect(page)), 'the spotlight leaves the QR panel in view');
+        await saveScreenshot(page, `wall-${count}-spotlight${size.suffix}`);
+        await playing;
+        await page.locator('#spotlight').waitFor({ state: 'hidden', timeout: 5000 });
+
+        // a tap on someone's mosaic tile asks the server to play them
+        const tapped = ps[777];
+        const r = await page.evaluate((id) => window.__wall.targetRectOf(id), tapped.id);
+        const plays0 = srv.plays.length;
+        await page.mouse.click(r.x + r.w / 2, r.y + r.h / 2);
+        await waitFor(page, (id) => window.__wall.plays.includes(id), tapped.id, { message: 'tap on a tile' });
+        const deadline = Date.now() + 5000;
+        while (srv.plays.length === plays0 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
+        assert.deepEqual(srv.plays[plays0], { participant_id: tapped.id });
+        assert.deepEqual(realErrors(page), []);
+        await page.context().close();
+      }
+    } finally { await srv.close(); }
+  });
+}
+
+test('a growing crowd moves from the grid to the big room and back without losing anyone', async () => {
+  // 1280x720: faces stay readable (cell >= 5 % of 720 px) up to about 400 people beside the QR panel
+  const srv = await startFakeServer({ participants: 300, locale: 'en' });
+  try {
+    const page = await newPage(browser, SIZES[1]);
+    await openWall(page, srv.wallUrl, { participants: 300 });
+    await waitForSettled(page);
+    let L = await page.evaluate(() => window.__wall.layout);
+    assert.equal(L.room, false, `300 people: grid (cell ${L.cell})`);
+    assert.equal(await page.locator('#crowd .av').count(), 300);
+    const added = [];
+    for (let i = 0; i < 200; i++) added.push(srv.addParticipant());
+    await waitFor(page, () => window.__wall.participants === 500, null, { message: '500 people' });
+    await waitFor(page, () => window.__wall.layout.room, null, { message: 'big room' });
+    assert.equal(await page.locator('#crowd .av').count(), 0, 'grid avatars gone');
+    await waitFor(page, () => window.__wall.imagesPending === 0, null, { timeout: 60000, message: 'tiles decoded' });
+    L = await page.evaluate(() => window.__wall.layout);
+    assert.ok(L.mosaic.cell < 0.05 * 720 * 1.1, `mosaic cell ${L.mosaic.cell}`);
+    await saveScreenshot(page, 'wall-500-1280x720');
+    for (const p of added) srv.removeParticipant(p.id);
+    await waitFor(page, () => window.__wall.participants === 300 && !window.__wall.layout.room, null, { message: 'back to the grid' });
+    await waitForSettled(page);
+    assert.equal(await page.locator('#crowd .av').count(), 300);
+    assert.equal(await page.locator('#stage').isVisible(), false);
+    assert.equal(await page.locator('#mosaic').isVisible(), false);
+    await assertNoOverlap(page, { sample: 120 });
+    assert.deepEqual(realErrors(page), []);
+    await page.context().close();
   } finally { await srv.close(); }
 });
 
