@@ -89,7 +89,7 @@ for (let run = 1; run <= runs; run++) {
       const x = await scenario(browser, n);
       results.get(n).push(x);
       console.log(`  run ${run} · ${n} people: median ${r1(x.st.medianFps)} fps, p5 ${r1(x.st.p5Fps)} fps, mean ${r1(x.st.meanFps)}, worst frame ${r1(x.st.maxFrameMs)} ms, ${x.st.frames} frames in ${seconds} s`
-        + ` | loaded+settled in ${x.loadMs} ms, ${x.w.participants} at end, cell ${x.w.cell}px${x.w.room ? ' (big-room mosaic)' : ''}, spotlight=${x.w.spotlight}`
+        + ` | loaded+settled in ${x.loadMs} ms, ${x.w.participants} at end, cell ${r1(x.w.cell)}px${x.w.room ? ' (big-room mosaic)' : ''}, spotlight=${x.w.spotlight}`
         + ` | load avg ${x.loadBefore} → ${x.loadAfter}`);
     }
   } finally {
