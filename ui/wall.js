@@ -742,7 +742,7 @@
   function dropTile(rec) {
     const t = rec.tile;
     if (!t) return;
-    if (t.bmp) t.bmp.close();
+    release(t.bmp);
     if (t.state === 'loading') tiles.pending--;   // its job is dropped when it finishes (generation changed)
     rec.tile = null;
   }
@@ -778,9 +778,9 @@
       try { bmp = await bakeTile(src, job.px); break; } catch (_) { /* next source, then initials */ }
     }
     const t = job.tile;
-    if (job.rec.tile !== t || t.gen !== job.gen) { if (bmp) bmp.close(); return; }
+    if (job.rec.tile !== t || t.gen !== job.gen) { release(bmp); return; }
     tiles.pending--;
-    if (t.bmp) t.bmp.close();
+    release(t.bmp);
     t.bmp = bmp;
     t.px = bmp ? job.px : 0;
     t.state = bmp ? 'image' : 'none-available';
@@ -788,19 +788,33 @@
   }
 
   // Fetch an avatar and decode it at the size it is drawn (off the main thread), masked to a circle once.
+  // Engines without createImageBitmap resize options or OffscreenCanvas (older WebKitGTK in the kiosk
+  // shell) still get tiles: a full-size decode, and a plain canvas as the tile.
   async function bakeTile(src, px) {
     const r = await fetch(src);
     if (!r.ok) throw new Error(`avatar ${r.status}`);
-    const img = await createImageBitmap(await r.blob(), { resizeWidth: px, resizeQuality: 'medium' });
+    const blob = await r.blob();
+    const img = typeof createImageBitmap === 'function'
+      ? await createImageBitmap(blob, { resizeWidth: px, resizeQuality: 'medium' })
+      : await imageOf(blob);
     try {
-      const c = new OffscreenCanvas(px, px);
+      const off = typeof OffscreenCanvas === 'function';
+      const c = off ? new OffscreenCanvas(px, px) : Object.assign(document.createElement('canvas'), { width: px, height: px });
       const g = c.getContext('2d');
       g.beginPath(); g.arc(px / 2, px / 2, px / 2, 0, TAU); g.clip();
-      const s = Math.min(img.width, img.height);            // cover: centre-crop the longer side
-      g.drawImage(img, (img.width - s) / 2, (img.height - s) / 2, s, s, 0, 0, px, px);
-      return c.transferToImageBitmap();
-    } finally { img.close(); }
+      const w = img.naturalWidth || img.width, h = img.naturalHeight || img.height;
+      const s = Math.min(w, h);                              // cover: centre-crop the longer side
+      g.drawImage(img, (w - s) / 2, (h - s) / 2, s, s, 0, 0, px, px);
+      return off && c.transferToImageBitmap ? c.transferToImageBitmap() : c;
+    } finally { release(img); }
   }
+  function imageOf(blob) {
+    const url = URL.createObjectURL(blob);
+    const i = new Image();
+    i.src = url;
+    return i.decode().then(() => i, (err) => { throw err; }).finally(() => URL.revokeObjectURL(url));
+  }
+  function release(b) { if (b && typeof b.close === 'function') b.close(); }
 
   mosaicEl.addEventListener('click', (e) => {
     const r = mosaicEl.getBoundingClientRect();

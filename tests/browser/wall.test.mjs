@@ -382,6 +382,25 @@ test('a growing crowd moves from the grid to the big room and back without losin
   } finally { await srv.close(); }
 });
 
+test('the mosaic still shows faces in an engine without OffscreenCanvas or createImageBitmap (older WebKitGTK)', async () => {
+  const srv = await startFakeServer({ participants: 600, locale: 'en' });
+  try {
+    const page = await newPage(browser, SIZES[1]);
+    await page.addInitScript(() => { delete window.OffscreenCanvas; delete window.createImageBitmap; });
+    await openWall(page, srv.wallUrl, { participants: 600 });
+    assert.equal(await page.evaluate(() => typeof OffscreenCanvas + typeof createImageBitmap), 'undefinedundefined');
+    await waitFor(page, () => window.__wall.imagesPending === 0, null, { timeout: 60000, message: 'tiles decoded' });
+    assert.equal((await page.evaluate(() => window.__wall.layout)).room, true);
+    const broken = new Set(srv.state.participants.filter((p) => p.avatar_url.includes('missing')).map((p) => p.id));
+    const states = await page.evaluate(() => window.__wall.ids().map((id) => [id, (window.__wall.tileOf(id) || {}).state]));
+    for (const [id, st] of states) assert.equal(st, broken.has(id) ? 'none-available' : 'image', `tile of ${id}`);
+    const px = await tilePixels(page, srv.state.participants.filter((p, i) => i % 10 === 0 && !broken.has(p.id)).map((p) => p.id));
+    assert.ok(px.filter((t) => t.centre[3] === 255 && t.detail).length >= px.length * 0.8, 'faces drawn');
+    assert.deepEqual(realErrors(page), []);
+    await page.context().close();
+  } finally { await srv.close(); }
+});
+
 test('a dropped event stream shows a marker, reconnects and rebuilds state', async () => {
   const srv = await startFakeServer({ participants: 12, locale: 'en' });
   try {
