@@ -7,13 +7,11 @@
 pub mod app;
 pub mod cli;
 pub mod config;
-pub mod demo;
 pub mod domain;
 pub mod events;
 pub mod http;
 pub mod media;
 pub mod metrics;
-pub mod mock_wechat;
 pub mod pipeline;
 pub mod playback;
 pub mod providers;
@@ -26,5 +24,4 @@ pub mod ui;
 
 pub use app::AppState;
 pub use config::Config;
-pub use demo::demo_config;
 pub use startup::Application;
