@@ -52,6 +52,9 @@ async fn serve(config: &Path) -> ServeProcess {
         .expect("voicewall serve starts")
 }
 
+const SENDERS: usize = 16;
+const KILL_AFTER: usize = 300;
+
 /// A `voicewall serve` child and its HTTP side.
 struct Served {
     process: ServeProcess,
@@ -83,17 +86,10 @@ fn with_status<'a>(wall: &'a serde_json::Value, status: &str) -> Vec<&'a serde_j
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn every_acknowledged_push_survives_a_sigkill_mid_burst_exactly_once() {
-    const SENDERS: usize = 16;
-    const KILL_AFTER: usize = 300;
-    let dir = tempfile::tempdir().unwrap();
-    let mock = MockWechat::start(APP_ID, SECRET).await.unwrap();
-    let config = config_file(dir.path(), &mock);
-    let app = Served::start(&config).await;
-
+/// Push from `SENDERS` senders at once until `KILL_AFTER` acks, then SIGKILL the process while they are
+/// still pushing; every acknowledged push's content goes into `acked`.
+async fn burst_then_kill(app: Served, life: u64, acked: Arc<Mutex<Vec<String>>>) {
     // A burst of signed text pushes from several senders at once; each remembers what was acked.
-    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
     let count = Arc::new(AtomicUsize::new(0));
     let (enough_tx, mut enough) = tokio::sync::watch::channel(false);
     let enough_tx = Arc::new(enough_tx);
@@ -104,13 +100,13 @@ async fn every_acknowledged_push_survives_a_sigkill_mid_burst_exactly_once() {
         senders.push(tokio::spawn(async move {
             let pusher = pusher();
             for i in 0u64.. {
-                let content = format!("burst-{s}-{i}");
+                let content = format!("burst-{life}-{s}-{i}");
                 let xml = wechat::text_xml(
                     ORIGINAL_ID,
                     &format!("oBurst{s:02}"),
                     now_s(),
                     &content,
-                    9_000_000_000 + s as u64 * 1_000_000 + i,
+                    9_000_000_000 + life * 100_000_000 + s as u64 * 1_000_000 + i,
                 );
                 match pusher
                     .deliver(&client, &webhook, &xml, PushMode::Safe)
@@ -140,9 +136,27 @@ async fn every_acknowledged_push_survives_a_sigkill_mid_burst_exactly_once() {
     for s in senders {
         s.await.unwrap();
     }
+    assert!(count.load(Ordering::SeqCst) >= KILL_AFTER);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_acknowledged_push_survives_a_sigkill_mid_burst_exactly_once() {
+    const ROUNDS: u64 = 4;
+    let dir = tempfile::tempdir().unwrap();
+    let mock = MockWechat::start(APP_ID, SECRET).await.unwrap();
+    let config = config_file(dir.path(), &mock);
+    // Several lives, each SIGKILLed mid-burst: each kill is one more chance to catch an ack that came
+    // before its flush (the window is the time since the last flush, short under load).
+    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+    for life in 0..ROUNDS {
+        let app = Served::start(&config).await;
+        burst_then_kill(app, life, acked.clone()).await;
+    }
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() >= KILL_AFTER);
-    eprintln!("{} pushes acknowledged before the SIGKILL", acked.len());
+    eprintln!(
+        "{} pushes acknowledged before {ROUNDS} SIGKILLs",
+        acked.len()
+    );
 
     let app = Served::start(&config).await;
     app.http.wait_inbox_drained().await;
