@@ -5,8 +5,14 @@
 mod common;
 
 use common::*;
-use voicewall_core::mock_wechat::{self, MockWechat, PushMode, OPENID_HEADER};
-use voicewall_core::providers::wechat::join_redirect;
+use voicewall_sim::wechat::{self, MockWechat, PushMode, OPENID_HEADER};
+
+/// What `GET /join/{wall}` answers, asked of the wall's provider in-process (through the provider
+/// interface, as the server's join route does).
+async fn join_redirect(app: &TestApp, wall: &str) -> axum::response::Response {
+    let provider = app.state.wall(wall).unwrap().provider.clone();
+    provider.join(Default::default()).await
+}
 
 fn location(headers: &reqwest::header::HeaderMap) -> String {
     headers
@@ -29,7 +35,7 @@ async fn oauth(app: &TestApp, openid: &str) -> (reqwest::StatusCode, String) {
     assert_eq!(redirect.status(), 302);
     let authorize = location(redirect.headers());
     assert_eq!(
-        join_redirect(&app.state, WALL).await.status(),
+        join_redirect(app, WALL).await.status(),
         302,
         "the same, in-process"
     );
@@ -57,7 +63,7 @@ async fn oauth_join_gives_the_participant_the_platform_name_and_avatar() {
     let app = spawn_app_in(dir.path(), &mock).await;
 
     // The consent URL is WeChat's, byte for byte in its parameters.
-    let redirect = join_redirect(&app.state, WALL).await;
+    let redirect = join_redirect(&app, WALL).await;
     let url = reqwest::Url::parse(&location(redirect.headers())).unwrap();
     assert_eq!(url.path(), "/connect/oauth2/authorize");
     assert_eq!(url.fragment(), Some("wechat_redirect"));
@@ -96,14 +102,14 @@ async fn oauth_join_gives_the_participant_the_platform_name_and_avatar() {
     assert_eq!(ct, "image/png");
     assert_eq!(
         bytes,
-        mock_wechat::avatar_png("oOauthNew"),
+        wechat::avatar_png("oOauthNew"),
         "the platform's avatar, cached"
     );
     assert_eq!(mock.count("/mmopen/oOauthNew/132"), 1);
 
     // Someone who followed first (placeholder), then joins: updated in place; their voice too.
     mock.add_media("m-oauth", hello_amr(), "audio/amr");
-    let sub = mock_wechat::subscribe_xml(ORIGINAL_ID, "oFollower", now_s(), Some(WALL));
+    let sub = wechat::subscribe_xml(ORIGINAL_ID, "oFollower", now_s(), Some(WALL));
     assert_eq!(app.push(&sub, PushMode::Safe).await.status(), 200);
     app.wait_wall(10, |w| participant(w, "oFollower").is_some())
         .await;
@@ -141,7 +147,7 @@ async fn oauth_failures_show_a_friendly_page_with_a_retry_link() {
     );
 
     // A good state but a code the platform does not know.
-    let redirect = join_redirect(&app.state, WALL).await;
+    let redirect = join_redirect(&app, WALL).await;
     let url = reqwest::Url::parse(&location(redirect.headers())).unwrap();
     let state = url
         .query_pairs()
@@ -188,9 +194,6 @@ async fn oauth_failures_show_a_friendly_page_with_a_retry_link() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
-    assert_eq!(
-        app.wall().await["participants"].as_array().unwrap().len(),
-        0
-    );
+    assert_eq!(app.wx().await["participants"].as_array().unwrap().len(), 0);
     app.stop().await;
 }
