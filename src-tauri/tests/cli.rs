@@ -265,6 +265,27 @@ fn autostart_entry_is_installed_for_the_user_and_removed() {
     assert!(home.join(".config/autostart/voicewall.desktop").exists());
 }
 
+#[test]
+fn sound_libraries_do_not_write_to_stderr_when_opening_the_output() {
+    // On a machine without a sound card (CI), alsa-lib and libjack (loaded by ALSA's jack plugin while
+    // devices are probed) used to print ~20 lines of their own; on a machine with one they print nothing.
+    // Either way none of their raw lines may reach stderr.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("v.toml");
+    std::fs::write(&cfg, "[audio]\noutput = \"default\"\n").unwrap();
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .arg("play")
+        .arg(fixture("audio/hello.ogg"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    for noise in ["ALSA lib", "jack server", "Cannot connect to server", "JackShm"] {
+        assert!(!err.contains(noise), "raw library output on stderr: {err}");
+    }
+}
+
 /// A tiny blocking HTTP GET over a real socket (keeps the test free of an HTTP client runtime).
 fn ureq_get(url: &str) -> std::io::Result<String> {
     use std::io::{Read, Write};
