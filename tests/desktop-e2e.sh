@@ -3,7 +3,7 @@
 # in front of WebKitWebDriver (apt webkit2gtk-driver), under Xvfb with a window manager (matchbox).
 # The steps are in tests/desktop-e2e.mjs: launch, fullscreen, the QR on screen decodes to the join URL, a
 # guest joining through the web join API appears in the real window, a killed WebKit web process comes back,
-# guest joining through the web join API appears in the real window, a killed WebKit web process comes back, SIGTERM quits cleanly.
+# SIGTERM quits cleanly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=$(realpath "${VOICEWALL_BIN:-target/debug/voicewall}")

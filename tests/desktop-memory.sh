@@ -25,6 +25,9 @@ output = "null"
 id = "main"
 title = "内存测试"
 [walls.web]
+# 2,000 joins from one test client: lift the per-address limits (the join API's own defaults are per minute).
+messages_per_minute = 1000000
+messages_per_ip_per_minute = 1000000
 TOML
 matchbox-window-manager -use_titlebar no >/dev/null 2>&1 &
 WM=$!
