@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
 # Install what Voicewall needs on Debian/Ubuntu, only what is missing: system packages, npm packages.
-# Usage: scripts/setup.sh [--test]   (--test adds what the tests need: Chromium, Xvfb, PulseAudio, zbar, audio tools)
+# fonts-noto-cjk: the default wall is zh-CN; without a CJK font every Chinese string renders as boxes.
+# Usage: scripts/setup.sh [--test | --package]
+#   --test adds what the tests need: Chromium, Xvfb, PulseAudio, zbar, audio tools, the packaging tools
+#   --package adds what scripts/package.sh needs: Node/npm for the Tauri bundler (npm @tauri-apps/cli)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUN_PKGS=(build-essential pkg-config cmake libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev
   libayatana-appindicator3-dev libsoup-3.0-dev libasound2-dev libopus-dev libopencore-amrnb-dev
-  x11-xserver-utils)
+  x11-xserver-utils fonts-noto-cjk)
 TEST_PKGS=(xvfb xauth imagemagick matchbox-window-manager zbar-tools pulseaudio pulseaudio-utils
-  chromium libasound2-plugins nodejs npm espeak-ng sox libsox-fmt-all procps curl)
+  chromium libasound2-plugins nodejs npm espeak-ng sox libsox-fmt-all procps curl webkit2gtk-driver x11-utils)
+PACKAGE_PKGS=(nodejs npm)
 
 pkgs=("${RUN_PKGS[@]}")
-if [[ "${1:-}" == "--test" ]]; then pkgs+=("${TEST_PKGS[@]}"); fi
+if [[ "${1:-}" == "--test" ]]; then pkgs+=("${TEST_PKGS[@]}" "${PACKAGE_PKGS[@]}"); fi
+if [[ "${1:-}" == "--package" ]]; then pkgs+=("${PACKAGE_PKGS[@]}"); fi
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -32,7 +37,14 @@ if ! command -v cargo >/dev/null; then
   exit 1
 fi
 
-if [[ "${1:-}" == "--test" ]] && [[ ! -d node_modules/playwright-core ]]; then
+# The desktop end-to-end test's WebDriver server for Tauri apps (in front of WebKitWebDriver).
+if [[ "${1:-}" == "--test" ]] && ! command -v tauri-driver >/dev/null; then
+  echo "setup: cargo install tauri-driver"
+  cargo install tauri-driver --locked --version '^2' --quiet
+fi
+
+if [[ "${1:-}" == "--test" || "${1:-}" == "--package" ]] &&
+  [[ ! -d node_modules/playwright-core || ! -x node_modules/.bin/tauri ]]; then
   echo "setup: npm install"
   npm install --no-audit --no-fund --loglevel=error
 fi

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # One command on a fresh Debian/Ubuntu machine: install what is missing, then run every check and test:
 # fmt, clippy (warnings denied), all Rust tests, the browser tests (real Chromium), the audio end-to-end
-# test (PulseAudio null sink), and the desktop smoke test (the real window under Xvfb).
+# test (PulseAudio null sink), the desktop smoke test (the real window under Xvfb), the desktop end-to-end
+# test (tauri-driver + WebKitWebDriver), then the .deb: built once in the release profile, installed with
+# apt-get, the installed program run, removed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
@@ -19,8 +21,10 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 step "cargo test"
 cargo test --workspace 2>&1 | tee target/test-output/cargo-test.log
-# The binary the browser, audio and desktop tests drive.
-cargo build -p voicewall
+# The binary the browser, audio and desktop tests drive: `cargo test` built it (src-tauri/tests/cli.rs runs
+# it) with the same features, so a separate `cargo build -p voicewall` would only re-resolve features
+# without dev-dependencies and rebuild shared crates for nothing.
+[[ -x target/debug/voicewall ]] || cargo build -p voicewall
 
 step "browser tests (Chromium)"
 node --test --test-concurrency=1 tests/browser/ 2>&1 | tee target/test-output/browser-test.log
@@ -30,5 +34,12 @@ tests/audio-e2e.sh
 
 step "desktop smoke (Xvfb)"
 tests/desktop-smoke.sh
+
+step "desktop end-to-end (tauri-driver + WebKitWebDriver, Xvfb)"
+tests/desktop-e2e.sh
+
+step "package: .deb (release build), apt-get install, run the installed program, remove"
+deb=$(scripts/package.sh | tail -n1)
+tests/desktop-package.sh "$deb"
 
 step "all tests passed"

@@ -10,8 +10,8 @@ OUT=target/test-output/desktop
 mkdir -p "$OUT"
 [[ -x "$BIN" ]] || { echo "desktop-smoke: $BIN missing (cargo build -p voicewall)"; exit 1; }
 
-if [[ -z "${DISPLAY:-}" || "${VOICEWALL_SMOKE_INNER:-}" != 1 ]]; then
-  exec env VOICEWALL_SMOKE_INNER=1 xvfb-run -a -s "-screen 0 1280x720x24" "$0" "$@"
+if [[ -z "${DISPLAY:-}" || "${VW_SMOKE_INNER:-}" != 1 ]]; then
+  exec env VW_SMOKE_INNER=1 xvfb-run -a -s "-screen 0 1280x720x24" "$0" "$@"
 fi
 
 TMP=$(mktemp -d)

@@ -2,9 +2,15 @@
 //! `Application` on the one tokio runtime, open a fullscreen undecorated window on the first wall's page
 //! served by the embedded server, and wire the kiosk habits: hidden idle cursor, Ctrl+Shift+Q to quit,
 //! a single instance, display sleep inhibited, SIGTERM and window close shutting down cleanly.
+//! `install-autostart` / `uninstall-autostart` (the login entry) live in [`autostart`]; reloading a hung
+//! or crashed view in [`heal`].
 
-use clap::Parser;
-use std::sync::Mutex;
+pub mod autostart;
+pub mod heal;
+
+use clap::{CommandFactory, FromArgMatches};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use tauri::{Manager, RunEvent, WebviewUrl, WebviewWindowBuilder};
 use voicewall_core::cli::{self, Cli, Dispatch, Simulation};
 use voicewall_core::startup::{Application, Options};
@@ -31,9 +37,31 @@ const KIOSK_SCRIPT: &str = r#"(function(){
   });
 })();"#;
 
+/// The core's command line plus the shell's own commands (they concern the desktop session).
+fn command_line() -> clap::Command {
+    Cli::command()
+        .subcommand(clap::Command::new("install-autostart").about(
+            "Start the kiosk when this user logs in to the desktop (XDG autostart entry; restarted after a failure)",
+        ))
+        .subcommand(
+            clap::Command::new("uninstall-autostart")
+                .about("Remove the login entry written by install-autostart"),
+        )
+}
+
 /// Entry point of the `voicewall` binary; returns the exit code.
 pub fn main_entry() -> i32 {
-    let cli = Cli::parse();
+    let matches = command_line().get_matches();
+    let config_arg = matches.get_one::<PathBuf>("config").cloned();
+    match matches.subcommand_name() {
+        Some("install-autostart") => return install_autostart(config_arg),
+        Some("uninstall-autostart") => return uninstall_autostart(),
+        _ => {}
+    }
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
     match cli::dispatch(cli, simulation()) {
         Dispatch::Exit(code) => code,
         Dispatch::Desktop { config, demo } => run_desktop(*config, demo),
@@ -51,8 +79,96 @@ fn simulation() -> Option<Box<dyn Simulation>> {
     None
 }
 
+/// `voicewall install-autostart [--config FILE]`: the config is checked first (a broken one would
+/// restart forever at every login), then the entry points at this binary and that file.
+fn install_autostart(config: Option<PathBuf>) -> i32 {
+    let config = match config {
+        Some(path) => {
+            let path = std::path::absolute(&path).unwrap_or(path);
+            if let Err(e) = Config::load(&path) {
+                eprintln!("error: {e}");
+                return 2;
+            }
+            Some(path)
+        }
+        None => None,
+    };
+    let binary = match std::env::current_exe() {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: cannot find this program's path: {e}");
+            return 1;
+        }
+    };
+    match autostart::install(&binary, config.as_deref()) {
+        Ok(path) => {
+            println!(
+                "installed {}: the wall starts when this user logs in to the desktop, and restarts after a failure.\nFor an unattended kiosk, turn on automatic login for this user (README: \"Boot to the wall\").",
+                path.display()
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
+
+fn uninstall_autostart() -> i32 {
+    match autostart::uninstall() {
+        Ok(Some(path)) => {
+            println!("removed {}", path.display());
+            0
+        }
+        Ok(None) => {
+            println!("no autostart entry was installed");
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
+
+/// Why the kiosk window cannot open, said before anything else starts (no token, no log, no backtrace).
+#[derive(Debug, thiserror::Error)]
+pub enum DisplayError {
+    #[error("no display found: start it from the desktop session, or run `voicewall serve` for the headless server")]
+    Missing,
+    #[error("cannot open the display {0}: start it from the desktop session, or run `voicewall serve` for the headless server")]
+    Unusable(String),
+}
+
+/// Check that a window can open. Without this, GTK's initialisation fails inside Tauri's event loop
+/// and the process panics with a backtrace after the server has already started.
+pub fn check_display() -> Result<(), DisplayError> {
+    let named = ["WAYLAND_DISPLAY", "DISPLAY"]
+        .iter()
+        .filter_map(|k| {
+            std::env::var(k)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .map(|v| format!("{k}={v}"))
+        })
+        .collect::<Vec<_>>();
+    if named.is_empty() {
+        return Err(DisplayError::Missing);
+    }
+    #[cfg(target_os = "linux")]
+    if gtk::init().is_err() {
+        return Err(DisplayError::Unusable(named.join(", ")));
+    }
+    Ok(())
+}
+
 /// The kiosk: one tokio runtime shared with Tauri, the core app on it, the wall window in front.
 pub fn run_desktop(config: Config, demo: Option<Box<dyn Simulation>>) -> i32 {
+    if let Err(e) = check_display() {
+        eprintln!("error: {e}");
+        return 1;
+    }
     let _guard = voicewall_core::telemetry::init(Some(&config.data_dir().join("logs")));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -99,12 +215,16 @@ pub fn run_desktop(config: Config, demo: Option<Box<dyn Simulation>>) -> i32 {
         .setup(move |app| {
             let url: tauri::Url = wall_url.parse().expect("valid wall url");
             let handle = app.handle().clone();
-            WebviewWindowBuilder::new(app, "wall", WebviewUrl::External(url))
+            let heartbeat = Arc::new(heal::Heartbeat::default());
+            let beats = heartbeat.clone();
+            let window = WebviewWindowBuilder::new(app, "wall", WebviewUrl::External(url))
                 .title("Voicewall")
                 .fullscreen(true)
                 .decorations(false)
                 .focused(true)
                 .initialization_script(KIOSK_SCRIPT)
+                .initialization_script(heal::HEARTBEAT_SCRIPT)
+                .on_document_title_changed(move |_, _| beats.beat())
                 .on_navigation(move |url| {
                     if url.scheme() == "voicewall" {
                         tracing::info!("Ctrl+Shift+Q: quitting");
@@ -114,6 +234,8 @@ pub fn run_desktop(config: Config, demo: Option<Box<dyn Simulation>>) -> i32 {
                     true
                 })
                 .build()?;
+            heal::attach(&window, heartbeat.clone());
+            heartbeat.watch(window);
             inhibit_display_sleep();
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(async move {

@@ -157,6 +157,124 @@ fn serve_answers_then_stops_cleanly_on_sigterm() {
     );
 }
 
+#[test]
+fn the_kiosk_without_a_display_says_what_to_do_and_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("v.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\ndata_dir = {:?}\n[audio]\noutput = \"null\"\n",
+            dir.path().join("data").display().to_string()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .env("RUST_LOG", "info")
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("no display found") && err.contains("voicewall serve"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("admin_token"),
+        "the answer comes before anything starts: {err}"
+    );
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+}
+
+#[test]
+fn autostart_entry_is_installed_for_the_user_and_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let xdg = dir.path().join("xdg");
+    std::fs::create_dir_all(&home).unwrap();
+    let good = dir.path().join("wall.toml");
+    std::fs::write(&good, "[[walls]]\nid = \"main\"\n[walls.web]\n").unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[audio]\nvolume = 9\n").unwrap();
+    let run = |args: &[&str], xdg_home: Option<&std::path::Path>| {
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .env("HOME", &home)
+            .env_remove("XDG_CONFIG_HOME");
+        if let Some(x) = xdg_home {
+            c.env("XDG_CONFIG_HOME", x);
+        }
+        c.output().unwrap()
+    };
+
+    // A config that would fail at every login is refused, naming the key; nothing is written.
+    let out = run(
+        &["install-autostart", "--config", bad.to_str().unwrap()],
+        Some(&xdg),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("audio.volume"));
+    assert!(!xdg.join("autostart/voicewall.desktop").exists());
+
+    let out = run(
+        &["install-autostart", "--config", good.to_str().unwrap()],
+        Some(&xdg),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let entry = std::fs::read_to_string(xdg.join("autostart/voicewall.desktop")).unwrap();
+    let exec = entry.lines().find(|l| l.starts_with("Exec=")).unwrap();
+    assert!(
+        exec.contains(&format!("'{BIN}' --config '{}'", good.display())) && exec.contains("until "),
+        "{exec}"
+    );
+    assert!(entry.contains("Type=Application") && entry.contains("X-GNOME-Autostart-enabled=true"));
+
+    let out = run(&["uninstall-autostart"], Some(&xdg));
+    assert!(out.status.success());
+    assert!(!xdg.join("autostart/voicewall.desktop").exists());
+    let out = run(&["uninstall-autostart"], Some(&xdg));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no autostart entry"));
+
+    // Without XDG_CONFIG_HOME the entry goes under $HOME/.config.
+    let out = run(&["install-autostart"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(home.join(".config/autostart/voicewall.desktop").exists());
+}
+
+#[test]
+fn sound_libraries_do_not_write_to_stderr_when_opening_the_output() {
+    // On a machine without a sound card (CI), alsa-lib and libjack (loaded by ALSA's jack plugin while
+    // devices are probed) used to print ~20 lines of their own; on a machine with one they print nothing.
+    // Either way none of their raw lines may reach stderr.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("v.toml");
+    std::fs::write(&cfg, "[audio]\noutput = \"default\"\n").unwrap();
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .arg("play")
+        .arg(fixture("audio/hello.ogg"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    for noise in ["ALSA lib", "jack server", "Cannot connect to server", "JackShm"] {
+        assert!(!err.contains(noise), "raw library output on stderr: {err}");
+    }
+}
+
 #[cfg(not(feature = "demo"))]
 #[test]
 fn demo_says_so_when_the_build_has_no_simulator() {

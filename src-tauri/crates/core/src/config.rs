@@ -1,11 +1,16 @@
 //! Configuration: built-in defaults → one TOML file → `VOICEWALL_…` environment overrides.
 //!
-//! Validation errors name the key (and the line, when the file is at fault) so a technician can fix a
-//! venue's config without reading code. Secrets are never printed by `Debug`.
+//! Validation errors name the key, and the line when the file is at fault or the variable when the
+//! environment is, so a technician can fix a venue's config without reading code. The line of every key is
+//! recorded when the file is parsed (toml_edit spans; serde_path_to_error gives the key of a type error).
+//! Each wall's provider section is kept as written (name + raw table, [`ProviderSection`]) for the provider
+//! to parse and check itself. Secrets are never printed by `Debug`.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The whole configuration of one kiosk.
 #[derive(Clone, Debug, Deserialize, Serialize, Default)]
@@ -21,6 +26,9 @@ pub struct Config {
     pub admin: AdminConfig,
     #[serde(default)]
     pub walls: Vec<WallConfig>,
+    /// Lines, environment variables and raw provider sections behind the values (not configuration).
+    #[serde(skip)]
+    pub origins: Arc<Origins>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -36,14 +44,21 @@ pub struct ServerConfig {
     pub tls: Option<TlsConfig>,
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
-    /// PEM certificate chain and key. Both empty: a self-signed pair is generated under data_dir.
-    #[serde(default)]
+    /// PEM certificate chain and key. Both empty (`""` or absent): a self-signed pair is generated under
+    /// data_dir.
+    #[serde(default, deserialize_with = "empty_path_is_none")]
     pub cert: Option<PathBuf>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "empty_path_is_none")]
     pub key: Option<PathBuf>,
+}
+
+/// `cert = ""` means "none" (the README's "both empty"), not a file named "".
+fn empty_path_is_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+    let v: Option<PathBuf> = Option::deserialize(d)?;
+    Ok(v.filter(|p| !p.as_os_str().is_empty()))
 }
 
 impl Default for ServerConfig {
@@ -303,46 +318,263 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The file is not TOML at all.
     #[error("{path}:{line}: {message}")]
     Syntax {
         path: PathBuf,
         line: usize,
         message: String,
     },
+    /// A key holds a value that is not allowed (or a key that does not exist).
     #[error("{key}: {message}{}", line.map(|l| format!(" (line {l})")).unwrap_or_default())]
     Invalid {
         key: String,
         message: String,
         line: Option<usize>,
     },
+    /// An environment variable: unknown, or its value does not fit its key.
+    #[error("{var}: {message}")]
+    Env { var: String, message: String },
+}
+
+/// Where each value came from: the file's line of every key (`walls[0].web.token_rotate_s` → 12), the
+/// keys set by environment variables, and each wall's provider section as written (name and raw table).
+#[derive(Clone, Default)]
+pub struct Origins {
+    lines: HashMap<String, usize>,
+    env: HashMap<String, String>,
+    /// Index = wall index; `None` for walls built in code (the default wall, the demo).
+    providers: Vec<Option<(String, toml::Table)>>,
+}
+
+impl std::fmt::Debug for Origins {
+    // The raw provider tables hold secrets (app_secret, tokens): never print them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Origins")
+            .field("keys", &self.lines.len())
+            .field("env", &self.env)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Origins {
+    /// The line of `key`, else of the nearest enclosing key or table that has one.
+    fn line(&self, key: &str) -> Option<usize> {
+        let mut k = key;
+        loop {
+            if let Some(l) = self.lines.get(k) {
+                return Some(*l);
+            }
+            let cut = k.rfind(['.', '['])?;
+            k = &k[..cut];
+        }
+    }
+
+    fn invalid(&self, key: &str, message: String) -> ConfigError {
+        match self.env.get(key) {
+            Some(var) => ConfigError::Invalid {
+                key: key.into(),
+                message: format!("{message} (set by {var})"),
+                line: None,
+            },
+            None => ConfigError::Invalid {
+                key: key.into(),
+                message,
+                line: self.line(key),
+            },
+        }
+    }
+}
+
+/// One wall's provider section: the provider's name (`web`, `wechat`, `telegram`, …) and its table as
+/// written, with the lines of its keys. The provider module parses and checks its own typed config from
+/// it ([`ProviderSection::parse`]); its errors name the full key (`walls[0].wechat.app_id`) and line.
+#[derive(Clone)]
+pub struct ProviderSection<'a> {
+    pub wall: usize,
+    pub name: String,
+    pub table: toml::Table,
+    origins: &'a Origins,
+}
+
+impl ProviderSection<'_> {
+    /// The full key of one of this section's keys, e.g. `walls[0].wechat.app_id`.
+    pub fn key(&self, key: &str) -> String {
+        format!("walls[{}].{}.{key}", self.wall, self.name)
+    }
+
+    /// An error about one of this section's keys, with its line.
+    pub fn invalid(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        self.origins.invalid(&self.key(key), message.into())
+    }
+
+    /// Deserialise the section into the provider's typed config; errors name the key and line.
+    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, ConfigError> {
+        let value = toml::Value::Table(self.table.clone());
+        serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = path_key(e.path());
+            let key = if path.is_empty() {
+                format!("walls[{}].{}", self.wall, self.name)
+            } else {
+                self.key(&path)
+            };
+            self.origins
+                .invalid(&key, e.inner().message().trim().to_string())
+        })
+    }
+}
+
+/// `walls[0].web.token_rotate_s` from a serde path.
+fn path_key(path: &serde_path_to_error::Path) -> String {
+    let mut key = String::new();
+    for segment in path {
+        match segment {
+            serde_path_to_error::Segment::Seq { index } => key.push_str(&format!("[{index}]")),
+            serde_path_to_error::Segment::Map { key: k } => {
+                if !key.is_empty() {
+                    key.push('.');
+                }
+                key.push_str(k);
+            }
+            serde_path_to_error::Segment::Enum { variant } => {
+                key.push('.');
+                key.push_str(variant);
+            }
+            serde_path_to_error::Segment::Unknown => key.push_str(".?"),
+        }
+    }
+    key
+}
+
+/// 1-based line of a byte offset.
+fn line_at(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// Record the line of every key and table of a parsed document.
+fn index_lines(
+    text: &str,
+    table: &dyn toml_edit::TableLike,
+    prefix: &str,
+    out: &mut HashMap<String, usize>,
+) {
+    for (k, item) in table.iter() {
+        let path = if prefix.is_empty() {
+            k.to_string()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        let span = table
+            .key(k)
+            .and_then(|key| key.span())
+            .or_else(|| item.span());
+        if let Some(s) = span {
+            out.insert(path.clone(), line_at(text, s.start));
+        }
+        match item {
+            toml_edit::Item::Table(t) => {
+                if let Some(s) = t.span() {
+                    out.insert(path.clone(), line_at(text, s.start));
+                }
+                index_lines(text, t, &path, out);
+            }
+            toml_edit::Item::ArrayOfTables(a) => {
+                for (i, t) in a.iter().enumerate() {
+                    let p = format!("{path}[{i}]");
+                    if let Some(s) = t.span() {
+                        out.insert(p.clone(), line_at(text, s.start));
+                    }
+                    index_lines(text, t, &p, out);
+                }
+            }
+            toml_edit::Item::Value(toml_edit::Value::InlineTable(t)) => {
+                index_lines(text, t, &path, out)
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Variables that start with `VOICEWALL_` but are not configuration: the test tools' path to the binary.
+const NOT_CONFIG: &[&str] = &["VOICEWALL_BIN"];
+
+/// The keys an environment variable may set: `VOICEWALL_` + the key in capitals, dots as `_`.
+pub const ENV_KEYS: &[&str] = &[
+    "server.listen",
+    "server.public_url",
+    "server.tls.cert",
+    "server.tls.key",
+    "storage.data_dir",
+    "audio.output",
+    "audio.volume",
+    "audio.autoplay",
+    "audio.gap_ms",
+    "audio.max_duration_s",
+    "admin.token",
+];
+
+/// `server.public_url` → `VOICEWALL_SERVER_PUBLIC_URL`.
+pub fn env_var(key: &str) -> String {
+    format!("VOICEWALL_{}", key.replace('.', "_").to_ascii_uppercase())
 }
 
 impl Config {
-    /// Parse a TOML text; `path` only labels errors.
+    /// Built-in defaults → this TOML text (`path` only labels errors), validated. No environment.
     pub fn from_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let mut config: Config = toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
-                .unwrap_or(0);
-            ConfigError::Syntax {
-                path: path.to_owned(),
-                line,
-                message: e.message().trim().to_string(),
-            }
-        })?;
-        config.apply_defaults();
+        let config = Self::parse_file(text, path)?;
         config.validate(Some(text))?;
         Ok(config)
     }
 
-    /// Read a file, apply the environment, validate.
+    /// Defaults and the file, not yet validated.
+    fn parse_file(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let doc = toml_edit::ImDocument::parse(text).map_err(|e| ConfigError::Syntax {
+            path: path.to_owned(),
+            line: e.span().map(|s| line_at(text, s.start)).unwrap_or(1),
+            message: e.message().trim().to_string(),
+        })?;
+        let mut origins = Origins::default();
+        index_lines(text, doc.as_table(), "", &mut origins.lines);
+        let mut config: Config = serde_path_to_error::deserialize(toml::Deserializer::new(text))
+            .map_err(|e| {
+                let key = path_key(e.path());
+                let line = origins
+                    .line(&key)
+                    .or_else(|| e.inner().span().map(|s| line_at(text, s.start)));
+                ConfigError::Invalid {
+                    key: if key.is_empty() {
+                        "(top level)".into()
+                    } else {
+                        key
+                    },
+                    message: e.inner().message().trim().to_string(),
+                    line,
+                }
+            })?;
+        // Each wall's provider section as written: the one table that is not the theme.
+        let raw: toml::Table = toml::from_str(text).unwrap_or_default();
+        if let Some(walls) = raw.get("walls").and_then(|w| w.as_array()) {
+            for wall in walls {
+                let section = wall.as_table().and_then(|t| {
+                    t.iter()
+                        .filter(|(k, _)| k.as_str() != "theme")
+                        .find_map(|(k, v)| v.as_table().map(|t| (k.clone(), t.clone())))
+                });
+                origins.providers.push(section);
+            }
+        }
+        config.origins = Arc::new(origins);
+        config.apply_defaults();
+        Ok(config)
+    }
+
+    /// Read a file, then the environment on top, validate.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
-        let mut config = Self::from_toml(&text, path)?;
+        let mut config = Self::parse_file(&text, path)?;
         config.apply_env(std::env::vars())?;
         config.validate(Some(&text))?;
         Ok(config)
@@ -369,77 +601,146 @@ impl Config {
         }
     }
 
-    /// `VOICEWALL_SERVER_LISTEN`, `VOICEWALL_SERVER_PUBLIC_URL`, `VOICEWALL_STORAGE_DATA_DIR`,
-    /// `VOICEWALL_AUDIO_OUTPUT`, `VOICEWALL_AUDIO_VOLUME`, `VOICEWALL_AUDIO_AUTOPLAY`, `VOICEWALL_ADMIN_TOKEN`.
+    /// The environment layer: `VOICEWALL_` + a key of [`ENV_KEYS`] in capitals (e.g.
+    /// `VOICEWALL_SERVER_LISTEN`, `VOICEWALL_AUDIO_VOLUME`). Any other `VOICEWALL_…` variable is an error
+    /// that names it (a typo must not be silently ignored).
     pub fn apply_env(
         &mut self,
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<(), ConfigError> {
-        for (k, v) in vars {
-            let Some(key) = k.strip_prefix("VOICEWALL_") else {
-                continue;
+        let mut vars: Vec<(String, String)> = vars
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("VOICEWALL_") && !NOT_CONFIG.contains(&k.as_str()))
+            .collect();
+        vars.sort();
+        for (var, value) in vars {
+            let Some(key) = ENV_KEYS.iter().find(|k| env_var(k) == var) else {
+                let suffix = var.trim_start_matches("VOICEWALL_");
+                let hint = ENV_KEYS
+                    .iter()
+                    .map(|k| env_var(k))
+                    .find(|known| known.ends_with(&format!("_{suffix}")))
+                    .map(|known| format!(" (did you mean {known}?)"))
+                    .unwrap_or_default();
+                return Err(ConfigError::Env {
+                    message: format!(
+                        "unknown variable{hint}; Voicewall reads {}",
+                        ENV_KEYS
+                            .iter()
+                            .map(|k| env_var(k))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    var,
+                });
             };
-            let bad = |m: &str| ConfigError::Invalid {
-                key: k.clone(),
-                message: m.into(),
-                line: None,
-            };
-            match key {
-                "SERVER_LISTEN" => self.server.listen = v,
-                "SERVER_PUBLIC_URL" => self.server.public_url = Some(v),
-                "STORAGE_DATA_DIR" => self.storage.data_dir = Some(v.into()),
-                "AUDIO_OUTPUT" => self.audio.output = v,
-                "AUDIO_VOLUME" => {
-                    self.audio.volume = v.parse().map_err(|_| bad("not a number"))?;
-                }
-                "AUDIO_AUTOPLAY" => {
-                    self.audio.autoplay = v.parse().map_err(|_| bad("not true/false"))?;
-                }
-                "ADMIN_TOKEN" => self.admin.token = Some(v),
-                _ => {}
-            }
+            self.set_from_env(key, &value)
+                .map_err(|message| ConfigError::Env {
+                    var: var.clone(),
+                    message: format!("{message} (sets {key})"),
+                })?;
+            Arc::make_mut(&mut self.origins)
+                .env
+                .insert(key.to_string(), var);
         }
         Ok(())
     }
 
-    /// Check every value; `text` (the file) lets an error point at a line.
-    pub fn validate(&self, text: Option<&str>) -> Result<(), ConfigError> {
-        let invalid = |key: &str, message: String, needle: &str| ConfigError::Invalid {
-            key: key.into(),
-            message,
-            line: text.and_then(|t| find_line(t, needle)),
-        };
+    fn set_from_env(&mut self, key: &str, v: &str) -> Result<(), String> {
+        fn num<T: std::str::FromStr>(v: &str) -> Result<T, String> {
+            v.trim()
+                .parse()
+                .map_err(|_| format!("{v:?} is not a number"))
+        }
+        let path = |v: &str| (!v.is_empty()).then(|| PathBuf::from(v));
+        match key {
+            "server.listen" => self.server.listen = v.into(),
+            "server.public_url" => self.server.public_url = (!v.is_empty()).then(|| v.into()),
+            "server.tls.cert" => {
+                self.server.tls.get_or_insert_with(Default::default).cert = path(v)
+            }
+            "server.tls.key" => self.server.tls.get_or_insert_with(Default::default).key = path(v),
+            "storage.data_dir" => self.storage.data_dir = path(v),
+            "audio.output" => self.audio.output = v.into(),
+            "audio.volume" => self.audio.volume = num(v)?,
+            "audio.autoplay" => {
+                self.audio.autoplay = v
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("{v:?} is not true/false"))?
+            }
+            "audio.gap_ms" => self.audio.gap_ms = num(v)?,
+            "audio.max_duration_s" => self.audio.max_duration_s = num(v)?,
+            "admin.token" => self.admin.token = Some(v.into()),
+            other => unreachable!("ENV_KEYS lists {other} without a setter"),
+        }
+        Ok(())
+    }
+
+    /// Each wall's provider section (name and raw table with line info), in wall order. Walls built in code
+    /// (the default wall, the demo) get their typed config as the table.
+    pub fn provider_sections(&self) -> Vec<ProviderSection<'_>> {
+        self.walls
+            .iter()
+            .enumerate()
+            .filter_map(|(i, w)| {
+                let (name, table) = match self.origins.providers.get(i).cloned().flatten() {
+                    Some(raw) => raw,
+                    None => {
+                        let typed = if let Some(web) = &w.web {
+                            ("web", toml::Table::try_from(web).ok())
+                        } else if let Some(wx) = &w.wechat {
+                            ("wechat", toml::Table::try_from(wx).ok())
+                        } else {
+                            ("telegram", w.telegram.clone())
+                        };
+                        (typed.0.to_string(), typed.1?)
+                    }
+                };
+                Some(ProviderSection {
+                    wall: i,
+                    name,
+                    table,
+                    origins: &self.origins,
+                })
+            })
+            .collect()
+    }
+
+    /// Check every value; errors name the key, and the line (from the file) or the variable (from the
+    /// environment) that set it. (`_text` is kept for callers; the lines are recorded at parse time.)
+    pub fn validate(&self, _text: Option<&str>) -> Result<(), ConfigError> {
+        let o = &self.origins;
         self.server.listen.parse::<SocketAddr>().map_err(|_| {
-            invalid(
+            o.invalid(
                 "server.listen",
                 format!(
                     "{:?} is not an address like 0.0.0.0:8787",
                     self.server.listen
                 ),
-                "listen",
             )
         })?;
         if let Some(url) = &self.server.public_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(invalid(
+                return Err(o.invalid(
                     "server.public_url",
                     format!("{url:?} must start with http:// or https://"),
-                    "public_url",
                 ));
             }
         }
+        if let Some(tls) = &self.server.tls {
+            tls.check(o)?;
+        }
         if !(0.0..=1.0).contains(&self.audio.volume) {
-            return Err(invalid(
+            return Err(o.invalid(
                 "audio.volume",
                 format!("{} is outside 0.0–1.0", self.audio.volume),
-                "volume",
             ));
         }
         if self.audio.output.trim().is_empty() {
-            return Err(invalid(
+            return Err(o.invalid(
                 "audio.output",
                 "must be \"default\", \"null\" or a device name".into(),
-                "output",
             ));
         }
         let mut seen = std::collections::HashSet::new();
@@ -451,69 +752,31 @@ impl Config {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             {
-                return Err(invalid(
+                return Err(o.invalid(
                     &key("id"),
                     format!("{:?} must be URL-safe (letters, digits, - and _)", w.id),
-                    &format!("\"{}\"", w.id),
                 ));
             }
             if !seen.insert(w.id.clone()) {
-                return Err(invalid(
-                    &key("id"),
-                    format!("{:?} is used by two walls", w.id),
-                    &format!("\"{}\"", w.id),
-                ));
+                return Err(o.invalid(&key("id"), format!("{:?} is used by two walls", w.id)));
             }
             if w.locale != "zh-CN" && w.locale != "en" {
-                return Err(invalid(
+                return Err(o.invalid(
                     &key("locale"),
                     format!("{:?} must be \"zh-CN\" or \"en\"", w.locale),
-                    "locale",
                 ));
             }
             let providers =
                 w.web.is_some() as u8 + w.wechat.is_some() as u8 + w.telegram.is_some() as u8;
             if providers != 1 {
-                return Err(invalid(
-                    &key("web"),
-                    "each wall needs exactly one provider table: [walls.web], [walls.wechat] or [walls.telegram]".into(),
-                    &format!("\"{}\"", w.id),
+                return Err(o.invalid(
+                    &format!("walls[{i}]"),
+                    format!("wall {:?} needs exactly one provider table: [walls.web], [walls.wechat] or [walls.telegram] (has {providers})", w.id),
                 ));
             }
-            if let Some(wx) = &w.wechat {
-                for (name, value) in [
-                    ("app_id", &wx.app_id),
-                    ("app_secret", &wx.app_secret),
-                    ("token", &wx.token),
-                    ("original_id", &wx.original_id),
-                ] {
-                    if value.trim().is_empty() {
-                        return Err(invalid(
-                            &key(&format!("wechat.{name}")),
-                            "must not be empty".into(),
-                            name,
-                        ));
-                    }
-                }
-                if let Some(k) = &wx.encoding_aes_key {
-                    if k.len() != 43 {
-                        return Err(invalid(
-                            &key("wechat.encoding_aes_key"),
-                            format!("must be 43 characters, has {}", k.len()),
-                            "encoding_aes_key",
-                        ));
-                    }
-                }
-            }
-            if let Some(web) = &w.web {
-                if web.token_rotate_s < 10 {
-                    return Err(invalid(
-                        &key("web.token_rotate_s"),
-                        "must be at least 10 seconds".into(),
-                        "token_rotate_s",
-                    ));
-                }
-            }
+        }
+        for section in self.provider_sections() {
+            check_builtin_provider(&section)?;
         }
         Ok(())
     }
@@ -534,10 +797,69 @@ impl Config {
     }
 }
 
-fn find_line(text: &str, needle: &str) -> Option<usize> {
-    text.lines()
-        .position(|l| l.contains(needle) && !l.trim_start().starts_with('#'))
-        .map(|i| i + 1)
+impl TlsConfig {
+    /// Both paths or neither (neither: a self-signed pair is generated); given files must be readable —
+    /// exactly what the server needs, so `check-config` refuses what `serve` would.
+    fn check(&self, o: &Origins) -> Result<(), ConfigError> {
+        match (&self.cert, &self.key) {
+            (None, None) => Ok(()),
+            (Some(_), None) | (None, Some(_)) => {
+                let missing = if self.cert.is_none() { "cert" } else { "key" };
+                Err(o.invalid(
+                    &format!("server.tls.{missing}"),
+                    "give both cert and key, or leave both empty for a self-signed pair".into(),
+                ))
+            }
+            (Some(cert), Some(key)) => {
+                for (name, path) in [("cert", cert), ("key", key)] {
+                    if let Err(e) = std::fs::File::open(path) {
+                        return Err(o.invalid(
+                            &format!("server.tls.{name}"),
+                            format!("cannot read {}: {e}", path.display()),
+                        ));
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The checks of the providers built into this crate, run on their own sections. (Transition: these move
+/// into each provider module, which will parse its section itself; `check-config` and `serve` both come
+/// through here, so they refuse the same configs.)
+fn check_builtin_provider(section: &ProviderSection<'_>) -> Result<(), ConfigError> {
+    match section.name.as_str() {
+        "web" => {
+            let web: WebConfig = section.parse()?;
+            if web.token_rotate_s < 10 {
+                return Err(section.invalid("token_rotate_s", "must be at least 10 seconds"));
+            }
+        }
+        "wechat" => {
+            let wx: WechatConfig = section.parse()?;
+            for (name, value) in [
+                ("app_id", &wx.app_id),
+                ("app_secret", &wx.app_secret),
+                ("token", &wx.token),
+                ("original_id", &wx.original_id),
+            ] {
+                if value.trim().is_empty() {
+                    return Err(section.invalid(name, "must not be empty"));
+                }
+            }
+            if let Some(k) = &wx.encoding_aes_key {
+                if k.len() != 43 {
+                    return Err(section.invalid(
+                        "encoding_aes_key",
+                        format!("must be 43 characters, has {}", k.len()),
+                    ));
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 pub fn default_config_path() -> PathBuf {
@@ -555,14 +877,14 @@ pub fn default_data_dir() -> PathBuf {
 
 /// The commented default config written on first run.
 pub const DEFAULT_CONFIG_TOML: &str = r##"# Voicewall configuration. Every key is optional; this file shows the defaults.
-# Environment variables VOICEWALL_SERVER_LISTEN, VOICEWALL_SERVER_PUBLIC_URL, VOICEWALL_STORAGE_DATA_DIR,
-# VOICEWALL_AUDIO_OUTPUT, VOICEWALL_AUDIO_VOLUME, VOICEWALL_AUDIO_AUTOPLAY and VOICEWALL_ADMIN_TOKEN override single keys.
+# Environment variables override single keys: VOICEWALL_ + the key in capitals, e.g. VOICEWALL_SERVER_LISTEN,
+# VOICEWALL_AUDIO_VOLUME, VOICEWALL_ADMIN_TOKEN (an unknown VOICEWALL_ variable is an error).
 
 [server]
 listen = "0.0.0.0:8787"
 # What the join QR code encodes. Default: this machine's LAN IPv4 address and the listen port.
 # public_url = "http://192.168.1.20:8787"
-# HTTPS lets phones use their microphone on the join page (see README). Empty cert/key: self-signed.
+# HTTPS lets phones use their microphone on the join page (see README). cert = "" and key = "": self-signed.
 # [server.tls]
 # cert = "/etc/voicewall/cert.pem"
 # key = "/etc/voicewall/key.pem"
@@ -650,13 +972,149 @@ mod tests {
         let e = Config::from_toml(text, Path::new("f.toml"))
             .unwrap_err()
             .to_string();
-        assert!(e.starts_with("f.toml:2:") && e.contains("lisen"), "{e}");
+        assert!(e.contains("server.lisen") && e.contains("line 2"), "{e}");
+
+        let text = "[server]\nlisten = [\n";
+        let e = Config::from_toml(text, Path::new("f.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("f.toml:"),
+            "a syntax error names the file: {e}"
+        );
 
         let text = "[[walls]]\nid = \"a b\"\n[walls.web]\n";
         let e = Config::from_toml(text, Path::new("x"))
             .unwrap_err()
             .to_string();
         assert!(e.contains("walls[0].id") && e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn errors_point_at_the_line_of_the_wall_at_fault() {
+        // The second wall's locale is wrong; the first wall's `locale` line must not be blamed.
+        let text = "[[walls]]\nid = \"a\"\nlocale = \"en\"\n[walls.web]\n\n[[walls]]\nid = \"b\"\nlocale = \"fr\"\n[walls.web]\n";
+        let e = Config::from_toml(text, Path::new("x"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("walls[1].locale") && e.contains("line 8"), "{e}");
+
+        let text = "[[walls]]\nid = \"a\"\n[walls.web]\ntoken_rotate_s = 600\n[[walls]]\nid = \"b\"\n[walls.web]\ntoken_rotate_s = 5\n";
+        let e = Config::from_toml(text, Path::new("x"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("walls[1].web.token_rotate_s") && e.contains("line 8"),
+            "{e}"
+        );
+
+        // A type error inside a provider section names the full key.
+        let text = "[[walls]]\nid = \"a\"\n[walls.web]\ntoken_grace_s = \"long\"\n";
+        let e = Config::from_toml(text, Path::new("x"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("walls[0].web.token_grace_s") && e.contains("line 4"),
+            "{e}"
+        );
+
+        // A missing required key names the key and the section's line.
+        let text = "[[walls]]\nid = \"w\"\n[walls.wechat]\napp_id = \"wx1\"\napp_secret = \"\"\ntoken = \"t\"\noriginal_id = \"gh\"\n";
+        let e = Config::from_toml(text, Path::new("x"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("walls[0].wechat.app_secret") && e.contains("line 5"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn provider_sections_keep_name_and_raw_table() {
+        let text = "[[walls]]\nid = \"a\"\n[walls.theme]\naccent = \"#fff\"\n[walls.web]\ntoken_rotate_s = 60\n[[walls]]\nid = \"t\"\n[walls.telegram]\nbot_token = \"x\"\n";
+        let c = Config::from_toml(text, Path::new("x")).unwrap();
+        let s = c.provider_sections();
+        assert_eq!(s.len(), 2);
+        assert_eq!((s[0].name.as_str(), s[0].wall), ("web", 0));
+        assert_eq!(
+            s[0].table.get("token_rotate_s").unwrap().as_integer(),
+            Some(60)
+        );
+        assert_eq!(s[1].name, "telegram");
+        let e = s[1].invalid("bot_token", "is not a bot token").to_string();
+        assert!(
+            e.contains("walls[1].telegram.bot_token") && e.contains("line 10"),
+            "{e}"
+        );
+        // The default wall (built in code) has its section too.
+        let b = Config::builtin();
+        assert_eq!(b.provider_sections()[0].name, "web");
+    }
+
+    #[test]
+    fn empty_tls_paths_mean_self_signed_and_half_pairs_name_the_key() {
+        let c =
+            Config::from_toml("[server.tls]\ncert = \"\"\nkey = \"\"\n", Path::new("x")).unwrap();
+        let tls = c.server.tls.unwrap();
+        assert!(tls.cert.is_none() && tls.key.is_none());
+
+        let e = Config::from_toml("[server.tls]\ncert = \"/x.pem\"\n", Path::new("x"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("server.tls.key") && e.contains("line 1"), "{e}");
+
+        let e = Config::from_toml(
+            "[server]\n[server.tls]\ncert = \"/nonexistent/c.pem\"\nkey = \"/nonexistent/k.pem\"\n",
+            Path::new("x"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("server.tls.cert")
+                && e.contains("line 3")
+                && e.contains("/nonexistent/c.pem"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_voicewall_variables_are_errors_that_name_them() {
+        let mut c = Config::builtin();
+        let e = c
+            .apply_env([("VOICEWALL_LISTEN".to_string(), "0.0.0.0:1".to_string())])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("VOICEWALL_LISTEN: unknown variable")
+                && e.contains("did you mean VOICEWALL_SERVER_LISTEN"),
+            "{e}"
+        );
+        // The tools' binary path is not configuration.
+        c.apply_env([("VOICEWALL_BIN".to_string(), "/x".to_string())])
+            .unwrap();
+    }
+
+    #[test]
+    fn env_values_are_validated_naming_the_variable() {
+        let mut c = Config::from_toml("[audio]\nvolume = 0.5\n", Path::new("x")).unwrap();
+        c.apply_env([("VOICEWALL_AUDIO_VOLUME".to_string(), "3".to_string())])
+            .unwrap();
+        let e = c.validate(None).unwrap_err().to_string();
+        assert!(
+            e.contains("audio.volume")
+                && e.contains("VOICEWALL_AUDIO_VOLUME")
+                && !e.contains("line"),
+            "{e}"
+        );
+        let mut c = Config::builtin();
+        c.apply_env([
+            ("VOICEWALL_SERVER_TLS_CERT".to_string(), "".to_string()),
+            ("VOICEWALL_AUDIO_GAP_MS".to_string(), "250".to_string()),
+        ])
+        .unwrap();
+        assert_eq!(c.audio.gap_ms, 250);
+        assert!(c.server.tls.as_ref().unwrap().cert.is_none());
+        c.validate(None).unwrap();
     }
 
     #[test]
@@ -677,6 +1135,12 @@ mod tests {
             .apply_env([("VOICEWALL_AUDIO_VOLUME".to_string(), "loud".to_string())])
             .unwrap_err();
         assert!(e.to_string().contains("VOICEWALL_AUDIO_VOLUME"));
+        let e = c
+            .apply_env([("VOICEWALL_AUDIO_VOLUMEE".to_string(), "1".to_string())])
+            .unwrap_err();
+        assert!(e
+            .to_string()
+            .starts_with("VOICEWALL_AUDIO_VOLUMEE: unknown variable"));
     }
 
     #[test]
