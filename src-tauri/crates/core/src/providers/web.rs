@@ -764,6 +764,29 @@ async fn read_form(
     Ok(form)
 }
 
+/// Reads `body` (sent with `content_type`) as the voice endpoint's join form, exactly as
+/// `/api/join/{wall}/voice` does but without a server: the entry point of the `join_form` fuzz
+/// target (`fuzz/`). Returns whether the form was accepted.
+#[doc(hidden)]
+pub async fn read_join_form(content_type: &str, body: Vec<u8>, file_max: usize) -> bool {
+    use axum::extract::FromRequest;
+    let Ok(req) = axum::http::Request::post("/")
+        .header(header::CONTENT_TYPE, content_type)
+        .body(axum::body::Body::from(body))
+    else {
+        return false;
+    };
+    let multipart = Multipart::from_request(req, &()).await;
+    read_form(
+        multipart,
+        "audio",
+        file_max,
+        Refusal::AudioTooLarge(file_max),
+    )
+    .await
+    .is_ok()
+}
+
 /// Refuse a body whose declared length is far beyond anything the endpoint takes, before reading it.
 fn check_length(headers: &HeaderMap, file_max: usize, too_large: Refusal) -> Result<(), Refusal> {
     let declared = headers
@@ -1042,6 +1065,10 @@ async fn post_voice(
         }
         Err(DecodeError::Corrupt(why)) => {
             tracing::info!(reason = %why, "upload is damaged");
+            return Err(refuse(Refusal::AudioCorrupt));
+        }
+        Err(e @ (DecodeError::SampleRate { .. } | DecodeError::TooManyChannels { .. })) => {
+            tracing::info!(reason = %e, "upload is not a voice recording");
             return Err(refuse(Refusal::AudioCorrupt));
         }
         Err(e @ DecodeError::Internal(_)) => return Err(ApiError::internal(e)),
