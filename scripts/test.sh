@@ -22,6 +22,8 @@ cargo test --workspace 2>&1 | tee target/test-output/cargo-test.log
 # The binary the browser, audio and desktop tests drive.
 cargo build -p voicewall
 
+step "fuzz corpus replay (cargo-fuzz, nightly)" && scripts/fuzz-replay.sh 2>&1 | tee target/test-output/fuzz-replay.log
+
 step "browser tests (Chromium)"
 node --test --test-concurrency=1 tests/browser/ 2>&1 | tee target/test-output/browser-test.log
 
