@@ -26,6 +26,8 @@ cargo test --workspace 2>&1 | tee target/test-output/cargo-test.log
 # without dev-dependencies and rebuild shared crates for nothing.
 [[ -x target/debug/voicewall ]] || cargo build -p voicewall
 
+step "fuzz corpus replay (cargo-fuzz, nightly)" && scripts/fuzz-replay.sh 2>&1 | tee target/test-output/fuzz-replay.log
+
 step "browser tests (Chromium)"
 node --test --test-concurrency=1 tests/browser/ 2>&1 | tee target/test-output/browser-test.log
 

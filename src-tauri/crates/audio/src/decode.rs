@@ -5,6 +5,13 @@
 //! a stream that ends early (truncated upload, unfinalised MediaRecorder WebM ending in an
 //! unexpected EOF) decodes to what is there; a packet the codec rejects is skipped; a file that
 //! yields no audio at all is [`DecodeError::Corrupt`].
+//!
+//! Policy for hostile input: nothing a file declares about itself is trusted to bound the work.
+//! The sample rate and channel count must be inside [`MIN_SAMPLE_RATE`]..=[`MAX_SAMPLE_RATE`] and
+//! [`MAX_CHANNELS`] (checked on what the container declares and again on every decoded buffer),
+//! and decoding stops once the samples actually produced exceed a budget: the duration limit at
+//! the stream's real rate, and never more than [`MAX_DECODED_SAMPLES`]. A stream that changes its
+//! rate or channels midway ends there.
 
 use std::io::Cursor;
 use std::sync::OnceLock;
@@ -19,7 +26,10 @@ use symphonia::core::io::{MediaSource, MediaSourceStream, ReadOnlySource};
 use symphonia::core::meta::MetadataOptions;
 use symphonia_adapter_libopus::OpusDecoder;
 
-use crate::{amr, sniff, DecodeError, Decoded, Format};
+use crate::{
+    amr, sniff, DecodeError, Decoded, Format, MAX_CHANNELS, MAX_DECODED_SAMPLES, MAX_SAMPLE_RATE,
+    MIN_SAMPLE_RATE,
+};
 
 /// Grace over a duration limit: encoders pad the last frame, and a "60 s" recording from a phone
 /// is often 60.3 s long.
@@ -39,22 +49,69 @@ fn codecs() -> &'static CodecRegistry {
     })
 }
 
-/// Sniffs, then decodes, stopping early with [`DecodeError::TooLong`] once the audio is known to
-/// exceed `limit_s` (plus a half-second grace).
+/// How much audio one decode may produce: the duration limit (plus grace) at the stream's real
+/// rate, capped by [`MAX_DECODED_SAMPLES`].
+#[derive(Clone, Copy, Debug)]
+struct Budget {
+    limit_s: Option<u64>,
+}
+
+impl Budget {
+    /// The most frames a stream of `rate` Hz and `channels` channels may decode to.
+    fn max_frames(self, rate: u32, channels: usize) -> u64 {
+        let ceiling = (MAX_DECODED_SAMPLES / channels.max(1)) as u64;
+        match self.limit_s {
+            Some(s) => {
+                let ms = s.saturating_mul(1000).saturating_add(LIMIT_GRACE_MS);
+                (ms.saturating_mul(u64::from(rate)) / 1000).min(ceiling)
+            }
+            None => ceiling,
+        }
+    }
+
+    /// The refusal for `got_ms` of audio at `rate` Hz: the configured limit, or the ceiling in
+    /// seconds when that is the lower.
+    fn too_long(self, got_ms: u64, rate: u32, channels: usize) -> DecodeError {
+        let ceiling_s = (MAX_DECODED_SAMPLES / channels.max(1)) as u64 / u64::from(rate.max(1));
+        DecodeError::TooLong {
+            max_s: self.limit_s.map_or(ceiling_s, |s| s.min(ceiling_s)),
+            got_s: got_ms.div_ceil(1000),
+        }
+    }
+}
+
+fn check_rate(rate: u32) -> Result<(), DecodeError> {
+    if (MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(&rate) {
+        Ok(())
+    } else {
+        Err(DecodeError::SampleRate { rate })
+    }
+}
+
+fn check_channels(channels: usize) -> Result<(), DecodeError> {
+    if channels <= MAX_CHANNELS {
+        Ok(())
+    } else {
+        Err(DecodeError::TooManyChannels {
+            channels,
+            max: MAX_CHANNELS,
+        })
+    }
+}
+
+/// Sniffs, then decodes within the [`Budget`] for `limit_s` (plus a half-second grace), stopping
+/// with [`DecodeError::TooLong`] as soon as the audio is known to exceed it.
 pub(crate) fn decode(bytes: &[u8], limit_s: Option<u64>) -> Result<Decoded, DecodeError> {
     let format =
         sniff(bytes).ok_or_else(|| DecodeError::NotAudio(sniff::describe_unknown(bytes)))?;
-    let limit_ms = limit_s.map(|s| s.saturating_mul(1000).saturating_add(LIMIT_GRACE_MS));
-    let too_long = |got_ms: u64| DecodeError::TooLong {
-        max_s: limit_s.unwrap_or(0),
-        got_s: got_ms.div_ceil(1000),
-    };
+    let budget = Budget { limit_s };
     match format {
         Format::AmrNb => {
             // The frame headers give the exact length without decoding anything.
             let ms = amr::duration_ms(bytes)?;
-            if limit_ms.is_some_and(|l| ms > l) {
-                return Err(too_long(ms));
+            let frames = ms * u64::from(amr::SAMPLE_RATE) / 1000;
+            if frames > budget.max_frames(amr::SAMPLE_RATE, 1) {
+                return Err(budget.too_long(ms, amr::SAMPLE_RATE, 1));
             }
             Ok(Decoded {
                 format,
@@ -63,15 +120,14 @@ pub(crate) fn decode(bytes: &[u8], limit_s: Option<u64>) -> Result<Decoded, Deco
                 samples: amr::decode(bytes)?,
             })
         }
-        _ => decode_with_symphonia(bytes, format, limit_ms, too_long),
+        _ => decode_with_symphonia(bytes, format, budget),
     }
 }
 
 fn decode_with_symphonia(
     bytes: &[u8],
     format: Format,
-    limit_ms: Option<u64>,
-    too_long: impl Fn(u64) -> DecodeError,
+    budget: Budget,
 ) -> Result<Decoded, DecodeError> {
     // A Cursor is seekable and knows its length, which MP4 needs (its index may sit at the end).
     // Some demuxers also check element sizes against that length, which fails on a truncated
@@ -121,17 +177,27 @@ fn decode_with_symphonia(
     };
     let time_base = track.time_base;
 
+    // What the container declares is checked first, so a bomb is refused before any decoding.
+    if let Some(rate) = params.sample_rate {
+        check_rate(rate)?;
+    }
+    if let Some(channels) = &params.channels {
+        check_channels(channels.count())?;
+    }
     // When the container states its length, refuse an over-long file before decoding anything.
-    if let Some(limit) = limit_ms {
-        let header_ms = match (track.num_frames, params.sample_rate) {
-            (Some(n), Some(rate)) if rate > 0 => Some(n * 1000 / u64::from(rate)),
-            _ => match (track.duration, time_base) {
-                (Some(d), Some(tb)) => tb.calc_duration(d).map(|t| t.as_millis().max(0) as u64),
-                _ => None,
-            },
-        };
-        if let Some(ms) = header_ms.filter(|&ms| ms > limit) {
-            return Err(too_long(ms));
+    let header_ms = match (track.num_frames, params.sample_rate) {
+        (Some(n), Some(rate)) => Some(n.saturating_mul(1000) / u64::from(rate)),
+        _ => match (track.duration, time_base) {
+            (Some(d), Some(tb)) => tb.calc_duration(d).map(|t| t.as_millis().max(0) as u64),
+            _ => None,
+        },
+    };
+    if let Some(ms) = header_ms {
+        // Without a declared rate, assume the lowest: the most lenient reading of the length.
+        let rate = params.sample_rate.unwrap_or(MIN_SAMPLE_RATE);
+        let channels = params.channels.as_ref().map_or(1, |c| c.count());
+        if ms.saturating_mul(u64::from(rate)) / 1000 > budget.max_frames(rate, channels) {
+            return Err(budget.too_long(ms, rate, channels));
         }
     }
 
@@ -141,8 +207,9 @@ fn decode_with_symphonia(
 
     let mut samples: Vec<f32> = Vec::new();
     let mut scratch: Vec<f32> = Vec::new();
-    let mut sample_rate = params.sample_rate.unwrap_or(0);
-    let mut channels = params.channels.as_ref().map_or(0, |c| c.count()) as u16;
+    // The stream's real shape, fixed by its first decoded buffer: (rate, channels, max frames).
+    let mut shape: Option<(u32, usize, u64)> = None;
+    let mut frames = 0u64;
     let (mut good, mut bad) = (0usize, 0usize);
     let mut last_error: Option<String> = None;
 
@@ -167,17 +234,8 @@ fn decode_with_symphonia(
         if packet.track_id != track_id {
             continue;
         }
-        match decoder.decode(&packet) {
-            Ok(buf) => {
-                good += 1;
-                if buf.frames() == 0 {
-                    continue;
-                }
-                sample_rate = buf.spec().rate();
-                channels = buf.spec().channels().count() as u16;
-                buf.copy_to_vec_interleaved(&mut scratch);
-                samples.extend_from_slice(&scratch);
-            }
+        let buf = match decoder.decode(&packet) {
+            Ok(buf) => buf,
             Err(e @ (SymError::DecodeError(_) | SymError::IoError(_))) => {
                 bad += 1;
                 last_error = Some(e.to_string());
@@ -187,40 +245,60 @@ fn decode_with_symphonia(
                 continue;
             }
             Err(e) => return Err(corrupt(format, "the audio cannot be decoded", &e)),
+        };
+        good += 1;
+        if buf.frames() == 0 {
+            continue;
         }
-        if let Some(limit) = limit_ms {
-            let frames = samples.len() as u64 / u64::from(channels.max(1));
-            let ms = frames * 1000 / u64::from(sample_rate.max(1));
-            if ms > limit {
-                // Stop decoding; demux the rest (cheap) to tell the operator how long it is.
-                // Packet durations are not always set (WebM SimpleBlocks), so estimate from the
-                // average length of the packets decoded so far.
-                let mut rest_packets = 0u64;
-                while let Ok(Some(p)) = reader.next_packet() {
-                    if p.track_id == track_id {
-                        rest_packets += 1;
-                    }
-                }
-                let rest_ms = rest_packets * ms / (good as u64).max(1);
-                return Err(too_long(ms + rest_ms));
+        let (rate, channels) = (buf.spec().rate(), buf.spec().channels().count());
+        let (_, _, max_frames) = match shape {
+            None => {
+                check_rate(rate)?;
+                check_channels(channels)?;
+                *shape.insert((rate, channels, budget.max_frames(rate, channels)))
             }
+            Some(s) if (s.0, s.1) == (rate, channels) => s,
+            Some((was_rate, was_channels, _)) => {
+                // Appending would mix rates or misalign the interleaving: the message ends here.
+                tracing::warn!(%format, was_rate, was_channels, rate, channels,
+                    "stopping where the stream changes its sample rate or channels");
+                break;
+            }
+        };
+        let buf_frames = buf.frames() as u64;
+        if frames + buf_frames > max_frames {
+            // Over budget: stop decoding; demux the rest (cheap, bounded by the file's size) to
+            // tell the operator how long it is. Packet durations are not always set (WebM
+            // SimpleBlocks), so estimate from the average length of the packets decoded so far.
+            let ms = (frames + buf_frames) * 1000 / u64::from(rate);
+            let mut rest_packets = 0u64;
+            while let Ok(Some(p)) = reader.next_packet() {
+                if p.track_id == track_id {
+                    rest_packets += 1;
+                }
+            }
+            let rest_ms = rest_packets.saturating_mul(ms) / (good as u64).max(1);
+            return Err(budget.too_long(ms.saturating_add(rest_ms), rate, channels));
         }
+        frames += buf_frames;
+        buf.copy_to_vec_interleaved(&mut scratch);
+        samples.extend_from_slice(&scratch);
     }
 
-    if samples.is_empty() || sample_rate == 0 || channels == 0 {
+    let Some((sample_rate, channels, _)) = shape.filter(|_| !samples.is_empty()) else {
         let why = last_error.map_or_else(String::new, |e| format!(" ({e})"));
         return Err(DecodeError::Corrupt(format!(
             "the {} file contains no decodable audio{why}",
             format.container()
         )));
-    }
+    };
     if bad > 0 {
         tracing::warn!(%format, bad, good, "skipped damaged audio packets");
     }
     Ok(Decoded {
         format,
         sample_rate,
-        channels,
+        channels: channels as u16,
         samples,
     })
 }

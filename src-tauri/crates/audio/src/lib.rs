@@ -9,11 +9,17 @@
 //! - [`analyse`] computes duration, a 100-bucket waveform, BS.1770 loudness, peak and the gain to
 //!   reach -16 LUFS;
 //! - [`Output`] plays a decoded message through rodio on a device, or on a real-time null sink.
+//!
+//! Decoding is bounded for hostile input: sample rates outside [`MIN_SAMPLE_RATE`]..=
+//! [`MAX_SAMPLE_RATE`] and more than [`MAX_CHANNELS`] channels are refused, decoding stops at a
+//! budget of samples actually produced (the duration limit at the stream's real rate, never more
+//! than [`MAX_DECODED_SAMPLES`]), and at most one decode per core runs at a time ([`DecodeSlots`]).
 
 mod amr;
 mod analysis;
 mod decode;
 mod output;
+mod slots;
 mod sniff;
 
 pub use analysis::{
@@ -21,7 +27,22 @@ pub use analysis::{
     SILENCE_LUFS, TARGET_LUFS, WAVEFORM_BUCKETS,
 };
 pub use output::{list_devices, DeviceHealth, Output, OutputError, OutputKind, Playing, Tap};
+pub use slots::{DecodeSlot, DecodeSlots};
 pub use sniff::{sniff, Format};
+
+/// The lowest sample rate a decoded stream may have (AMR-NB's, the lowest of any voice codec).
+/// A stream declaring less is refused with [`DecodeError::SampleRate`].
+pub const MIN_SAMPLE_RATE: u32 = 8_000;
+/// The highest sample rate a decoded stream may have (studio WAV). Limits are checked against the
+/// samples actually decoded at the stream's rate, so a rate is trusted only inside this range:
+/// a file declaring 400 MHz would otherwise fit an hour of audio into "9 ms".
+pub const MAX_SAMPLE_RATE: u32 = 192_000;
+/// The most channels a decoded stream may have: a voice message is mono or stereo.
+pub const MAX_CHANNELS: usize = 2;
+/// The most samples (all channels) one decode produces, whatever the limit asked for: 128 MiB of
+/// f32 — 5.8 min of 48 kHz stereo, 70 min of 8 kHz mono. Beyond it the decode fails with
+/// [`DecodeError::TooLong`].
+pub const MAX_DECODED_SAMPLES: usize = 1 << 25;
 
 /// A decoded message: interleaved f32 samples in -1..=1.
 #[derive(Clone, PartialEq)]
@@ -87,21 +108,32 @@ pub enum DecodeError {
     /// Longer than the wall allows.
     #[error("message too long: {got_s} s (the limit is {max_s} s)")]
     TooLong { max_s: u64, got_s: u64 },
+    /// The stream's sample rate is outside [`MIN_SAMPLE_RATE`]..=[`MAX_SAMPLE_RATE`].
+    #[error("unsupported sample rate: {rate} Hz ({MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz are accepted)")]
+    SampleRate { rate: u32 },
+    /// More channels than [`MAX_CHANNELS`].
+    #[error("too many audio channels: {channels} (at most {max})")]
+    TooManyChannels { channels: usize, max: usize },
     /// A decoder library failed in a way that is not the file's fault.
     #[error("audio decoder failure: {0}")]
     Internal(String),
 }
 
-/// Decodes a whole file, whatever its length.
+/// Decodes a whole file, up to [`MAX_DECODED_SAMPLES`] (beyond: [`DecodeError::TooLong`]).
+/// Waits for a slot of [`DecodeSlots::shared`] first: call it from a blocking context.
 pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
+    let _slot = DecodeSlots::shared().acquire();
     decode::decode(bytes, None)
 }
 
 /// Decodes a file of at most `max_duration_s` seconds (plus 0.5 s of grace for encoder padding).
 /// Longer input fails with [`DecodeError::TooLong`] as soon as that is known: before decoding
 /// when the container states its duration (AMR, MP4, WAV, finalised WebM), otherwise once the
-/// decoded audio passes the limit (the rest is then only demuxed, to report its length).
+/// samples decoded at the stream's real rate pass the limit (the rest is then only demuxed, to
+/// report its length). Rates, channels and the sample ceiling are bounded as for [`decode`], and
+/// it waits for a slot of [`DecodeSlots::shared`] first: call it from a blocking context.
 pub fn decode_limited(bytes: &[u8], max_duration_s: u64) -> Result<Decoded, DecodeError> {
+    let _slot = DecodeSlots::shared().acquire();
     decode::decode(bytes, Some(max_duration_s))
 }
 

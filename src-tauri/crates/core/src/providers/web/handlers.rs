@@ -310,6 +310,12 @@ async fn post_voice(
             tracing::info!(reason = %why, "upload is damaged");
             return Err(refuse(Refusal::AudioCorrupt));
         }
+        Err(MediaError::Decode(
+            e @ (DecodeError::SampleRate { .. } | DecodeError::TooManyChannels { .. }),
+        )) => {
+            tracing::info!(reason = %e, "upload is not a voice recording");
+            return Err(refuse(Refusal::AudioCorrupt));
+        }
         Err(e) => return Err(ApiError::internal(e)),
     };
     if decoded.frames() == 0 {

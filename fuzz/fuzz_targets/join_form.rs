@@ -1,0 +1,41 @@
+//! The join form (multipart) of `/api/join/{wall}/voice` and `/profile`, read field by field
+//! against the endpoint's limits by the same `read_form` the handlers use — no server.
+//!
+//! The first line of the input is the Content-Type header (so the fuzzer also varies the
+//! boundary), the rest is the body.
+#![no_main]
+
+use axum::extract::{FromRequest, Multipart};
+use libfuzzer_sys::fuzz_target;
+use std::sync::OnceLock;
+use voicewall_core::providers::web::{form::read_form, refusal::Refusal};
+
+/// The voice endpoint's file limit, small so the fuzzer meets the "too large" path.
+const FILE_MAX: usize = 64 * 1024;
+
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a current-thread runtime")
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let split = data.iter().position(|&b| b == b'\n').unwrap_or(data.len());
+    let Ok(content_type) = std::str::from_utf8(&data[..split]) else {
+        return;
+    };
+    let body = data.get(split + 1..).unwrap_or_default().to_vec();
+    let Ok(request) = axum::http::Request::post("/")
+        .header(axum::http::header::CONTENT_TYPE, content_type)
+        .body(axum::body::Body::from(body))
+    else {
+        return;
+    };
+    runtime().block_on(async {
+        let multipart = Multipart::from_request(request, &()).await;
+        let _ = read_form(multipart, "audio", FILE_MAX, Refusal::AudioTooLarge(FILE_MAX)).await;
+    });
+});
