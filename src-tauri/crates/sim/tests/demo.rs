@@ -33,6 +33,7 @@ async fn the_demo_wall_comes_alive_and_is_labelled_demo() {
                 max: std::time::Duration::from_millis(100),
             }),
             demo: true,
+            ..Options::default()
         },
     )
     .await;
