@@ -474,6 +474,26 @@ async fn the_join_qr_is_the_platform_qr_with_fallback_and_renewal() {
         .await;
     let qr2 = wall["join"]["url"].as_str().unwrap().to_string();
     assert!(qr2.starts_with("http://weixin.qq.com/q/"));
+    // The QR the wall draws encodes the platform's URL (read between two identical wall states, as
+    // the code renews every 1.6 s).
+    let decoded = loop {
+        let before = app.wx().await;
+        let svg = app
+            .client
+            .get(app.url(before["join"]["qr_svg_url"].as_str().unwrap()))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let after = app.wx().await;
+        if before["join"]["url"] == after["join"]["url"] {
+            let text = voicewall_testkit::qr::decode_svg(&svg).expect("a readable QR code");
+            break (text, after["join"]["url"].as_str().unwrap().to_string());
+        }
+    };
+    assert_eq!(decoded.0, decoded.1);
     let mut seen = Vec::new();
     while let Ok(ev) = events.try_recv() {
         if let voicewall_core::events::WallEvent::JoinUpdated { join_url } = ev {
