@@ -270,7 +270,12 @@ fn sound_libraries_do_not_write_to_stderr_when_opening_the_output() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    for noise in ["ALSA lib", "jack server", "Cannot connect to server", "JackShm"] {
+    for noise in [
+        "ALSA lib",
+        "jack server",
+        "Cannot connect to server",
+        "JackShm",
+    ] {
         assert!(!err.contains(noise), "raw library output on stderr: {err}");
     }
 }
