@@ -120,8 +120,35 @@ pub(crate) fn decode(bytes: &[u8], limit_s: Option<u64>) -> Result<Decoded, Deco
                 samples: amr::decode(bytes)?,
             })
         }
+        Format::Wav => {
+            check_wav_header(bytes)?;
+            decode_with_symphonia(bytes, format, budget)
+        }
         _ => decode_with_symphonia(bytes, format, budget),
     }
+}
+
+/// Checks a WAV's `fmt ` chunk (channels, sample rate) before symphonia reads it: its WAV reader
+/// multiplies the declared channel count in u16, which overflows on a hostile count (a panic
+/// with debug assertions; found by the `audio_decode` fuzz target).
+fn check_wav_header(bytes: &[u8]) -> Result<(), DecodeError> {
+    let mut pos = 12; // after "RIFF", the size and "WAVE"
+    while let Some(head) = bytes.get(pos..pos + 8) {
+        let size = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
+        if &head[..4] == b"fmt " {
+            if let Some(fmt) = bytes.get(pos + 8..pos + 16) {
+                check_channels(usize::from(u16::from_le_bytes([fmt[2], fmt[3]])))?;
+                check_rate(u32::from_le_bytes([fmt[4], fmt[5], fmt[6], fmt[7]]))?;
+            }
+            return Ok(());
+        }
+        // Chunks are padded to an even length.
+        pos = pos
+            .saturating_add(8)
+            .saturating_add(size)
+            .saturating_add(size & 1);
+    }
+    Ok(())
 }
 
 fn decode_with_symphonia(

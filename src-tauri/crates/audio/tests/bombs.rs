@@ -111,3 +111,20 @@ fn errors_name_the_limit() {
         "too many audio channels: 8 (at most 2)"
     );
 }
+
+#[test]
+fn wav_declaring_65281_channels_is_refused_before_symphonia_reads_it() {
+    // Found by the audio_decode fuzz target: symphonia's WAV reader computes the block alignment
+    // as channels * bytes-per-sample in u16, which overflows (a panic with debug assertions).
+    let got = decode_limited(&bomb("wav_65281ch_fuzz.wav"), 60);
+    assert!(
+        matches!(
+            got,
+            Err(DecodeError::TooManyChannels {
+                channels: 65281,
+                ..
+            })
+        ),
+        "{got:?}"
+    );
+}
