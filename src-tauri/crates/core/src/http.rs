@@ -99,6 +99,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ui/{*file}", get(ui_file))
         .merge(crate::providers::web::routes())
         .merge(crate::providers::wechat::routes())
+        .merge(crate::providers::telegram::routes())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -114,9 +114,19 @@ impl Application {
                     http.clone(),
                     store.clone(),
                 ))
+            } else if let Some(tg) = &w.telegram {
+                let tg = crate::providers::telegram::config::TelegramConfig::from_table(&w.id, tg)
+                    .map_err(|e| StartError::Provider(format!("walls.telegram.{e}")))?;
+                Arc::new(crate::providers::telegram::TelegramProvider::new(
+                    w,
+                    tg,
+                    &public_url,
+                    http.clone(),
+                    store.clone(),
+                ))
             } else {
                 return Err(StartError::Provider(format!(
-                    "wall {:?}: the Telegram provider is not available in this build",
+                    "wall {:?} has no provider",
                     w.id
                 )));
             };

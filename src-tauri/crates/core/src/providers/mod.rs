@@ -2,6 +2,7 @@
 //! routes), fetches media and profiles by reference, and says how a person joins. The rest of the app
 //! knows no platform: it talks to `dyn ProviderClient`.
 
+pub mod telegram;
 pub mod web;
 pub mod wechat;
 

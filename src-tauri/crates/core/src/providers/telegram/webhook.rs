@@ -1,0 +1,107 @@
+//! `POST /webhook/telegram/{wall}`: Telegram's delivery of one Update.
+//!
+//! Order: the wall must be a Telegram wall (404); `X-Telegram-Bot-Api-Secret-Token` must be the wall's
+//! `secret_token` (401, constant time); the body must fit (413) and be an Update (400). An update the
+//! wall takes is stored durably (`AppState::accept`) before the 200; any other update is answered 200
+//! with nothing stored, or Telegram would deliver it again. A redelivered update (same `update_id`) is
+//! one message. A join (`/start`) is answered with the welcome via sendMessage, after the 200's work
+//! is done and only for its first delivery.
+
+use super::secret::{secret_matches, SECRET_HEADER};
+use super::update::{self, Parsed};
+use super::{provider_of, TelegramProvider};
+use crate::app::AppState;
+use crate::domain::now_ms;
+use crate::http::ApiError;
+use crate::store::Accepted;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+/// Largest update accepted (real ones are a few kilobytes).
+pub const MAX_UPDATE_BYTES: usize = 1024 * 1024;
+
+fn refused(state: &AppState, e: ApiError) -> Response {
+    if e.status.is_client_error() {
+        state.metrics.inc_rejected();
+    }
+    e.into_response()
+}
+
+#[tracing::instrument(skip_all, fields(wall = %wall))]
+pub async fn push(
+    State(state): State<AppState>,
+    Path(wall): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match handle(&state, &wall, &headers, body).await {
+        Ok(r) => r,
+        Err(e) => refused(&state, e),
+    }
+}
+
+async fn handle(
+    state: &AppState,
+    wall: &str,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let p = provider_of(state, wall)
+        .ok_or_else(|| ApiError::not_found(format!("no Telegram wall {wall:?}")))?;
+    let presented = headers.get(SECRET_HEADER).map(|v| v.as_bytes());
+    if !secret_matches(&p.config.secret_token, presented) {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "bad_secret",
+            if presented.is_none() {
+                "X-Telegram-Bot-Api-Secret-Token is required"
+            } else {
+                "X-Telegram-Bot-Api-Secret-Token does not match"
+            },
+        ));
+    }
+    let body = body.map_err(|rej| {
+        let status = rej.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "too_large"
+        } else {
+            "bad_body"
+        };
+        ApiError::new(status, code, format!("update body: {}", rej.body_text()))
+    })?;
+    let accepted = match update::parse_update(&body, wall, now_ms()) {
+        Err(e) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_update",
+                e.to_string(),
+            ))
+        }
+        Ok(Parsed::Ignore(reason)) => {
+            tracing::debug!(%reason, "update ignored");
+            return Ok(StatusCode::OK.into_response());
+        }
+        Ok(Parsed::Accept(a)) => *a,
+    };
+    // The names first: the profile fetch that the accepted push starts reads them.
+    p.remember_names(&accepted.inbound.sender, &accepted.names)?;
+    let stored = state.accept(&accepted.inbound).await?;
+    if let (Accepted::New(_), Some(chat)) = (stored, accepted.welcome_chat) {
+        spawn_welcome(state, wall, chat);
+    }
+    Ok(StatusCode::OK.into_response())
+}
+
+/// The welcome goes out off the request path: Telegram waits for our 200, not for sendMessage.
+fn spawn_welcome(state: &AppState, wall: &str, chat: i64) {
+    let state = state.clone();
+    let wall = wall.to_string();
+    tokio::spawn(async move {
+        if let Some(p) = provider_of(&state, &wall) {
+            TelegramProvider::welcome(p, chat).await;
+        }
+    });
+}
