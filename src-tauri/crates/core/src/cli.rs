@@ -64,7 +64,7 @@ pub fn load_config(cli: &Cli) -> Result<Config, config::ConfigError> {
 /// Run every headless command to completion; return `Desktop` for the window modes.
 pub fn dispatch(cli: Cli) -> Dispatch {
     match &cli.command {
-        Some(Command::CheckConfig { file }) => match Config::load(file) {
+        Some(Command::CheckConfig { file }) => match check_config(file) {
             Ok(c) => {
                 println!(
                     "{}: ok ({} wall{}: {})",
@@ -122,6 +122,16 @@ pub fn dispatch(cli: Cli) -> Dispatch {
             Err(e) => fail(e),
         },
     }
+}
+
+/// Load a config file and validate every wall's provider section, exactly as `serve` would.
+fn check_config(file: &std::path::Path) -> anyhow::Result<Config> {
+    let config = Config::load(file)?;
+    let text: Option<std::sync::Arc<str>> = std::fs::read_to_string(file).ok().map(Into::into);
+    for (i, wall) in config.walls.iter().enumerate() {
+        crate::providers::check(&crate::providers::section_of(i, wall, text.clone()))?;
+    }
+    Ok(config)
 }
 
 fn fail(e: impl std::fmt::Display) -> Dispatch {

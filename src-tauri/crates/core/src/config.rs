@@ -505,17 +505,6 @@ impl Config {
                     }
                 }
             }
-            if let Some(tg) = &w.telegram {
-                crate::providers::telegram::config::TelegramConfig::from_table(&w.id, tg).map_err(
-                    |e| {
-                        let k = match e.key.as_str() {
-                            "id" => key("id"),
-                            k => key(&format!("telegram.{k}")),
-                        };
-                        invalid(&k, e.message, &e.key)
-                    },
-                )?;
-            }
             if let Some(web) = &w.web {
                 if web.token_rotate_s < 10 {
                     return Err(invalid(

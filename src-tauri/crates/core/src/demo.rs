@@ -257,7 +257,10 @@ async fn oauth_join(
     let authorize = match location(page.headers()) {
         Some(url) => url,
         None => {
-            let redirect = crate::providers::wechat::join_redirect(state, WALL).await;
+            let wall = state
+                .wall(WALL)
+                .ok_or_else(|| anyhow::anyhow!("no demo wall"))?;
+            let redirect = wall.provider.join(Default::default()).await;
             location(redirect.headers())
                 .ok_or_else(|| anyhow::anyhow!("join page did not redirect"))?
         }

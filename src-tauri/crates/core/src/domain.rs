@@ -123,6 +123,16 @@ pub enum InboundKind {
     Leave,
 }
 
+/// A profile fetched from a platform, before its avatar is cached.
+#[derive(Clone, Debug, Default)]
+pub struct FetchedProfile {
+    pub nickname: String,
+    /// Bytes and content type of the avatar image, already downloaded (the wall never hotlinks
+    /// platform URLs).
+    pub avatar: Option<(Vec<u8>, String)>,
+    pub unionid: Option<String>,
+}
+
 /// Stable colour and initials for a generated avatar.
 pub fn placeholder_svg(id: &str, name: &str) -> String {
     let hash = id

@@ -5,24 +5,32 @@
 //! then fetch media and profile → decode → wall state → events → wall page, and → player → speakers.
 
 pub mod app;
+pub mod board;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod events;
 pub mod http;
+pub mod inbox;
+pub mod lang;
 pub mod media;
 pub mod metrics;
 pub mod mock_wechat;
 pub mod pipeline;
 pub mod playback;
+pub mod provider;
 pub mod providers;
 pub mod qr;
+pub mod random;
+pub mod secret;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
 pub mod ui;
+pub mod walls;
 
 pub use app::AppState;
 pub use config::Config;

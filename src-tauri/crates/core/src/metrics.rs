@@ -4,8 +4,8 @@ use crate::domain::Provider;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-#[derive(Default)]
 pub struct Metrics {
+    started: std::time::Instant,
     accepted_web: AtomicU64,
     accepted_wechat: AtomicU64,
     accepted_telegram: AtomicU64,
@@ -16,7 +16,29 @@ pub struct Metrics {
     played: AtomicU64,
 }
 
+impl Default for Metrics {
+    fn default() -> Self {
+        let zero = || AtomicU64::new(0);
+        Self {
+            started: std::time::Instant::now(),
+            accepted_web: zero(),
+            accepted_wechat: zero(),
+            accepted_telegram: zero(),
+            duplicates: zero(),
+            rejected: zero(),
+            fetch_failed: zero(),
+            ready: zero(),
+            played: zero(),
+        }
+    }
+}
+
 impl Metrics {
+    /// Seconds since these counters were made (at start).
+    pub fn uptime_s(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+
     pub fn inc_accepted(&self, p: Provider) {
         match p {
             Provider::Web => &self.accepted_web,

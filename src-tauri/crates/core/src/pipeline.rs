@@ -3,12 +3,13 @@
 //! is idempotent: after a crash the pipeline resumes from the inbox and never refetches what is cached.
 
 use crate::app::AppState;
+use crate::board::apply_profile;
 use crate::domain::{
-    now_ms, placeholder_name, placeholder_svg, Inbound, InboundKind, Message, MessageKind,
-    MessageStatus, Participant,
+    placeholder_name, placeholder_svg, Inbound, InboundKind, Message, MessageKind, MessageStatus,
+    Participant,
 };
-use crate::providers::{FetchError, Fetched};
-use crate::store::{Profile, StoreError};
+use crate::provider::{FetchError, Fetched};
+use crate::store::StoreError;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, Semaphore};
@@ -151,7 +152,7 @@ pub async fn process(
                 let mut m = new_message(&id, &p.id, MessageKind::Text, inbound);
                 m.status = MessageStatus::Ready;
                 m.text = Some(text.chars().take(500).collect());
-                state.save_message(wall, &m, true)?;
+                state.board.save_message(wall, &m, true)?;
             }
         }
         InboundKind::Media {
@@ -169,7 +170,7 @@ pub async fn process(
             } else {
                 let mut m = new_message(&id, &p.id, *kind, inbound);
                 m.transcript = transcript.clone();
-                state.save_message(wall, &m, true)?;
+                state.board.save_message(wall, &m, true)?;
             }
             let outcome = fetch_and_prepare(state, inbound, *kind, media, retry).await;
             let message = state.store.update_message(wall, &id, |m| match &outcome {
@@ -257,7 +258,7 @@ pub async fn ensure_participant(
     if let Some(profile) = state.store.profile(inbound.provider, &inbound.sender)? {
         apply_profile(&mut p, &profile);
     }
-    state.save_participant(wall, &p, true)?;
+    state.board.save_participant(wall, &p, true)?;
     if !p.has_profile {
         // The profile is fetched off this path: a slow platform does not delay the message.
         let state = state.clone();
@@ -269,19 +270,6 @@ pub async fn ensure_participant(
         });
     }
     Ok(p)
-}
-
-pub fn apply_profile(p: &mut Participant, profile: &Profile) {
-    if !profile.nickname.trim().is_empty() {
-        p.display_name = profile.nickname.clone();
-    }
-    if let Some(url) = &profile.avatar_url {
-        p.avatar_url = url.clone();
-    }
-    if let Some(u) = &profile.unionid {
-        p.person_id = format!("{}:union:{u}", p.provider.as_str());
-    }
-    p.has_profile = true;
 }
 
 /// Fetch the sender's profile (step 13), cache the avatar, store it by sender id and update the wall.
@@ -301,35 +289,10 @@ pub async fn refresh_profile(
     let Some(fetched) = fetched else {
         return Ok(());
     };
-    store_profile(state, wall, provider.provider(), sender, fetched)?;
+    state
+        .board
+        .store_profile(wall, provider.kind(), sender, fetched)?;
     Ok(())
-}
-
-/// Store a fetched profile (avatar into the media cache) and apply it to the wall's participant.
-pub fn store_profile(
-    state: &AppState,
-    wall: &str,
-    provider: crate::domain::Provider,
-    sender: &str,
-    fetched: crate::providers::FetchedProfile,
-) -> Result<Profile, StoreError> {
-    let avatar_url = match fetched.avatar {
-        Some((bytes, ct)) => Some(format!("/media/{}", state.store.put_media(&bytes, &ct)?)),
-        None => None,
-    };
-    let profile = Profile {
-        nickname: fetched.nickname,
-        avatar_url,
-        unionid: fetched.unionid,
-        fetched_at: now_ms(),
-    };
-    state.store.put_profile(provider, sender, &profile)?;
-    let id = format!("{}:{sender}", provider.as_str());
-    if let Some(mut p) = state.store.participant(wall, &id)? {
-        apply_profile(&mut p, &profile);
-        state.save_participant(wall, &p, false)?;
-    }
-    Ok(profile)
 }
 
 struct Prepared {
@@ -411,23 +374,4 @@ async fn fetch_and_prepare(
         prepared.waveform = analysis.waveform;
     }
     Ok(prepared)
-}
-
-/// A fresh participant record for a provider that knows the profile at join time (the web join page).
-pub fn now_participant(
-    provider: crate::domain::Provider,
-    sender: &str,
-    name: &str,
-    avatar_url: String,
-) -> Participant {
-    let id = format!("{}:{sender}", provider.as_str());
-    Participant {
-        person_id: id.clone(),
-        id,
-        display_name: name.to_string(),
-        avatar_url,
-        provider,
-        joined_at: now_ms(),
-        has_profile: true,
-    }
 }

@@ -2,41 +2,39 @@
 //! starts the pipeline and the player; `run_until_stopped(shutdown)` serves until the shutdown future
 //! resolves, then drains and flushes sled. `main`, the Tauri shell and the tests all use this path.
 
-use crate::app::{AppState, Wall};
+use crate::app::AppState;
+use crate::board::Board;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::events::Hub;
+use crate::inbox::{Inbox, Wakeups};
 use crate::metrics::Metrics;
 use crate::pipeline::{self, RetryPolicy};
 use crate::playback::{self, Playback, PlaybackTask};
-use crate::providers::{web::WebProvider, wechat::WechatProvider, ProviderClient};
+use crate::provider::{ProviderContext, ProviderError};
 use crate::store::Store;
-use std::collections::HashMap;
+use crate::walls::{Wall, Walls};
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::sync::Arc;
 use tokio::net::TcpListener;
-
-static STARTED: OnceLock<Instant> = OnceLock::new();
 
 /// How long open connections may finish after shutdown begins.
 const DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
-
-pub fn uptime_s() -> u64 {
-    STARTED.get().map(|s| s.elapsed().as_secs()).unwrap_or(0)
-}
 
 /// Knobs the tests and the demo turn; the defaults are the product's.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
     pub retry: Option<RetryPolicy>,
     pub demo: bool,
+    /// The clock every part reads (default: the system's). Tests pass `Clock::manual`.
+    pub clock: Option<Clock>,
 }
 
 pub struct Application {
     listener: TcpListener,
     state: AppState,
-    pipeline_rx: tokio::sync::mpsc::UnboundedReceiver<u64>,
+    pipeline_rx: Wakeups,
     playback_task: PlaybackTask,
     retry: RetryPolicy,
     background: Vec<tokio::task::JoinHandle<()>>,
@@ -52,7 +50,9 @@ pub enum StartError {
     #[error("cannot listen on {0}: {1}")]
     Bind(SocketAddr, std::io::Error),
     #[error("{0}")]
-    Provider(String),
+    Provider(#[from] ProviderError),
+    #[error("cannot make the HTTP client: {0}")]
+    Http(reqwest::Error),
 }
 
 impl Application {
@@ -61,7 +61,6 @@ impl Application {
     }
 
     pub async fn build_with(config: Config, options: Options) -> Result<Self, StartError> {
-        STARTED.get_or_init(Instant::now);
         let data_dir = config.data_dir();
         std::fs::create_dir_all(&data_dir).map_err(|e| StartError::DataDir(data_dir.clone(), e))?;
         let store = Store::open(&data_dir).map_err(|e| StartError::Store(data_dir.clone(), e))?;
@@ -86,7 +85,7 @@ impl Application {
             None => match store.meta_get("admin_token").ok().flatten() {
                 Some(t) => t,
                 None => {
-                    let t = random_token(24);
+                    let t = crate::random::token(24);
                     let _ = store.meta_put("admin_token", &t);
                     // Logged once, on the run that generated it.
                     tracing::warn!(admin_token = %t, "generated the operator's admin token (set [admin] token to choose one)");
@@ -100,58 +99,49 @@ impl Application {
             .connect_timeout(std::time::Duration::from_secs(5))
             .user_agent(concat!("voicewall/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| StartError::Provider(e.to_string()))?;
+            .map_err(StartError::Http)?;
 
-        let mut walls = HashMap::new();
-        for w in &config.walls {
-            let provider: Arc<dyn ProviderClient> = if let Some(web) = &w.web {
-                Arc::new(WebProvider::new(w, web, &public_url, &store))
-            } else if let Some(wx) = &w.wechat {
-                Arc::new(WechatProvider::new(
-                    w,
-                    wx,
-                    &public_url,
-                    http.clone(),
-                    store.clone(),
-                ))
-            } else if let Some(tg) = &w.telegram {
-                let tg = crate::providers::telegram::config::TelegramConfig::from_table(&w.id, tg)
-                    .map_err(|e| StartError::Provider(format!("walls.telegram.{e}")))?;
-                Arc::new(crate::providers::telegram::TelegramProvider::new(
-                    w,
-                    tg,
-                    &public_url,
-                    http.clone(),
-                    store.clone(),
-                ))
-            } else {
-                return Err(StartError::Provider(format!(
-                    "wall {:?} has no provider",
-                    w.id
-                )));
+        let clock = options.clock.clone().unwrap_or_default();
+        let metrics = Arc::new(Metrics::default());
+        let hub = Hub::new(config.walls.iter().map(|w| w.id.as_str()));
+        let (inbox, pipeline_rx) = Inbox::new(store.clone(), metrics.clone());
+        let board = Board::new(store.clone(), hub.clone(), clock.clone());
+        let public_url: Arc<str> = public_url.into();
+        let source: Option<Arc<str>> = None;
+        let mut walls = Vec::new();
+        for (i, w) in config.walls.iter().enumerate() {
+            let section = crate::providers::section_of(i, w, source.clone());
+            let ctx = ProviderContext {
+                wall: w.clone(),
+                public_url: public_url.clone(),
+                secure: config.server.tls.is_some(),
+                http: http.clone(),
+                inbox: inbox.clone(),
+                board: board.clone(),
+                events: hub.clone(),
+                store: store.clone(),
+                clock: clock.clone(),
+                metrics: metrics.clone(),
             };
-            walls.insert(
-                w.id.clone(),
-                Wall {
-                    config: w.clone(),
-                    provider,
-                },
-            );
+            walls.push(Wall {
+                config: w.clone(),
+                provider: crate::providers::build(ctx, &section)?,
+            });
         }
 
-        let (pipeline_tx, pipeline_rx) = tokio::sync::mpsc::unbounded_channel();
         let (playback, playback_task) = Playback::new(config.audio.autoplay);
-        let hub = Hub::new(config.walls.iter().map(|w| w.id.as_str()));
         let (shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
         let state = AppState {
             config: Arc::new(config),
             store,
             hub,
-            walls: Arc::new(walls),
-            pipeline_tx,
+            walls: Walls::new(walls),
+            inbox,
+            board,
+            clock,
             playback,
-            metrics: Arc::new(Metrics::default()),
-            public_url: public_url.into(),
+            metrics,
+            public_url,
             admin_token: admin_token.into(),
             demo: options.demo,
             shutdown,
@@ -194,13 +184,9 @@ impl Application {
             state.clone(),
             self.playback_task,
         )));
-        for wall in state.walls.values() {
-            let provider = wall.provider.clone();
-            let st = state.clone();
-            let id = wall.config.id.clone();
-            self.background.push(tokio::spawn(async move {
-                crate::providers::maintain(provider, st, id).await;
-            }));
+        for wall in state.walls.iter() {
+            self.background
+                .push(tokio::spawn(wall.provider.clone().upkeep()));
         }
         let router = crate::http::router(state.clone());
         let shutdown_tx = self.shutdown_tx;
@@ -275,15 +261,6 @@ fn lan_ipv4() -> Option<IpAddr> {
     sock.connect("10.254.254.254:1").ok()?;
     let ip = sock.local_addr().ok()?.ip();
     (!ip.is_unspecified()).then_some(ip)
-}
-
-pub fn random_token(len: usize) -> String {
-    use rand::Rng;
-    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
-    let mut rng = rand::thread_rng();
-    (0..len)
-        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
-        .collect()
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

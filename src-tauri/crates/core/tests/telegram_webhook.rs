@@ -8,7 +8,7 @@ mod telegram_support;
 use serde_json::json;
 use telegram_support::*;
 use voicewall_core::events::WallEvent;
-use voicewall_core::providers::telegram::{provider_of, WebhookStatus};
+use voicewall_core::providers::telegram::WebhookStatus;
 use voicewall_sim::telegram::{FileKind, MockTelegram, MockUser};
 
 fn ann() -> MockUser {
@@ -44,6 +44,21 @@ async fn join_by_deep_link_makes_a_participant_with_profile_and_welcome() {
         wall["join"]["url"],
         format!("https://t.me/{BOT}?start={WALL}"),
         "{wall:#}"
+    );
+
+    // The wall's join route sends a phone to the same deep link.
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(app.url(&format!("/join/{WALL}")))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+    assert_eq!(
+        r.headers()["location"],
+        format!("https://t.me/{BOT}?start={WALL}").as_str()
     );
 
     let r = app.deliver(&mock.start_update(&user, WALL)).await;
@@ -400,8 +415,27 @@ async fn the_avatar_is_fetched_once_and_cached() {
 async fn wait_webhook_status(app: &TestApp) -> WebhookStatus {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        let s = provider_of(&app.state, WALL).unwrap().webhook_status();
-        if s != WebhookStatus::Pending {
+        let s: serde_json::Value = app
+            .client
+            .get(app.webhook())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if s["state"] != "pending" {
+            let s: WebhookStatus = match s["state"].as_str() {
+                Some("set") => WebhookStatus::Set {
+                    url: s["url"].as_str().unwrap().into(),
+                    description: s["description"].as_str().unwrap().into(),
+                },
+                Some("manual") => WebhookStatus::Manual {
+                    url: s["url"].as_str().unwrap().into(),
+                    instructions: s["instructions"].as_str().unwrap().into(),
+                },
+                _ => panic!("{s}"),
+            };
             return s;
         }
         assert!(
@@ -448,12 +482,17 @@ async fn no_set_webhook_without_https_but_instructions() {
 
 #[test]
 fn check_config_refuses_what_serve_would() {
-    let dir = tempfile::tempdir().unwrap();
-    let good = telegram_config(dir.path(), "http://127.0.0.1:9", "https://wall.example");
-    assert!(good.walls[0].telegram.is_some());
+    use voicewall_core::providers::{check, section_of};
     let base = format!(
         "[[walls]]\nid = \"{WALL}\"\n[walls.telegram]\nbot_username = \"{BOT}\"\nsecret_token = \"{SECRET}\"\n"
     );
+    let check_text = |text: &str| {
+        let config =
+            voicewall_core::config::Config::from_toml(text, std::path::Path::new("t.toml"))
+                .expect("the generic config parses");
+        check(&section_of(0, &config.walls[0], Some(text.into())))
+    };
+    assert!(check_text(&format!("{base}bot_token = \"{TOKEN}\"\n")).is_ok());
     for (extra, key) in [
         ("", "walls[0].telegram.bot_token"),
         ("bot_token = \"nope\"\n", "walls[0].telegram.bot_token"),
@@ -462,22 +501,15 @@ fn check_config_refuses_what_serve_would() {
             "walls[0].telegram.secret_token2",
         ),
     ] {
-        let text = format!("{base}{extra}");
-        let e = voicewall_core::config::Config::from_toml(&text, std::path::Path::new("t.toml"))
+        let e = check_text(&format!("{base}{extra}"))
             .unwrap_err()
             .to_string();
         assert!(e.starts_with(key), "{e}");
         assert!(!e.contains("AAHdq"), "the token is never echoed: {e}");
     }
-    let text = format!("{base}bot_token = \"{TOKEN}\"\n");
-    let e = voicewall_core::config::Config::from_toml(
-        &text.replace(
-            &format!("id = \"{WALL}\""),
-            &format!("id = \"{}\"", "w".repeat(65)),
-        ),
-        std::path::Path::new("t.toml"),
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(e.starts_with("walls[0].id"), "{e}");
+    // The line of a bad value is named.
+    let e = check_text(&format!("{base}bot_token = \"nope\"\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.ends_with("(line 6)"), "{e}");
 }

@@ -5,7 +5,8 @@ use sha2::Digest;
 use std::path::PathBuf;
 use std::time::Duration;
 use voicewall_core::config::Config;
-use voicewall_core::providers::web::WebProvider;
+use voicewall_core::config::WebConfig;
+use voicewall_core::providers::web::JoinTokens;
 use voicewall_core::startup::{Application, Options};
 use voicewall_core::AppState;
 
@@ -138,18 +139,15 @@ impl TestApp {
         format!("{}{p}", self.addr)
     }
 
-    fn web(&self) -> &WebProvider {
-        self.state
-            .wall("main")
-            .unwrap()
-            .provider
-            .as_any()
-            .downcast_ref::<WebProvider>()
-            .unwrap()
+    /// The wall's join tokens, from the kiosk's stored web secret (the walls here use the default
+    /// rotation).
+    fn tokens(&self) -> JoinTokens {
+        let secret = self.state.store.meta_get("web_secret").unwrap().unwrap();
+        JoinTokens::new("main", secret.as_bytes(), &WebConfig::default())
     }
 
     fn token(&self) -> String {
-        self.web().current_token(now_s())
+        self.tokens().current(now_s())
     }
 
     async fn state_json(&self) -> serde_json::Value {
@@ -519,9 +517,8 @@ async fn the_device_cookie_keeps_one_participant_across_uploads_and_profile_chan
 #[tokio::test]
 async fn invalid_expired_or_missing_tokens_are_refused() {
     let app = spawn("").await;
-    let web = app.web();
-    let epoch = now_s() / web.config.token_rotate_s;
-    let expired = web.token_for_epoch(epoch - 3);
+    let tokens = app.tokens();
+    let expired = tokens.for_epoch(tokens.epoch(now_s()) - 3);
 
     // The page: a localized "scan the screen again" page.
     for (q, status) in [

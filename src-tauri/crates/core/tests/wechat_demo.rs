@@ -27,6 +27,7 @@ async fn the_demo_wall_is_alive_within_ten_seconds() {
         Options {
             retry: Some(common::fast_retry()),
             demo: true,
+            ..Options::default()
         },
     )
     .await

@@ -6,7 +6,13 @@ mod common;
 
 use common::*;
 use voicewall_core::mock_wechat::{self, MockWechat, PushMode, OPENID_HEADER};
-use voicewall_core::providers::wechat::join_redirect;
+
+/// What `GET /join/{wall}` answers, asked of the wall's provider in-process (through the provider
+/// interface, as the server's join route does).
+async fn join_redirect(app: &TestApp, wall: &str) -> axum::response::Response {
+    let provider = app.state.wall(wall).unwrap().provider.clone();
+    provider.join(Default::default()).await
+}
 
 fn location(headers: &reqwest::header::HeaderMap) -> String {
     headers
@@ -29,7 +35,7 @@ async fn oauth(app: &TestApp, openid: &str) -> (reqwest::StatusCode, String) {
     assert_eq!(redirect.status(), 302);
     let authorize = location(redirect.headers());
     assert_eq!(
-        join_redirect(&app.state, WALL).await.status(),
+        join_redirect(app, WALL).await.status(),
         302,
         "the same, in-process"
     );
@@ -57,7 +63,7 @@ async fn oauth_join_gives_the_participant_the_platform_name_and_avatar() {
     let app = spawn_app_in(dir.path(), &mock).await;
 
     // The consent URL is WeChat's, byte for byte in its parameters.
-    let redirect = join_redirect(&app.state, WALL).await;
+    let redirect = join_redirect(&app, WALL).await;
     let url = reqwest::Url::parse(&location(redirect.headers())).unwrap();
     assert_eq!(url.path(), "/connect/oauth2/authorize");
     assert_eq!(url.fragment(), Some("wechat_redirect"));
@@ -141,7 +147,7 @@ async fn oauth_failures_show_a_friendly_page_with_a_retry_link() {
     );
 
     // A good state but a code the platform does not know.
-    let redirect = join_redirect(&app.state, WALL).await;
+    let redirect = join_redirect(&app, WALL).await;
     let url = reqwest::Url::parse(&location(redirect.headers())).unwrap();
     let state = url
         .query_pairs()

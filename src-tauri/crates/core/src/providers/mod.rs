@@ -1,89 +1,96 @@
-//! Providers: one module per platform. Each turns its platform's pushes into `Inbound`s (its own webhook
-//! routes), fetches media and profiles by reference, and says how a person joins. The rest of the app
-//! knows no platform: it talks to `dyn ProviderClient`.
+//! The platforms this build knows, one module each, and their registry. A platform module turns its
+//! pushes into `Inbound`s (its own routes), fetches media and profiles by reference, and says how a
+//! person joins — all through `provider::WallProvider` (see its module doc for how to write one).
+//!
+//! Adding a platform: its module under `providers/<name>/`, then one line in `PLATFORMS`.
 
 pub mod telegram;
 pub mod web;
 pub mod wechat;
 
-use crate::domain::MessageKind;
-use async_trait::async_trait;
+use crate::config::WallConfig;
+use crate::provider::{ProviderContext, ProviderError, ProviderSection, WallProvider};
+use std::sync::Arc;
 
-/// Media fetched from a platform.
-pub enum Fetched {
-    Bytes {
-        bytes: Vec<u8>,
-        content_type: String,
+/// Builds one wall's provider from its context and config section.
+pub type BuildFn =
+    fn(ProviderContext, &ProviderSection) -> Result<Arc<dyn WallProvider>, ProviderError>;
+
+/// One platform: the name of its config table (`[walls.NAME]`), how to validate that table, and how
+/// to build a wall's provider from it.
+pub struct Platform {
+    pub name: &'static str,
+    /// Parse and validate the section (no side effects): `check-config` and `build` both use it.
+    pub check: fn(&ProviderSection) -> Result<(), ProviderError>,
+    pub build: BuildFn,
+}
+
+/// Every platform of this build.
+pub const PLATFORMS: &[Platform] = &[
+    Platform {
+        name: "web",
+        check: web::check,
+        build: web::build,
     },
+    Platform {
+        name: "wechat",
+        check: wechat::check,
+        build: wechat::build,
+    },
+    Platform {
+        name: "telegram",
+        check: telegram::check,
+        build: telegram::build,
+    },
+];
+
+fn platform(section: &ProviderSection) -> Result<&'static Platform, ProviderError> {
+    PLATFORMS
+        .iter()
+        .find(|p| p.name == section.name)
+        .ok_or_else(|| ProviderError::Unknown {
+            key: section.key.clone(),
+            name: section.name.clone(),
+            known: PLATFORMS
+                .iter()
+                .map(|p| p.name)
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
 }
 
-/// A profile fetched from a platform, before its avatar is cached.
-#[derive(Clone, Debug, Default)]
-pub struct FetchedProfile {
-    pub nickname: String,
-    /// Bytes of the avatar image, already downloaded (the wall never hotlinks platform URLs).
-    pub avatar: Option<(Vec<u8>, String)>,
-    pub unionid: Option<String>,
+/// Validate a wall's provider section (what `check-config` runs for each wall).
+pub fn check(section: &ProviderSection) -> Result<(), ProviderError> {
+    (platform(section)?.check)(section)
 }
 
-/// Why a fetch failed; `retryable` failures are retried with backoff, the others fail the message at once.
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-pub struct FetchError {
-    pub message: String,
-    pub retryable: bool,
+/// Build a wall's provider from its section (what `serve` runs for each wall).
+pub fn build(
+    ctx: ProviderContext,
+    section: &ProviderSection,
+) -> Result<Arc<dyn WallProvider>, ProviderError> {
+    (platform(section)?.build)(ctx, section)
 }
 
-impl FetchError {
-    pub fn permanent(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            retryable: false,
-        }
+/// The provider section of the `index`-th wall, from today's typed config. The config keeps one
+/// optional table per platform; this hands the one that is set on as a raw table, so that each
+/// platform parses its own (the config↔providers seam: the config will hand raw tables directly).
+pub fn section_of(index: usize, wall: &WallConfig, source: Option<Arc<str>>) -> ProviderSection {
+    let raw = |v: Result<toml::Table, toml::ser::Error>| v.unwrap_or_default();
+    let (name, table) = if let Some(web) = &wall.web {
+        ("web", raw(toml::Table::try_from(web)))
+    } else if let Some(wx) = &wall.wechat {
+        ("wechat", raw(toml::Table::try_from(wx)))
+    } else if let Some(t) = &wall.telegram {
+        ("telegram", t.clone())
+    } else {
+        // Config validation guarantees one table; an empty web section is the default provider.
+        ("web", toml::Table::new())
+    };
+    ProviderSection {
+        name: name.to_string(),
+        key: format!("walls[{index}].{name}"),
+        table,
+        source,
     }
-    pub fn retryable(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            retryable: true,
-        }
-    }
-}
-
-/// How people join a wall, as shown on the wall's QR panel.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct JoinInfo {
-    /// What the QR encodes.
-    pub url: String,
-    /// Instructions in the wall's locale.
-    pub instructions: String,
-}
-
-#[async_trait]
-pub trait ProviderClient: Send + Sync {
-    fn provider(&self) -> crate::domain::Provider;
-
-    /// Fetch the media a push refers to (step 12 of the patent's method).
-    async fn fetch_media(&self, media: &str, kind: MessageKind) -> Result<Fetched, FetchError>;
-
-    /// Fetch the sender's profile by their per-account id (step 13). `Ok(None)`: the platform has none
-    /// for this person yet (e.g. WeChat before the person opened the join page).
-    async fn fetch_profile(&self, sender: &str) -> Result<Option<FetchedProfile>, FetchError>;
-
-    /// The join QR's target and instructions right now.
-    fn join_info(&self) -> JoinInfo;
-
-    /// Background upkeep for the whole run (join token rotation, platform QR renewal). Default: none.
-    async fn maintain(&self, _state: crate::app::AppState, _wall: String) {}
-
-    /// The concrete provider, for its own routes.
-    fn as_any(&self) -> &dyn std::any::Any;
-}
-
-/// Run a provider's upkeep (spawned once per wall at start).
-pub async fn maintain(
-    provider: std::sync::Arc<dyn ProviderClient>,
-    state: crate::app::AppState,
-    wall: String,
-) {
-    provider.maintain(state, wall).await;
 }

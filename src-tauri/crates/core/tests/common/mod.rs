@@ -102,6 +102,7 @@ pub async fn try_spawn_app_at(dir: &Path, mock_base: &str) -> Result<TestApp, St
         Options {
             retry: Some(fast_retry()),
             demo: false,
+            ..Options::default()
         },
     )
     .await

@@ -93,6 +93,7 @@ pub async fn spawn_app(dir: &Path, mock: &MockTelegram, public_url: &str) -> Tes
         Options {
             retry: Some(fast_retry()),
             demo: false,
+            ..Options::default()
         },
     )
     .await

@@ -15,7 +15,7 @@
 
 use super::types::{Envelope, File, Message, PhotoSize, UserProfilePhotos};
 use super::update::MediaRef;
-use crate::providers::FetchError;
+use crate::provider::FetchError;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use std::time::Duration;

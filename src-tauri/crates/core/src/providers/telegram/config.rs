@@ -11,7 +11,6 @@
 //! ```
 
 use super::secret::valid_secret;
-use super::update::valid_start_payload;
 
 /// The Bot API's public address.
 pub const DEFAULT_API_BASE: &str = "https://api.telegram.org";
@@ -41,7 +40,7 @@ impl std::fmt::Debug for TelegramConfig {
 #[derive(Debug, thiserror::Error, PartialEq)]
 #[error("{key}: {message}")]
 pub struct TelegramConfigError {
-    /// Relative to the table: `bot_token`, `api_base`, ... (`id` for the wall's own id).
+    /// Relative to the table: `bot_token`, `api_base`, ...
     pub key: String,
     pub message: String,
 }
@@ -62,9 +61,8 @@ const KEYS: [&str; 5] = [
 ];
 
 impl TelegramConfig {
-    /// Read and check the wall's `[walls.telegram]` table. The wall id becomes the deep-link payload,
-    /// so it must fit one (1–64 of `A-Z a-z 0-9 _ -`).
-    pub fn from_table(wall_id: &str, table: &toml::Table) -> Result<Self, TelegramConfigError> {
+    /// Read and check the wall's `[walls.telegram]` table.
+    pub fn from_table(table: &toml::Table) -> Result<Self, TelegramConfigError> {
         if let Some(unknown) = table.keys().find(|k| !KEYS.contains(&k.as_str())) {
             return Err(err(
                 unknown,
@@ -91,17 +89,11 @@ impl TelegramConfig {
             api_base: string("api_base")?.unwrap_or_else(|| DEFAULT_API_BASE.into()),
             welcome: string("welcome")?.filter(|w| !w.trim().is_empty()),
         };
-        config.validate(wall_id)?;
+        config.validate()?;
         Ok(config)
     }
 
-    fn validate(&self, wall_id: &str) -> Result<(), TelegramConfigError> {
-        if !valid_start_payload(wall_id) {
-            return Err(err(
-                "id",
-                format!("{wall_id:?}: a Telegram wall's id is its deep-link payload and must be 1-64 characters of A-Z a-z 0-9 _ -"),
-            ));
-        }
+    fn validate(&self) -> Result<(), TelegramConfigError> {
         if !valid_bot_token(&self.bot_token) {
             // Never echo the value: it is a credential.
             return Err(err(
@@ -195,14 +187,13 @@ mod tests {
 
     #[test]
     fn a_full_table_reads_with_defaults() {
-        let c = TelegramConfig::from_table("hall", &table("")).unwrap();
+        let c = TelegramConfig::from_table(&table("")).unwrap();
         assert_eq!(c.bot_username, "VoicewallBot");
         assert_eq!(c.api_base, DEFAULT_API_BASE);
         assert_eq!(c.welcome, None);
-        let c = TelegramConfig::from_table(
-            "hall",
-            &table("api_base = \"http://127.0.0.1:9/\"\nwelcome = \"Hi!\""),
-        )
+        let c = TelegramConfig::from_table(&table(
+            "api_base = \"http://127.0.0.1:9/\"\nwelcome = \"Hi!\"",
+        ))
         .unwrap();
         assert_eq!(c.api_base(), "http://127.0.0.1:9");
         assert_eq!(c.welcome.as_deref(), Some("Hi!"));
@@ -210,13 +201,13 @@ mod tests {
 
     #[test]
     fn debug_never_shows_the_token_or_the_secret() {
-        let c = TelegramConfig::from_table("hall", &table("")).unwrap();
+        let c = TelegramConfig::from_table(&table("")).unwrap();
         let d = format!("{c:?}");
         assert!(!d.contains("AAHdq") && !d.contains("wall_secret"), "{d}");
     }
 
-    fn key_of(wall: &str, t: toml::Table) -> String {
-        TelegramConfig::from_table(wall, &t).unwrap_err().key
+    fn key_of(_wall: &str, t: toml::Table) -> String {
+        TelegramConfig::from_table(&t).unwrap_err().key
     }
 
     #[test]
@@ -226,7 +217,7 @@ mod tests {
         assert_eq!(key_of("hall", t), "bot_token");
         let mut t = table("");
         t.insert("bot_token".into(), "not-a-token".into());
-        let e = TelegramConfig::from_table("hall", &t).unwrap_err();
+        let e = TelegramConfig::from_table(&t).unwrap_err();
         assert_eq!(e.key, "bot_token");
         assert!(!e.message.contains("not-a-token"));
         let mut t = table("");
@@ -249,9 +240,6 @@ mod tests {
             key_of("hall", table(&format!("welcome = \"{long}\""))),
             "welcome"
         );
-        // The wall id is the deep-link payload: at most 64 characters.
-        assert_eq!(key_of(&"w".repeat(65), table("")), "id");
-        assert!(TelegramConfig::from_table(&"w".repeat(64), &table("")).is_ok());
     }
 
     #[test]

@@ -24,17 +24,43 @@ pub mod update;
 pub mod webhook;
 pub mod webhook_setup;
 
-use crate::app::AppState;
-use crate::config::WallConfig;
-use crate::domain::{MessageKind, Provider};
-use crate::providers::{FetchError, Fetched, FetchedProfile, JoinInfo, ProviderClient};
+use crate::clock::Clock;
+use crate::domain::{FetchedProfile, MessageKind, Provider};
+use crate::inbox::Inbox;
+use crate::metrics::Metrics;
+use crate::provider::{
+    FetchError, Fetched, JoinInfo, ProviderContext, ProviderError, ProviderSection, WallProvider,
+};
 use crate::store::Store;
 use async_trait::async_trait;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::post;
+use axum::Router;
 use config::TelegramConfig;
 use serde::{Deserialize, Serialize};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use webhook_setup::WebhookPlan;
+
+/// Parse and validate `[walls.telegram]` (what `check-config` runs).
+pub fn check(section: &ProviderSection) -> Result<(), ProviderError> {
+    parse(section).map(|_| ())
+}
+
+fn parse(section: &ProviderSection) -> Result<TelegramConfig, ProviderError> {
+    TelegramConfig::from_table(&section.table).map_err(|e| section.invalid(&e.key, &e.message))
+}
+
+/// Build a wall's bot (what `serve` runs).
+pub fn build(
+    ctx: ProviderContext,
+    section: &ProviderSection,
+) -> Result<Arc<dyn WallProvider>, ProviderError> {
+    // Nothing here may refuse what `check` accepted (check-config must refuse what serve would):
+    // the wall id's length is not checked, the deep link copes with it (`update::start_payload`).
+    Ok(Arc::new(Bot::new(ctx, parse(section)?)))
+}
 
 /// Where the wall's webhook stands (shown in the log and `/healthz`).
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -77,31 +103,32 @@ impl Names {
     }
 }
 
-pub struct TelegramProvider {
+/// One wall's bot.
+pub struct Bot {
     pub wall: String,
     pub locale: String,
     pub config: TelegramConfig,
     pub api: api::BotApi,
     public_url: String,
     store: Store,
+    inbox: Inbox,
+    clock: Clock,
+    metrics: Arc<Metrics>,
     webhook: RwLock<WebhookStatus>,
 }
 
-impl TelegramProvider {
-    pub fn new(
-        wall: &WallConfig,
-        config: TelegramConfig,
-        public_url: &str,
-        http: reqwest::Client,
-        store: Store,
-    ) -> Self {
+impl Bot {
+    pub fn new(ctx: ProviderContext, config: TelegramConfig) -> Self {
         Self {
-            wall: wall.id.clone(),
-            locale: wall.locale.clone(),
-            api: api::BotApi::new(http, config.api_base(), &config.bot_token),
+            wall: ctx.wall.id.clone(),
+            locale: ctx.wall.locale.clone(),
+            api: api::BotApi::new(ctx.http.clone(), config.api_base(), &config.bot_token),
             config,
-            public_url: public_url.trim_end_matches('/').to_string(),
-            store,
+            public_url: ctx.public_url.trim_end_matches('/').to_string(),
+            store: ctx.store,
+            inbox: ctx.inbox,
+            clock: ctx.clock,
+            metrics: ctx.metrics,
             webhook: RwLock::new(WebhookStatus::Pending),
         }
     }
@@ -198,16 +225,9 @@ impl TelegramProvider {
     }
 }
 
-/// The Telegram provider of a wall, if it is a Telegram wall.
-pub fn provider_of<'a>(state: &'a AppState, wall: &str) -> Option<&'a TelegramProvider> {
-    state
-        .wall(wall)
-        .and_then(|w| w.provider.as_any().downcast_ref::<TelegramProvider>())
-}
-
 #[async_trait]
-impl ProviderClient for TelegramProvider {
-    fn provider(&self) -> Provider {
+impl WallProvider for Bot {
+    fn kind(&self) -> Provider {
         Provider::Telegram
     }
 
@@ -259,25 +279,28 @@ impl ProviderClient for TelegramProvider {
         }
     }
 
-    async fn maintain(&self, _state: AppState, _wall: String) {
+    /// setWebhook at start (or the instructions, when the kiosk cannot ask for it itself).
+    async fn upkeep(self: Arc<Self>) {
         self.ensure_webhook().await;
     }
 
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
+    /// `GET /join/{wall}`: to the bot's deep link (its Start button sends `/start <wall>`).
+    async fn join(&self, _request: Request) -> Response {
+        Redirect::temporary(&update::deep_link(&self.config.bot_username, &self.wall))
+            .into_response()
     }
-}
 
-/// `POST /webhook/telegram/{wall}` (bodies over 1 MiB → 413).
-pub fn routes() -> axum::Router<AppState> {
-    axum::Router::new()
-        .route(
-            "/webhook/telegram/{wall}",
-            axum::routing::post(webhook::push),
-        )
-        .layer(axum::extract::DefaultBodyLimit::max(
-            webhook::MAX_UPDATE_BYTES,
-        ))
+    /// `POST /webhook/telegram/{wall}` (bodies over 1 MiB → 413), and `GET` of the same path: where the
+    /// webhook stands (no secrets in it).
+    fn routes(self: Arc<Self>) -> Router {
+        Router::new()
+            .route(
+                &webhook_setup::webhook_path(&self.wall),
+                post(webhook::push).get(webhook::status),
+            )
+            .layer(DefaultBodyLimit::max(webhook::MAX_UPDATE_BYTES))
+            .with_state(self)
+    }
 }
 
 #[cfg(test)]

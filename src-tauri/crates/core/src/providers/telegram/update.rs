@@ -213,9 +213,17 @@ pub fn valid_start_payload(payload: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
+/// The `/start` payload naming a wall: its id, cut to the 64 characters a payload may hold (wall ids
+/// already use the payload's alphabet). The payload is informative only: the bot, and so the webhook
+/// path, already says which wall a `/start` is for.
+pub fn start_payload(wall: &str) -> &str {
+    let end = wall.char_indices().nth(64).map_or(wall.len(), |(i, _)| i);
+    &wall[..end]
+}
+
 /// The join QR's target: opens the bot, and its Start button sends `/start <wall>`.
 pub fn deep_link(bot_username: &str, wall: &str) -> String {
-    format!("https://t.me/{bot_username}?start={wall}")
+    format!("https://t.me/{bot_username}?start={}", start_payload(wall))
 }
 
 #[cfg(test)]
@@ -402,6 +410,9 @@ mod tests {
             deep_link("VoicewallBot", "wall-7f3a"),
             "https://t.me/VoicewallBot?start=wall-7f3a"
         );
+        let long = "w".repeat(70);
+        assert!(valid_start_payload(start_payload(&long)));
+        assert_eq!(start_payload(&long).len(), 64);
     }
 
     #[test]

@@ -9,50 +9,48 @@
 
 use super::secret::{secret_matches, SECRET_HEADER};
 use super::update::{self, Parsed};
-use super::{provider_of, TelegramProvider};
-use crate::app::AppState;
-use crate::domain::now_ms;
-use crate::http::ApiError;
+use super::Bot;
+use crate::http::error::ApiError;
 use crate::store::Accepted;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Json;
+use std::sync::Arc;
 
 /// Largest update accepted (real ones are a few kilobytes).
 pub const MAX_UPDATE_BYTES: usize = 1024 * 1024;
 
-fn refused(state: &AppState, e: ApiError) -> Response {
-    if e.status.is_client_error() {
-        state.metrics.inc_rejected();
-    }
-    e.into_response()
-}
-
-#[tracing::instrument(skip_all, fields(wall = %wall))]
 pub async fn push(
-    State(state): State<AppState>,
-    Path(wall): Path<String>,
+    State(bot): State<Arc<Bot>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match handle(&state, &wall, &headers, body).await {
+    match handle(&bot, &headers, body).await {
         Ok(r) => r,
-        Err(e) => refused(&state, e),
+        Err(e) => {
+            if e.status.is_client_error() {
+                bot.metrics.inc_rejected();
+            }
+            e.into_response()
+        }
     }
 }
 
+/// `GET`: where the wall's webhook stands (set, or what the technician must do). No secrets in it.
+pub async fn status(State(bot): State<Arc<Bot>>) -> Json<super::WebhookStatus> {
+    Json(bot.webhook_status())
+}
+
 async fn handle(
-    state: &AppState,
-    wall: &str,
+    bot: &Arc<Bot>,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let p = provider_of(state, wall)
-        .ok_or_else(|| ApiError::not_found(format!("no Telegram wall {wall:?}")))?;
     let presented = headers.get(SECRET_HEADER).map(|v| v.as_bytes());
-    if !secret_matches(&p.config.secret_token, presented) {
+    if !secret_matches(&bot.config.secret_token, presented) {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "bad_secret",
@@ -72,7 +70,7 @@ async fn handle(
         };
         ApiError::new(status, code, format!("update body: {}", rej.body_text()))
     })?;
-    let accepted = match update::parse_update(&body, wall, now_ms()) {
+    let accepted = match update::parse_update(&body, &bot.wall, bot.clock.now_ms()) {
         Err(e) => {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -81,27 +79,18 @@ async fn handle(
             ))
         }
         Ok(Parsed::Ignore(reason)) => {
-            tracing::debug!(%reason, "update ignored");
+            tracing::debug!(wall = %bot.wall, %reason, "update ignored");
             return Ok(StatusCode::OK.into_response());
         }
         Ok(Parsed::Accept(a)) => *a,
     };
     // The names first: the profile fetch that the accepted push starts reads them.
-    p.remember_names(&accepted.inbound.sender, &accepted.names)?;
-    let stored = state.accept(&accepted.inbound).await?;
+    bot.remember_names(&accepted.inbound.sender, &accepted.names)?;
+    let stored = bot.inbox.accept(&accepted.inbound).await?;
     if let (Accepted::New(_), Some(chat)) = (stored, accepted.welcome_chat) {
-        spawn_welcome(state, wall, chat);
+        // Off the request path: Telegram waits for our 200, not for sendMessage.
+        let bot = bot.clone();
+        tokio::spawn(async move { bot.welcome(chat).await });
     }
     Ok(StatusCode::OK.into_response())
-}
-
-/// The welcome goes out off the request path: Telegram waits for our 200, not for sendMessage.
-fn spawn_welcome(state: &AppState, wall: &str, chat: i64) {
-    let state = state.clone();
-    let wall = wall.to_string();
-    tokio::spawn(async move {
-        if let Some(p) = provider_of(&state, &wall) {
-            TelegramProvider::welcome(p, chat).await;
-        }
-    });
 }

@@ -5,7 +5,7 @@
 //! Errors arrive as HTTP 200 with a JSON `{errcode, errmsg}` body — for media/get even with a
 //! `text/plain` content type — so a body is classified by sniffing, never by its headers.
 
-use crate::providers::FetchError;
+use crate::provider::FetchError;
 use serde::Deserialize;
 use serde_json::Value;
 use std::time::{Duration, Instant};

@@ -46,15 +46,10 @@ pub fn signature(parts: &[&str]) -> String {
 
 /// Compare a received signature with the expected one without an early exit.
 pub fn signature_matches(expected: &str, received: &str) -> bool {
-    let (a, b) = (
+    crate::secret::same(
+        &received.trim().to_ascii_lowercase().into_bytes(),
         expected.as_bytes(),
-        received.trim().to_ascii_lowercase().into_bytes(),
-    );
-    a.len() == b.len()
-        && a.iter()
-            .zip(b.iter())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    )
 }
 
 /// One decrypted envelope, with every part the vectors pin.

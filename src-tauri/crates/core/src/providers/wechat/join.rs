@@ -1,27 +1,27 @@
 //! The WeChat join page (patent claims 5–6, and the profile of step 13): `user/info` no longer returns a
 //! nickname or avatar, so the person's profile comes from web OAuth (`snsapi_userinfo`).
 //!
-//! `join_redirect` (called by the `/join/{wall}` handler for WeChat walls) sends the phone to WeChat's
+//! `consent_redirect` (what `GET /join/{wall}` does on a WeChat wall) sends the phone to WeChat's
 //! consent page with a signed `state`; `GET /join/{wall}/oauth` exchanges the code, reads userinfo,
 //! caches the avatar, stores the profile by openid and makes the person a participant, then shows a small
 //! "you're in" page. Failures show a friendly page with a retry link, never a stack trace.
 
+use super::account::Account;
 use super::api::{WxError, MAX_AVATAR_BYTES};
-use super::{provider_of, WechatProvider};
-use crate::app::AppState;
-use crate::domain::{now_ms, Inbound, InboundKind, Provider};
-use crate::providers::FetchedProfile;
-use axum::extract::{Path, Query, State};
+use crate::board::participant_id;
+use crate::domain::{FetchedProfile, Inbound, InboundKind, Provider};
+use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
+use std::sync::Arc;
 
 /// How long a consent round trip may take.
 const STATE_TTL_S: u64 = 30 * 60;
 
-fn state_mac(p: &WechatProvider, wall: &str, ts: &str, nonce: &str) -> String {
+fn state_mac(p: &Account, wall: &str, ts: &str, nonce: &str) -> String {
     // Keyed by the app secret, which never leaves the kiosk: no extra secret to store.
     let mut mac =
         Hmac::<Sha256>::new_from_slice(format!("oauth-state:{}", p.config.app_secret).as_bytes())
@@ -31,14 +31,14 @@ fn state_mac(p: &WechatProvider, wall: &str, ts: &str, nonce: &str) -> String {
 }
 
 /// A `state` for the consent round trip: letters and digits only (WeChat's rule), signed, timestamped.
-fn make_state(p: &WechatProvider, wall: &str, now_s: u64) -> String {
+fn make_state(p: &Account, wall: &str, now_s: u64) -> String {
     let ts = now_s.to_string();
     let nonce = hex::encode(rand::random::<[u8; 6]>());
     let mac = state_mac(p, wall, &ts, &nonce);
     format!("{ts}Z{nonce}Z{mac}")
 }
 
-fn check_state(p: &WechatProvider, wall: &str, state: &str, now_s: u64) -> bool {
+fn check_state(p: &Account, wall: &str, state: &str, now_s: u64) -> bool {
     let mut parts = state.split('Z');
     let (Some(ts), Some(nonce), Some(mac), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -54,16 +54,12 @@ fn check_state(p: &WechatProvider, wall: &str, state: &str, now_s: u64) -> bool 
     super::crypto::signature_matches(&state_mac(p, wall, ts, nonce), mac)
 }
 
-/// `GET /join/{wall}` for a WeChat wall: 302 to WeChat's consent page; 404 for any other wall.
-pub async fn join_redirect(state: &AppState, wall: &str) -> Response {
-    let Some(p) = provider_of(state, wall) else {
-        return crate::http::ApiError::not_found(format!("no WeChat wall {wall:?}"))
-            .into_response();
-    };
+/// `GET /join/{wall}` for a WeChat wall: 302 to WeChat's consent page.
+pub fn consent_redirect(p: &Account) -> Response {
     let redirect_uri = format!("{}/oauth", p.join_page_url());
     let url = p
         .api
-        .authorize_url(&redirect_uri, &make_state(p, wall, now_ms() / 1000));
+        .authorize_url(&redirect_uri, &make_state(p, &p.wall, p.clock.now_s()));
     (
         StatusCode::FOUND,
         [
@@ -96,7 +92,7 @@ fn page(status: StatusCode, lang: &str, title: &str, body: &str) -> Response {
     (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response()
 }
 
-fn failure(p: &WechatProvider, status: StatusCode, detail_en: &str, detail_zh: &str) -> Response {
+fn failure(p: &Account, status: StatusCode, detail_en: &str, detail_zh: &str) -> Response {
     let retry = esc(&p.join_page_url());
     if p.english() {
         page(
@@ -122,20 +118,13 @@ fn failure(p: &WechatProvider, status: StatusCode, detail_en: &str, detail_zh: &
 }
 
 /// `GET /join/{wall}/oauth?code=…&state=…`: WeChat's redirect after consent.
-#[tracing::instrument(skip_all, fields(wall = %wall))]
+#[tracing::instrument(skip_all, fields(wall = %p.wall))]
 pub async fn oauth_callback(
-    State(state): State<AppState>,
-    Path(wall): Path<String>,
+    State(p): State<Arc<Account>>,
     Query(q): Query<OauthQuery>,
 ) -> Response {
-    let Some(p) = provider_of(&state, &wall) else {
-        return page(
-            StatusCode::NOT_FOUND,
-            "en",
-            "Not found",
-            "<p>There is no such wall.</p>",
-        );
-    };
+    let p = &*p;
+    let wall = p.wall.as_str();
     let Some(code) = q.code.as_deref().filter(|c| !c.is_empty()) else {
         // WeChat redirects without a code when the person declines.
         return failure(
@@ -148,9 +137,9 @@ pub async fn oauth_callback(
     if !q
         .state
         .as_deref()
-        .is_some_and(|s| check_state(p, &wall, s, now_ms() / 1000))
+        .is_some_and(|s| check_state(p, wall, s, p.clock.now_s()))
     {
-        state.metrics.inc_rejected();
+        p.metrics.inc_rejected();
         tracing::info!("OAuth callback with a missing, forged or expired state");
         return failure(
             p,
@@ -159,7 +148,7 @@ pub async fn oauth_callback(
             "链接已过期，请重新开始。",
         );
     }
-    match complete(&state, p, &wall, code).await {
+    match complete(p, code).await {
         Ok((name, avatar_url)) => {
             let img = avatar_url
                 .map(|u| format!("<p><img src=\"{}\" alt=\"\"></p>", esc(&u)))
@@ -216,12 +205,8 @@ enum JoinError {
 }
 
 /// Exchange the code, read the profile, cache the avatar, store by openid, join the wall.
-async fn complete(
-    state: &AppState,
-    p: &WechatProvider,
-    wall: &str,
-    code: &str,
-) -> Result<(String, Option<String>), JoinError> {
+async fn complete(p: &Account, code: &str) -> Result<(String, Option<String>), JoinError> {
+    let wall = p.wall.as_str();
     let grant = p
         .api
         .oauth_exchange(code)
@@ -253,8 +238,7 @@ async fn complete(
             }
         }
     };
-    let profile = crate::pipeline::store_profile(
-        state,
+    let profile = p.board.store_profile(
         wall,
         Provider::Wechat,
         &grant.openid,
@@ -264,11 +248,11 @@ async fn complete(
             unionid: info.unionid.clone().or(grant.unionid.clone()),
         },
     )?;
-    let participant_id = format!("{}:{}", Provider::Wechat.as_str(), grant.openid);
-    if state.store.participant(wall, &participant_id)?.is_none() {
+    let participant_id = participant_id(Provider::Wechat, &grant.openid);
+    if p.board.participant(wall, &participant_id)?.is_none() {
         // The pipeline creates them with the stored profile (ensure_participant reads it).
-        let now = now_ms();
-        state
+        let now = p.clock.now_ms();
+        p.inbox
             .accept(&Inbound {
                 wall: wall.to_string(),
                 provider: Provider::Wechat,

@@ -1,23 +1,24 @@
 //! `GET /webhook/wechat/{wall}` (server verification) and `POST /webhook/wechat/{wall}` (pushes, in
 //! plaintext, compatible or safe mode). A push is acknowledged only once it is durably in the inbox
-//! (`AppState::accept`); WeChat retries an unanswered push three times and the dedup key (MsgId, or
+//! (`Inbox::accept`); WeChat retries an unanswered push three times and the dedup key (MsgId, or
 //! sender + CreateTime for events) makes the four deliveries one message.
 //!
 //! Refusals: bad signature → 401, appid of another account → 403, malformed XML or DOCTYPE → 400,
-//! body over 1 MiB → 413, unknown or non-WeChat wall → 404, ToUserName of another account → 400.
+//! body over 1 MiB → 413, unknown or non-WeChat wall → 404 (the server's), ToUserName of another account → 400.
 
+use super::account::Account;
+use super::crypto;
 use super::xml::{self, Push, PushKind, XmlError};
-use super::{crypto, provider_of, WechatProvider};
-use crate::app::AppState;
-use crate::domain::{now_ms, Inbound, InboundKind, MessageKind, Provider};
-use crate::http::ApiError;
+use crate::domain::{Inbound, InboundKind, MessageKind, Provider};
+use crate::http::error::ApiError;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Query parameters WeChat puts on every callback.
 #[derive(Debug, Default, Deserialize)]
@@ -31,15 +32,11 @@ pub struct CallbackQuery {
     pub openid: Option<String>,
 }
 
-fn refused(state: &AppState, e: ApiError) -> Response {
+fn refused(p: &Account, e: ApiError) -> Response {
     if e.status.is_client_error() {
-        state.metrics.inc_rejected();
+        p.metrics.inc_rejected();
     }
     e.into_response()
-}
-
-fn wechat_wall<'a>(state: &'a AppState, wall: &str) -> Result<&'a WechatProvider, ApiError> {
-    provider_of(state, wall).ok_or_else(|| ApiError::not_found(format!("no WeChat wall {wall:?}")))
 }
 
 /// How far a push's signed timestamp may be from our clock.
@@ -51,7 +48,7 @@ fn unauthorized(message: &str) -> ApiError {
 
 /// Check `signature = sha1(sorted(token, timestamp, nonce))`; returns (timestamp, nonce).
 fn check_url_signature<'q>(
-    p: &WechatProvider,
+    p: &Account,
     q: &'q CallbackQuery,
 ) -> Result<(&'q str, &'q str), ApiError> {
     let (Some(sig), Some(ts), Some(nonce)) = (&q.signature, &q.timestamp, &q.nonce) else {
@@ -65,15 +62,10 @@ fn check_url_signature<'q>(
 }
 
 /// Server verification: answer `echostr` verbatim when the signature is good.
-#[tracing::instrument(skip_all, fields(wall = %wall))]
-pub async fn verify(
-    State(state): State<AppState>,
-    Path(wall): Path<String>,
-    Query(q): Query<CallbackQuery>,
-) -> Response {
+#[tracing::instrument(skip_all, fields(wall = %p.wall))]
+pub async fn verify(State(p): State<Arc<Account>>, Query(q): Query<CallbackQuery>) -> Response {
     let result = (|| {
-        let p = wechat_wall(&state, &wall)?;
-        check_url_signature(p, &q)?;
+        check_url_signature(&p, &q)?;
         let echo = q
             .echostr
             .clone()
@@ -82,21 +74,20 @@ pub async fn verify(
     })();
     match result {
         Ok(echo) => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], echo).into_response(),
-        Err(e) => refused(&state, e),
+        Err(e) => refused(&p, e),
     }
 }
 
 /// A push: verify, parse, store durably, then answer "success" or a passive reply.
-#[tracing::instrument(skip_all, fields(wall = %wall))]
+#[tracing::instrument(skip_all, fields(wall = %p.wall))]
 pub async fn push(
-    State(state): State<AppState>,
-    Path(wall): Path<String>,
+    State(p): State<Arc<Account>>,
     Query(q): Query<CallbackQuery>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match handle_push(&state, &wall, &q, body).await {
+    match handle_push(&p, &q, body).await {
         Ok(r) => r,
-        Err(e) => refused(&state, e),
+        Err(e) => refused(&p, e),
     }
 }
 
@@ -110,12 +101,10 @@ fn xml_error(e: XmlError) -> ApiError {
 }
 
 async fn handle_push(
-    state: &AppState,
-    wall: &str,
+    p: &Account,
     q: &CallbackQuery,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let p = wechat_wall(state, wall)?;
     let body = body.map_err(|rej| {
         let status = rej.status();
         let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -130,7 +119,7 @@ async fn handle_push(
     // any XML for ever. WeChat signs each delivery (and retry) afresh, so an old timestamp is a replay.
     let fresh = timestamp
         .parse::<u64>()
-        .is_ok_and(|ts| ts.abs_diff(crate::domain::now_ms() / 1000) <= MAX_PUSH_AGE_S);
+        .is_ok_and(|ts| ts.abs_diff(p.clock.now_s()) <= MAX_PUSH_AGE_S);
     if !fresh {
         return Err(unauthorized(
             "timestamp is not within 5 minutes of now (replayed push?)",
@@ -183,24 +172,24 @@ async fn handle_push(
     };
     let reply = matches!(kind, InboundKind::Join);
     let inbound = Inbound {
-        wall: wall.to_string(),
+        wall: p.wall.clone(),
         provider: Provider::Wechat,
         sender: push.from_user.clone(),
         kind,
         pushed_at: push.create_time.saturating_mul(1000),
-        received_at: now_ms(),
+        received_at: p.clock.now_ms(),
         dedup_key: push.dedup_key(),
     };
-    state.accept(&inbound).await?;
+    p.inbox.accept(&inbound).await?;
 
     if !reply {
         return Ok(success());
     }
-    let now_s = now_ms() / 1000;
+    let now_s = p.clock.now_s();
     let reply = xml::text_reply(&push.from_user, &push.to_user, now_s, &p.welcome_text());
     let body = match (&p.crypt, safe) {
         (Some(crypt), true) => {
-            let nonce = crate::startup::random_token(10);
+            let nonce = crate::random::token(10);
             crypt.reply_envelope(&p.config.token, &reply, &now_s.to_string(), &nonce)
         }
         _ => reply,

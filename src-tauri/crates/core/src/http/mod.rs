@@ -1,19 +1,30 @@
-//! The embedded HTTP server: `fn router(state) -> Router`. Shared routes live here; each provider adds
-//! its own (webhooks, join flow) through `providers::*::routes`.
+//! The embedded HTTP server: `fn router(state) -> Router`. Shared routes live here (wall page and state,
+//! events, QR, media, `/join/{wall}` — which asks the wall's provider what to do); each wall's provider
+//! adds its own routes (webhooks, join flow) through `WallProvider::routes`.
+//!
+//! - `error` — `ApiError`, the `{code, message}` answer of every refusal;
+//! - `client_ip` — the client's address as an extractor.
 //!
 //! Live updates: `GET /api/walls/{id}/events` is Server-Sent Events; the event name is the event's
 //! `type` and its data the JSON of `events::WallEvent`. A client rebuilds its state from
 //! `GET /api/walls/{id}` on (re)connect.
 
+pub mod client_ip;
+pub mod error;
+
 use crate::app::AppState;
 use crate::events::WallEvent;
+use crate::lang::Lang;
 use crate::ui;
-use axum::extract::{Path, State};
+use crate::walls::Wall;
+use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use client_ip::ClientIp;
+use error::ApiError;
 use futures_util::Stream;
 use serde::Deserialize;
 use serde_json::json;
@@ -24,69 +35,9 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::StreamExt;
 use tower_http::trace::TraceLayer;
 
-/// An error answered to a client: a status and a readable reason, as `{code, message}` JSON.
-#[derive(Debug)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub message: String,
-}
-
-impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-        }
-    }
-    pub fn not_found(what: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", what)
-    }
-    pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
-    }
-    pub fn internal(e: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %e, "internal error");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error; see the kiosk log",
-        )
-    }
-}
-
-impl From<crate::store::StoreError> for ApiError {
-    fn from(e: crate::store::StoreError) -> Self {
-        match e {
-            crate::store::StoreError::FlushTimeout => {
-                tracing::error!("store flush timed out");
-                Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "storage_busy",
-                    "storage did not confirm the write; retry",
-                )
-            }
-            other => Self::internal(other),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        if self.status.is_client_error() {
-            tracing::info!(status = %self.status, reason = %self.message, "request refused");
-        }
-        (
-            self.status,
-            Json(json!({"code": self.code, "message": self.message})),
-        )
-            .into_response()
-    }
-}
-
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let walls = state.walls.clone();
+    let shared = Router::new()
         .route("/", get(index))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -97,19 +48,29 @@ pub fn router(state: AppState) -> Router {
         .route("/api/walls/{id}/play", post(play))
         .route("/media/{key}", get(media))
         .route("/ui/{*file}", get(ui_file))
-        .merge(crate::providers::web::routes())
-        .merge(crate::providers::wechat::routes())
-        .merge(crate::providers::telegram::routes())
+        .route("/join/{id}", get(join))
+        // What the providers' routes look like, for walls that do not exist (or another platform's):
+        // a JSON 404 rather than an empty one.
+        .route("/join/{id}/{*rest}", axum::routing::any(no_such_route))
+        .route("/api/join/{id}/{*rest}", axum::routing::any(no_such_route))
+        .route(
+            "/webhook/{platform}/{id}",
+            axum::routing::any(no_such_route),
+        )
+        .with_state(state);
+    walls
+        .iter()
+        .fold(shared, |router, wall| {
+            router.merge(wall.provider.clone().routes())
+        })
         .layer(TraceLayer::new_for_http())
-        .with_state(state)
 }
 
 async fn index(State(state): State<AppState>) -> Response {
     let first = state
-        .config
         .walls
         .first()
-        .map(|w| w.id.clone())
+        .map(|w| w.config.id.clone())
         .unwrap_or_default();
     axum::response::Redirect::temporary(&format!("/wall/{first}")).into_response()
 }
@@ -118,7 +79,7 @@ async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
     Json(json!({
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
-        "walls": state.config.walls.iter().map(|w| &w.id).collect::<Vec<_>>(),
+        "walls": state.walls.ids().collect::<Vec<_>>(),
         "audio": state.playback.status(),
         "inbox_pending": state.store.inbox_len(),
     }))
@@ -133,12 +94,12 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         state.metrics.render(
             state.store.inbox_len(),
             state.store.size_on_disk(),
-            crate::startup::uptime_s(),
+            state.metrics.uptime_s(),
         ),
     )
 }
 
-fn known_wall<'a>(state: &'a AppState, id: &str) -> Result<&'a crate::app::Wall, ApiError> {
+fn known_wall<'a>(state: &'a AppState, id: &str) -> Result<&'a Wall, ApiError> {
     state
         .wall(id)
         .ok_or_else(|| ApiError::not_found(format!("no wall {id:?}")))
@@ -162,7 +123,7 @@ pub fn wall_json(state: &AppState, id: &str) -> Result<serde_json::Value, ApiErr
         "id": wall.config.id,
         "title": wall.config.title,
         "locale": wall.config.locale,
-        "provider": wall.provider.provider(),
+        "provider": wall.provider.kind(),
         "theme": wall.config.theme,
         "demo": state.demo,
         "join": {
@@ -264,8 +225,11 @@ fn require_local_or_admin(
         .and_then(|v| v.strip_prefix("Bearer "));
     let token_ok = bearer.is_some_and(|b| {
         use sha2::Digest;
-        // Compare digests: no early exit on the first differing byte of the secret.
-        sha2::Sha256::digest(b.as_bytes()) == sha2::Sha256::digest(state.admin_token.as_bytes())
+        // Compare digests in constant time: neither the token's bytes nor its length leak.
+        crate::secret::same(
+            &sha2::Sha256::digest(b.as_bytes()),
+            &sha2::Sha256::digest(state.admin_token.as_bytes()),
+        )
     });
     if ip.is_loopback() || token_ok {
         Ok(())
@@ -281,7 +245,7 @@ fn require_local_or_admin(
 async fn play(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    crate::providers::web::ClientIp(ip): crate::providers::web::ClientIp,
+    ClientIp(ip): ClientIp,
     headers: axum::http::HeaderMap,
     Json(req): Json<PlayRequest>,
 ) -> Result<Response, ApiError> {
@@ -353,4 +317,17 @@ async fn media(
 
 async fn ui_file(Path(file): Path<String>) -> Response {
     ui::asset(&file)
+}
+
+/// `GET /join/{wall}`: where the wall's QR (or a shared link) takes a phone — the wall's provider
+/// decides (the web join page, a platform's consent page or deep link).
+async fn join(State(state): State<AppState>, Path(id): Path<String>, request: Request) -> Response {
+    match state.wall(&id) {
+        Some(wall) => wall.provider.join(request).await,
+        None => ui::no_such_wall(Lang::from_headers(request.headers(), "zh-CN")),
+    }
+}
+
+async fn no_such_route(request: Request) -> ApiError {
+    ApiError::not_found(format!("no wall or route at {}", request.uri().path()))
 }

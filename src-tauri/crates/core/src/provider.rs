@@ -1,0 +1,282 @@
+//! The provider interface: what one platform (the web join page, WeChat, Telegram, …) contributes to
+//! one wall, and the narrow handles it gets to do it. The rest of the app knows no platform: it holds
+//! an `Arc<dyn WallProvider>` per wall and calls the methods below. The registry of platforms is
+//! `providers::PLATFORMS` (one line per platform).
+//!
+//! # Writing a provider (`providers/<platform>/`)
+//!
+//! 1. A `check(&ProviderSection) -> Result<(), ProviderError>` that parses and validates your typed
+//!    config from the wall's raw table (`section.parse::<YourConfig>()`, then your own rules, each
+//!    error naming its key with `section.invalid("app_id", "must not be empty")`). `check-config`
+//!    calls it; `serve` calls it through `build`, so both reject exactly the same files.
+//! 2. A `build(ProviderContext, &ProviderSection) -> Result<Arc<dyn WallProvider>, ProviderError>`
+//!    that checks the config, keeps the handles it needs from the context, and returns your provider.
+//! 3. `impl WallProvider for YourProvider` (below): fetching by reference, the join, your routes,
+//!    your upkeep.
+//! 4. One line in `providers::PLATFORMS`: `Platform { name: "telegram", check: telegram::check,
+//!    build: telegram::build }`. Nothing else outside your module changes.
+//!
+//! # The push path
+//! Your webhook handler verifies and parses a push, turns it into an `Inbound` (wall, sender id, kind,
+//! media *reference*, times, a dedup key that is the same on every retry of one push), and calls
+//! `ctx.inbox.accept(&inbound)`. Answer the platform only after `accept` returned `Ok`: the push is
+//! then on disk. Everything after that (fetch, decode, wall, player) is the pipeline's job, which
+//! calls back into `fetch_media` / `fetch_profile`.
+
+use crate::board::Board;
+use crate::clock::Clock;
+use crate::config::WallConfig;
+use crate::domain::{FetchedProfile, MessageKind, Provider};
+use crate::events::Hub;
+use crate::inbox::Inbox;
+use crate::metrics::Metrics;
+use crate::store::Store;
+use async_trait::async_trait;
+use axum::extract::Request;
+use axum::response::Response;
+use axum::Router;
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+
+/// One platform on one wall. Implementations are shared between the server's tasks: `Send + Sync`,
+/// interior mutability where state changes (a rotating QR, a cached access token).
+#[async_trait]
+pub trait WallProvider: Send + Sync + 'static {
+    /// Which platform this is; stored with every `Inbound` and participant (`{kind}:{sender}` ids).
+    fn kind(&self) -> Provider;
+
+    /// Fetch the media a push referred to (step 12): `media` is exactly the string your webhook put
+    /// in `InboundKind::Media { media, .. }`. Return `FetchError::retryable` for what may pass (5xx,
+    /// timeouts, rate limits: the pipeline retries with backoff) and `FetchError::permanent` for what
+    /// will not (unknown id, too large): the message is marked failed with your message, which the
+    /// operator reads — say what happened, never include secrets or tokens.
+    async fn fetch_media(&self, media: &str, kind: MessageKind) -> Result<Fetched, FetchError>;
+
+    /// The sender's profile by their per-account id (step 13), with the avatar already downloaded
+    /// (the wall never hotlinks a platform URL). `Ok(None)`: the platform has none (yet); the wall
+    /// keeps a generated name and picture. Called off the message path: a slow platform does not
+    /// delay a voice.
+    async fn fetch_profile(&self, sender: &str) -> Result<Option<FetchedProfile>, FetchError>;
+
+    /// What the wall's QR encodes right now and the one-line instructions under it, in the wall's
+    /// locale. Called on every `GET /api/walls/{id}` and QR render: keep it cheap (read a cached
+    /// value). When it changes, publish `WallEvent::JoinUpdated` on `ctx.events` so open walls follow.
+    fn join_info(&self) -> JoinInfo;
+
+    /// What `GET /join/{wall}` does for this wall — where the QR (or a link) takes a phone: the
+    /// web join page, a redirect to a platform's consent page or deep link (`t.me/…?start=…`).
+    /// `request` is the phone's request (query, headers, cookies; its body is empty). The route
+    /// itself belongs to the server, which answers unknown walls with a localized "no such wall".
+    async fn join(&self, request: Request) -> Response;
+
+    /// Your own HTTP routes for this wall (webhooks, a consent callback, an upload API), with their
+    /// state bound (`.with_state(self)`) and their own layers (body limits). Put the wall id in every
+    /// path, literally — `format!("/webhook/telegram/{}", wall_id)` — since every wall's routes are
+    /// merged into one router; the server answers the same shapes for unknown walls
+    /// (`/webhook/{platform}/{wall}`, `/join/{wall}/…`, `/api/join/{wall}/…`) with a JSON 404.
+    /// Refuse bad input with `http::error::ApiError` (a status and a reason), never a panic.
+    fn routes(self: Arc<Self>) -> Router {
+        Router::new()
+    }
+
+    /// Background upkeep for the whole run (join token rotation, renewing a platform QR, polling).
+    /// Spawned once per wall at start and aborted at shutdown: loop for ever, sleep between rounds,
+    /// log and retry failures with backoff; never return early on an error. Default: nothing to do.
+    async fn upkeep(self: Arc<Self>) {}
+}
+
+/// What a provider gets at build time: the wall's generic config and narrow handles, each cheap to
+/// clone. Keep the ones you need; there is no way back to the whole app.
+#[derive(Clone)]
+pub struct ProviderContext {
+    /// The wall's generic settings: id, title, locale, theme.
+    pub wall: WallConfig,
+    /// Where phones reach this kiosk, without a trailing slash (e.g. `http://192.168.1.20:8787`).
+    pub public_url: Arc<str>,
+    /// Served over HTTPS: cookies you set get `Secure`.
+    pub secure: bool,
+    /// One shared HTTP client (timeouts set, user agent `voicewall/…`).
+    pub http: reqwest::Client,
+    /// Durable accept of a push; wakes the pipeline.
+    pub inbox: Inbox,
+    /// Participants and messages: save and announce.
+    pub board: Board,
+    /// The wall's event channel (e.g. `JoinUpdated`).
+    pub events: Hub,
+    /// The store: your secrets and saved state (`meta_get`/`meta_put` under keys prefixed with your
+    /// platform name and the wall id), the media cache, profiles by sender id.
+    pub store: Store,
+    /// The time: read it here, never from the system inside your logic (tests move it).
+    pub clock: Clock,
+    /// Counters for `/metrics` (e.g. `inc_rejected` for refused webhook calls).
+    pub metrics: Arc<Metrics>,
+}
+
+/// A wall's provider section of the config: the platform's name and its raw table, as written.
+#[derive(Clone, Debug)]
+pub struct ProviderSection {
+    /// The platform, e.g. `"wechat"` (the table's name in `[walls.wechat]`).
+    pub name: String,
+    /// The key path of the table, for errors: `walls[0].wechat`.
+    pub key: String,
+    pub table: toml::Table,
+    /// The config file's text, when there is one, so an error can name its line.
+    pub source: Option<Arc<str>>,
+}
+
+impl ProviderSection {
+    /// Deserialize the table into the provider's typed config (unknown keys refused with
+    /// `#[serde(deny_unknown_fields)]` on the type).
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ProviderError> {
+        toml::Value::Table(self.table.clone())
+            .try_into::<T>()
+            .map_err(|e| {
+                let message = e.message().to_string();
+                // serde names the field in the message ("missing field `app_id`", "unknown field `x`").
+                let field = message.split('`').nth(1).map(str::to_string);
+                match field {
+                    Some(f) => self.invalid(&f, &message),
+                    None => ProviderError::Invalid {
+                        key: self.key.clone(),
+                        message,
+                        line: None,
+                    },
+                }
+            })
+    }
+
+    /// An error about `field` of this section: its full key, and the line where the field is
+    /// written (the first line mentioning it inside the section) when the file is known.
+    pub fn invalid(&self, field: &str, message: &str) -> ProviderError {
+        ProviderError::Invalid {
+            key: format!("{}.{field}", self.key),
+            message: message.to_string(),
+            line: self.line_of(field),
+        }
+    }
+
+    fn line_of(&self, field: &str) -> Option<usize> {
+        let text = self.source.as_deref()?;
+        let header = format!("[walls.{}]", self.name);
+        let index: usize = self
+            .key
+            .strip_prefix("walls[")
+            .and_then(|k| k.split(']').next())
+            .and_then(|i| i.parse().ok())?;
+        // The index-th `[walls.NAME]` header is only right when every wall has this provider: count
+        // `[[walls]]` headers instead and look for the field after the index-th one.
+        let mut walls_seen = 0usize;
+        let mut in_section = false;
+        for (n, line) in text.lines().enumerate() {
+            let t = line.trim();
+            if t == "[[walls]]" {
+                walls_seen += 1;
+                in_section = false;
+            } else if t.starts_with('[') {
+                in_section = walls_seen == index + 1 && t == header;
+            } else if in_section
+                && t.split('=').next().map(str::trim) == Some(field)
+                && t.contains('=')
+            {
+                return Some(n + 1);
+            }
+        }
+        None
+    }
+}
+
+/// A provider could not be configured or started.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    #[error("{key}: {message}{}", .line.map(|l| format!(" (line {l})")).unwrap_or_default())]
+    Invalid {
+        key: String,
+        message: String,
+        line: Option<usize>,
+    },
+    #[error("{key}: no provider {name:?} in this build (known: {known})")]
+    Unknown {
+        key: String,
+        name: String,
+        known: String,
+    },
+}
+
+/// Media fetched from a platform.
+pub enum Fetched {
+    Bytes {
+        bytes: Vec<u8>,
+        content_type: String,
+    },
+}
+
+/// Why a fetch failed; `retryable` failures are retried with backoff, the others fail the message at once.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct FetchError {
+    pub message: String,
+    pub retryable: bool,
+}
+
+impl FetchError {
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            retryable: false,
+        }
+    }
+    pub fn retryable(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            retryable: true,
+        }
+    }
+}
+
+/// How people join a wall, as shown on the wall's QR panel.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct JoinInfo {
+    /// What the QR encodes.
+    pub url: String,
+    /// Instructions in the wall's locale.
+    pub instructions: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Cfg {
+        app_id: String,
+    }
+
+    fn section(table: &str, source: &str) -> ProviderSection {
+        ProviderSection {
+            name: "wechat".into(),
+            key: "walls[1].wechat".into(),
+            table: table.parse().unwrap(),
+            source: Some(source.into()),
+        }
+    }
+
+    #[test]
+    fn errors_name_the_key_and_the_line_in_the_right_wall() {
+        let file = "[[walls]]\nid = \"a\"\n[walls.wechat]\napp_id = \"x\"\n\n[[walls]]\nid = \"b\"\n[walls.wechat]\nap_id = \"y\"\n";
+        let s = section("ap_id = \"y\"", file);
+        let e = s.parse::<Cfg>().unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.starts_with("walls[1].wechat.ap_id: unknown field"),
+            "{text}"
+        );
+        assert!(text.ends_with("(line 9)"), "{text}");
+        let e = s.invalid("app_id", "must not be empty").to_string();
+        assert_eq!(
+            e, "walls[1].wechat.app_id: must not be empty",
+            "not written: no line"
+        );
+    }
+}

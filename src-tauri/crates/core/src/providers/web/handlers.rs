@@ -1,0 +1,401 @@
+//! The join page and its upload API, for one wall (`{w}` is the wall id, literally in each route):
+//!
+//! ```text
+//! GET  /join/{w}?t=TOKEN           the phone page (or a localized "scan the screen again" page)
+//! GET  /api/join/{w}/info          the page's limits and title (public)
+//! POST /api/join/{w}/profile       multipart: nickname, avatar? (file), avatar_mode?, token → {participant}
+//! PUT  /api/join/{w}/profile       the same (a guest changing name or picture)
+//! POST /api/join/{w}/voice         multipart: audio (file), upload_id?, token → 201 {message_id}
+//! GET  /api/join/{w}/me            the device's participant and its messages, or 404
+//! ```
+//!
+//! The token comes from the `X-Join-Token` header, the `t` query parameter or a `token` form field. A
+//! phone is known by its signed device cookie (one phone = one participant `web:{device id}`).
+
+use super::avatar::{normalise_avatar, AVATAR_DECODES};
+use super::form::{check_length, clean_nickname, read_form, valid_upload_id};
+use super::refusal::{too_fast, Refusal};
+use super::site::JoinSite;
+use super::tokens::TokenCheck;
+use crate::board::participant_id;
+use crate::domain::{placeholder_svg, Inbound, InboundKind, MessageKind, Provider};
+use crate::http::client_ip::ClientIp;
+use crate::http::error::ApiError;
+use crate::store::{Accepted, Profile};
+use crate::ui;
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{DefaultBodyLimit, Multipart, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+use voicewall_audio::DecodeError;
+
+type Site = State<Arc<JoinSite>>;
+
+#[derive(Deserialize, Default)]
+pub struct TokenQuery {
+    t: Option<String>,
+}
+
+/// The wall's upload API (see the module doc); `/join/{w}` itself is the server's, calling `join_page`.
+pub fn routes(site: Arc<JoinSite>) -> Router {
+    let api = |path: &str| format!("/api/join/{}/{path}", site.wall);
+    let uploads = Router::new()
+        .route(&api("profile"), post(post_profile).put(post_profile))
+        .route(&api("voice"), post(post_voice))
+        // The handlers stream each field against the wall's own limits (WebConfig), so the global
+        // body limit is lifted here.
+        .layer(DefaultBodyLimit::disable());
+    Router::new()
+        .route(&api("info"), get(info))
+        .route(&api("me"), get(me))
+        .merge(uploads)
+        .with_state(site)
+}
+
+fn header_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("x-join-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// `GET /join/{w}?t=TOKEN`: the phone page, or a friendly page telling the guest to scan again.
+pub fn join_page(site: &JoinSite, request: Request) -> Response {
+    let headers = request.headers();
+    let token = Query::<TokenQuery>::try_from_uri(request.uri())
+        .map(|q| q.0.t)
+        .unwrap_or_default();
+    let lang = site.lang(headers);
+    if let Err(refusal) = site.token_refusal(token.as_deref()) {
+        let title = match refusal {
+            Refusal::TokenExpired => lang.pick("This code has changed", "二维码已更新"),
+            _ => lang.pick("Scan the screen again", "请重新扫码"),
+        };
+        return ui::notice_page(refusal.status(), lang, title, &refusal.message(lang));
+    }
+    let mut response = ui::asset("join.html");
+    let new_device = site.cookies.device_of(headers).is_none();
+    let h = response.headers_mut();
+    // The token is in the URL: keep it out of caches and Referer headers.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if new_device {
+        let device = crate::random::token(20);
+        h.append(header::SET_COOKIE, site.cookies.set_cookie(&device));
+    }
+    response
+}
+
+/// `GET /api/join/{w}/info`: what the page needs to know before the guest starts.
+async fn info(State(site): Site) -> Json<serde_json::Value> {
+    let c = &site.config;
+    Json(json!({
+        "wall": site.wall,
+        "title": site.title,
+        "locale": site.locale,
+        "limits": {
+            "nickname_max_chars": c.nickname_max_chars,
+            "avatar_max_bytes": c.avatar_max_bytes,
+            "audio_max_bytes": c.audio_max_bytes,
+            "audio_max_duration_s": c.audio_max_duration_s,
+            "messages_per_minute": c.messages_per_minute,
+        },
+    }))
+}
+
+/// `POST|PUT /api/join/{w}/profile`: join (or change name / picture). Sets the device cookie.
+#[tracing::instrument(skip_all, fields(wall = %site.wall))]
+async fn post_profile(
+    State(site): Site,
+    Query(q): Query<TokenQuery>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Response, ApiError> {
+    let lang = site.lang(&headers);
+    let refuse = |r: Refusal| r.to_error(lang);
+    let cfg = &site.config;
+    // A token given outside the body is checked before the body is read.
+    let early_token = header_token(&headers).or(q.t.clone());
+    if let Some(t) = &early_token {
+        site.token_refusal(Some(t)).map_err(refuse)?;
+    }
+    // Each profile post may create a participant and decode a picture: bounded per network too.
+    let ip_key = format!("profile-ip:{ip}");
+    if let Err(s) = site
+        .rate
+        .try_take(&ip_key, cfg.messages_per_ip_per_minute, site.clock.now_ms())
+    {
+        return Ok(too_fast(refuse(Refusal::TooFastNetwork(s)), s));
+    }
+    let too_large = Refusal::AvatarTooLarge(cfg.avatar_max_bytes);
+    check_length(&headers, cfg.avatar_max_bytes, too_large).map_err(refuse)?;
+    let form = read_form(multipart, "avatar", cfg.avatar_max_bytes, too_large)
+        .await
+        .map_err(refuse)?;
+    let token = early_token.or(form.token.clone());
+    site.token_refusal(token.as_deref()).map_err(refuse)?;
+
+    let nickname = clean_nickname(form.nickname.as_deref().unwrap_or(""));
+    if nickname.is_empty() {
+        return Err(refuse(Refusal::NicknameRequired));
+    }
+    if nickname.chars().count() > cfg.nickname_max_chars {
+        return Err(refuse(Refusal::NicknameTooLong(cfg.nickname_max_chars)));
+    }
+    let photo = match form.file.filter(|b| !b.is_empty()) {
+        Some(bytes) => Some({
+            let _slot = AVATAR_DECODES.acquire().await.map_err(ApiError::internal)?;
+            tokio::task::spawn_blocking(move || normalise_avatar(&bytes))
+                .await
+                .map_err(ApiError::internal)?
+                .map_err(|e| {
+                    tracing::info!(error = %e, "avatar refused");
+                    refuse(Refusal::NotAnImage)
+                })?
+        }),
+        None => None,
+    };
+
+    let (device, new_device) = match site.cookies.device_of(&headers) {
+        Some(d) => (d, false),
+        None => (crate::random::token(20), true),
+    };
+    let pid = participant_id(Provider::Web, &device);
+    let existing = site.board.participant(&site.wall, &pid)?;
+    // Is the current avatar the generated one? Then it follows the (maybe new) name.
+    let has_generated = match &existing {
+        Some(p) => match p.avatar_url.strip_prefix("/media/") {
+            Some(key) => site
+                .store
+                .media(key)?
+                .is_some_and(|(m, _)| m.content_type == "image/svg+xml"),
+            None => true,
+        },
+        None => true,
+    };
+    let wants_generated = form.avatar_mode.as_deref() == Some("generated");
+    let avatar_url = match photo {
+        Some((bytes, ct)) => format!("/media/{}", site.store.put_media(&bytes, ct)?),
+        None if wants_generated || has_generated => {
+            let svg = placeholder_svg(&pid, &nickname);
+            format!(
+                "/media/{}",
+                site.store.put_media(svg.as_bytes(), "image/svg+xml")?
+            )
+        }
+        None => existing
+            .as_ref()
+            .map(|p| p.avatar_url.clone())
+            .unwrap_or_default(),
+    };
+    site.store.put_profile(
+        Provider::Web,
+        &device,
+        &Profile {
+            nickname: nickname.clone(),
+            avatar_url: Some(avatar_url.clone()),
+            unionid: None,
+            fetched_at: site.clock.now_ms(),
+        },
+    )?;
+    let (participant, is_new) = match existing {
+        Some(mut p) => {
+            p.display_name = nickname;
+            p.avatar_url = avatar_url;
+            p.has_profile = true;
+            (p, false)
+        }
+        None => (
+            site.board
+                .new_participant(Provider::Web, &device, &nickname, avatar_url),
+            true,
+        ),
+    };
+    site.board
+        .save_participant(&site.wall, &participant, is_new)?;
+    site.store.durable().await?;
+    tracing::info!(participant = %participant.id, is_new, "web guest profile saved");
+
+    let mut response = (
+        if is_new {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        Json(json!({
+            "participant": participant,
+            "token": site.current_token(),
+        })),
+    )
+        .into_response();
+    if new_device {
+        response
+            .headers_mut()
+            .append(header::SET_COOKIE, site.cookies.set_cookie(&device));
+    }
+    Ok(response)
+}
+
+/// `POST /api/join/{w}/voice`: a recorded (or picked) voice message. Decoded here before it is
+/// accepted, so a guest learns at once when a file is not playable; stored durably before the 201.
+#[tracing::instrument(skip_all, fields(wall = %site.wall))]
+async fn post_voice(
+    State(site): Site,
+    Query(q): Query<TokenQuery>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Response, ApiError> {
+    let lang = site.lang(&headers);
+    let refuse = |r: Refusal| r.to_error(lang);
+    let cfg = &site.config;
+    let early_token = header_token(&headers).or(q.t.clone());
+    if let Some(t) = &early_token {
+        site.token_refusal(Some(t)).map_err(refuse)?;
+    }
+    let device = site.cookies.device_of(&headers);
+    if early_token.is_some() && device.is_none() {
+        return Err(refuse(Refusal::NoDevice));
+    }
+    let too_large = Refusal::AudioTooLarge(cfg.audio_max_bytes);
+    check_length(&headers, cfg.audio_max_bytes, too_large).map_err(refuse)?;
+    let form = read_form(multipart, "audio", cfg.audio_max_bytes, too_large)
+        .await
+        .map_err(refuse)?;
+    let token = early_token.or(form.token.clone());
+    site.token_refusal(token.as_deref()).map_err(refuse)?;
+    let device = device.ok_or_else(|| refuse(Refusal::NoDevice))?;
+
+    let now = site.clock.now_ms();
+    let (ip_key, device_key) = (format!("ip:{ip}"), format!("dev:{device}"));
+    let windows = [
+        (device_key.as_str(), cfg.messages_per_minute),
+        (ip_key.as_str(), cfg.messages_per_ip_per_minute),
+    ];
+    if let Err((which, s)) = site.rate.try_take_all(&windows, now) {
+        let refusal = if which == 0 {
+            Refusal::TooFast(s)
+        } else {
+            Refusal::TooFastNetwork(s)
+        };
+        return Ok(too_fast(refuse(refusal), s));
+    }
+
+    let bytes = form
+        .file
+        .filter(|b| !b.is_empty())
+        .ok_or_else(|| refuse(Refusal::AudioMissing))?;
+    let max_s = cfg.audio_max_duration_s;
+    let bytes = Arc::new(bytes);
+    let decoded = {
+        let bytes = bytes.clone();
+        tokio::task::spawn_blocking(move || voicewall_audio::decode_limited(&bytes, max_s))
+            .await
+            .map_err(ApiError::internal)?
+    };
+    let decoded = match decoded {
+        Ok(d) => d,
+        Err(DecodeError::NotAudio(why)) => {
+            tracing::info!(reason = %why, "upload is not audio");
+            return Err(refuse(Refusal::NotAudio));
+        }
+        Err(DecodeError::TooLong { max_s, .. }) => {
+            return Err(refuse(Refusal::AudioTooLong(max_s)))
+        }
+        Err(DecodeError::Corrupt(why)) => {
+            tracing::info!(reason = %why, "upload is damaged");
+            return Err(refuse(Refusal::AudioCorrupt));
+        }
+        Err(e @ DecodeError::Internal(_)) => return Err(ApiError::internal(e)),
+    };
+    if decoded.frames() == 0 {
+        return Err(refuse(Refusal::AudioCorrupt));
+    }
+
+    let key = site.store.put_media(&bytes, decoded.format.mime())?;
+    let upload_id = form
+        .upload_id
+        .filter(|u| valid_upload_id(u))
+        .unwrap_or_else(|| crate::random::token(16));
+    let inbound = Inbound {
+        wall: site.wall.clone(),
+        provider: Provider::Web,
+        sender: device.clone(),
+        kind: InboundKind::Media {
+            kind: MessageKind::Voice,
+            media: format!("cache:{key}"),
+            transcript: None,
+        },
+        pushed_at: now,
+        received_at: now,
+        dedup_key: format!("{device}:{upload_id}"),
+    };
+    let accepted = site.inbox.accept(&inbound).await?;
+    let (status, duplicate) = match accepted {
+        Accepted::New(_) => (StatusCode::CREATED, false),
+        Accepted::Duplicate(_) => (StatusCode::OK, true),
+    };
+    tracing::info!(
+        seq = accepted.seq(),
+        duplicate,
+        format = %decoded.format,
+        duration_ms = decoded.duration_ms(),
+        "web voice accepted"
+    );
+    Ok((
+        status,
+        Json(json!({
+            "message_id": accepted.seq().to_string(),
+            "duplicate": duplicate,
+            "duration_ms": decoded.duration_ms(),
+            "token": site.current_token(),
+        })),
+    )
+        .into_response())
+}
+
+/// `GET /api/join/{w}/me`: this phone's participant and its messages (404 before it joined). With a
+/// valid token it also hands back the current one, so an open page keeps working across rotations.
+async fn me(
+    State(site): Site,
+    Query(q): Query<TokenQuery>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let lang = site.lang(&headers);
+    let token = header_token(&headers).or(q.t);
+    let participant = match site.cookies.device_of(&headers) {
+        Some(d) => site
+            .board
+            .participant(&site.wall, &participant_id(Provider::Web, &d))?,
+        None => None,
+    };
+    let Some(participant) = participant else {
+        return Err(ApiError::not_found(
+            lang.pick("This phone has not joined yet.", "这部手机还没有加入。"),
+        ));
+    };
+    let messages: Vec<_> = site
+        .store
+        .messages(&site.wall)?
+        .into_iter()
+        .filter(|m| m.participant_id == participant.id)
+        .collect();
+    let now_s = site.clock.now_s();
+    let fresh = token
+        .filter(|t| site.tokens.check(t, now_s) == TokenCheck::Valid)
+        .map(|_| site.current_token());
+    Ok(Json(json!({
+        "participant": participant,
+        "messages": messages,
+        "token": fresh,
+    })))
+}

@@ -1,0 +1,102 @@
+//! One wall's join site: its web config, join tokens, device cookies, rate windows, and the handles
+//! its handlers use (store, board, inbox, events, clock). Shared by the handlers as `Arc<JoinSite>`.
+
+use super::device::DeviceCookies;
+use super::rate::RateLimits;
+use super::refusal::Refusal;
+use super::tokens::{JoinTokens, TokenCheck};
+use crate::board::Board;
+use crate::clock::Clock;
+use crate::config::WebConfig;
+use crate::events::Hub;
+use crate::inbox::Inbox;
+use crate::lang::Lang;
+use crate::provider::ProviderContext;
+use crate::store::Store;
+use axum::http::HeaderMap;
+
+/// The store key of the secret that derives join tokens and signs device cookies (one per kiosk).
+const SECRET_KEY: &str = "web_secret";
+
+pub struct JoinSite {
+    pub wall: String,
+    pub title: String,
+    pub locale: String,
+    pub config: WebConfig,
+    pub public_url: String,
+    pub tokens: JoinTokens,
+    pub cookies: DeviceCookies,
+    /// Upload attempts per device and per client IP in the last minute.
+    pub rate: RateLimits,
+    pub store: Store,
+    pub board: Board,
+    pub inbox: Inbox,
+    pub events: Hub,
+    pub clock: Clock,
+}
+
+impl JoinSite {
+    pub fn new(ctx: ProviderContext, config: WebConfig) -> Self {
+        let secret = secret(&ctx.store);
+        Self {
+            tokens: JoinTokens::new(&ctx.wall.id, secret.as_bytes(), &config),
+            cookies: DeviceCookies::new(secret.as_bytes(), ctx.secure),
+            wall: ctx.wall.id,
+            title: ctx.wall.title,
+            locale: ctx.wall.locale,
+            config,
+            public_url: ctx.public_url.trim_end_matches('/').to_string(),
+            rate: RateLimits::default(),
+            store: ctx.store,
+            board: ctx.board,
+            inbox: ctx.inbox,
+            events: ctx.events,
+            clock: ctx.clock,
+        }
+    }
+
+    /// What the wall's QR encodes now.
+    pub fn join_url(&self) -> String {
+        format!(
+            "{}/join/{}?t={}",
+            self.public_url,
+            self.wall,
+            self.tokens.current(self.clock.now_s())
+        )
+    }
+
+    pub fn current_token(&self) -> String {
+        self.tokens.current(self.clock.now_s())
+    }
+
+    /// The guest's language (the wall's locale unless the phone asks for zh or en).
+    pub fn lang(&self, headers: &HeaderMap) -> Lang {
+        Lang::from_headers(headers, &self.locale)
+    }
+
+    /// Why a request's token does not admit it, if it does not.
+    pub fn token_refusal(&self, token: Option<&str>) -> Result<(), Refusal> {
+        match token.filter(|t| !t.is_empty()) {
+            None => Err(Refusal::TokenMissing),
+            Some(t) => match self.tokens.check(t, self.clock.now_s()) {
+                TokenCheck::Valid => Ok(()),
+                TokenCheck::Expired => Err(Refusal::TokenExpired),
+                TokenCheck::Invalid => Err(Refusal::TokenInvalid),
+            },
+        }
+    }
+}
+
+/// The kiosk's web secret: made once, kept in the store (tokens and cookies survive a restart).
+fn secret(store: &Store) -> String {
+    match store.meta_get(SECRET_KEY).ok().flatten() {
+        Some(s) => s,
+        None => {
+            let s = crate::random::token(32);
+            if let Err(e) = store.meta_put(SECRET_KEY, &s) {
+                tracing::error!(error = %e, "cannot save the web secret; join links change at restart");
+            }
+            s
+        }
+    }
+}
