@@ -1,5 +1,6 @@
-//! Application state shared by the server's shared routes, the pipeline and the player: `Clone`, with
-//! cheap handles. Providers never see it (they get a `provider::ProviderContext`).
+//! The server's state: `Clone`, one cheap handle per field, and `FromRef` so that each handler takes
+//! only the handles it uses (`State<Walls>`, `State<Store>`, …) — the router's state is this struct,
+//! a handler's is a field. Providers never see it (they get a `provider::ProviderContext`).
 
 use crate::board::Board;
 use crate::clock::Clock;
@@ -7,14 +8,36 @@ use crate::config::Config;
 use crate::domain::Inbound;
 use crate::events::Hub;
 use crate::inbox::Inbox;
+use crate::media::Media;
 use crate::metrics::Metrics;
 use crate::playback::Playback;
 use crate::store::{Accepted, Store, StoreError};
 use crate::walls::{Wall, Walls};
+use axum::extract::FromRef;
 use std::sync::Arc;
 
+/// The operator's secret (admin Bearer token).
 #[derive(Clone)]
+pub struct AdminToken(pub Arc<str>);
+
+/// Set by `voicewall demo`: the wall shows a DEMO label.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DemoMode(pub bool);
+
+/// Turns true when the app starts shutting down: long-lived responses (SSE) end so the server can drain.
+#[derive(Clone)]
+pub struct Shutdown(pub tokio::sync::watch::Receiver<bool>);
+
+impl Shutdown {
+    /// Resolves once shutdown has begun.
+    pub async fn begun(mut self) {
+        let _ = self.0.wait_for(|v| *v).await;
+    }
+}
+
+#[derive(Clone, FromRef)]
 pub struct AppState {
+    #[from_ref(skip)]
     pub config: Arc<Config>,
     pub store: Store,
     pub hub: Hub,
@@ -22,14 +45,14 @@ pub struct AppState {
     pub inbox: Inbox,
     pub board: Board,
     pub clock: Clock,
+    pub media: Media,
     pub playback: Playback,
     pub metrics: Arc<Metrics>,
+    #[from_ref(skip)]
     pub public_url: Arc<str>,
-    pub admin_token: Arc<str>,
-    /// Set by `voicewall demo`: the wall shows a DEMO label.
-    pub demo: bool,
-    /// Turns true when the app starts shutting down: long-lived responses (SSE) end so the server can drain.
-    pub shutdown: tokio::sync::watch::Receiver<bool>,
+    pub admin_token: AdminToken,
+    pub demo: DemoMode,
+    pub shutdown: Shutdown,
 }
 
 impl AppState {
@@ -40,15 +63,5 @@ impl AppState {
     /// Store a push durably, then wake the pipeline (see `Inbox::accept`).
     pub async fn accept(&self, inbound: &Inbound) -> Result<Accepted, StoreError> {
         self.inbox.accept(inbound).await
-    }
-
-    /// Resolves once shutdown has begun.
-    pub async fn shutting_down(&self) {
-        let mut rx = self.shutdown.clone();
-        let _ = rx.wait_for(|v| *v).await;
-    }
-
-    pub fn publish(&self, wall: &str, event: crate::events::WallEvent) {
-        self.hub.publish(wall, event);
     }
 }

@@ -4,7 +4,9 @@
 //! only declares modules, is left out). There is an edge A → B when A's code names B: a
 //! `crate::b::…` path (also inside `use crate::{…}` groups), a `super::…` path, or a path through
 //! one of A's own child modules (`webhook::verify` in `wechat/mod.rs`). Declaring a child (`mod b;`)
-//! is not an edge. Comments and string literals are skipped.
+//! is not an edge. Comments and string literals are skipped, and so is test code (`#[cfg(test)]` items
+//! and modules declared under `#[cfg(test)]`, e.g. `testing`): fakes may depend on what they fake; the
+//! rule is about the product's modules.
 //!
 //! `cargo test -p voicewall-core --lib architecture -- --nocapture` prints the graph, one line per
 //! module; `VOICEWALL_GRAPH_SRC=/some/src` analyses another source tree (e.g. an older checkout).
@@ -20,16 +22,77 @@ pub fn graph_of(src: &Path) -> std::io::Result<Graph> {
     let mut files = Vec::new();
     collect(src, &mut files)?;
     let mut modules = BTreeMap::new();
+    let mut test_only = BTreeSet::new();
     for f in &files {
-        if let Some(m) = module_path(src, f) {
-            modules.insert(m, std::fs::read_to_string(f)?);
+        let text = std::fs::read_to_string(f)?;
+        let parent = module_path(src, f);
+        let (code, test_mods) = without_tests(&strip(&text));
+        for m in test_mods {
+            test_only.insert(match &parent {
+                Some(p) => format!("{p}::{m}"),
+                None => m,
+            });
+        }
+        if let Some(m) = parent {
+            modules.insert(m, code);
         }
     }
+    modules.retain(|m, _| {
+        !test_only
+            .iter()
+            .any(|t| m == t || m.starts_with(&format!("{t}::")))
+    });
     let known: BTreeSet<String> = modules.keys().cloned().collect();
     Ok(modules
         .iter()
-        .map(|(m, text)| (m.clone(), edges(m, &strip(text), &known)))
+        .map(|(m, code)| (m.clone(), edges(m, code, &known)))
         .collect())
+}
+
+/// The code without its `#[cfg(test)]` items, and the names of modules declared `#[cfg(test)] mod x;`.
+fn without_tests(code: &str) -> (String, Vec<String>) {
+    const MARK: &str = "#[cfg(test)]";
+    let mut out = String::with_capacity(code.len());
+    let mut test_mods = Vec::new();
+    let mut rest = code;
+    while let Some(at) = rest.find(MARK) {
+        out.push_str(&rest[..at]);
+        let item = &rest[at + MARK.len()..];
+        let semi = item.find(';');
+        let brace = item.find('{');
+        let end = match (semi, brace) {
+            (Some(s), b) if b.is_none_or(|b| s < b) => {
+                // A declaration: `mod x;` names a test-only file module.
+                let decl = item[..s].trim();
+                if let Some(name) = decl.strip_prefix("mod ").or(decl.strip_prefix("pub mod ")) {
+                    test_mods.push(name.trim().to_string());
+                }
+                s + 1
+            }
+            (_, Some(b)) => {
+                let mut depth = 0usize;
+                let mut end = item.len();
+                for (i, c) in item[b..].char_indices() {
+                    match c {
+                        '{' => depth += 1,
+                        '}' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                end = b + i + 1;
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                end
+            }
+            _ => item.len(),
+        };
+        rest = &item[end..];
+    }
+    out.push_str(rest);
+    (out, test_mods)
 }
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
@@ -115,7 +178,10 @@ fn strip(text: &str) -> String {
         } else if b[i] == b'\'' {
             // A char literal ('x', '\n', '\u{..}') — not a lifetime ('a) or a label.
             let lit_end = if b.get(i + 1) == Some(&b'\\') {
-                b[i + 2..].iter().position(|c| *c == b'\'').map(|p| i + 2 + p)
+                b[i + 2..]
+                    .iter()
+                    .position(|c| *c == b'\'')
+                    .map(|p| i + 2 + p)
             } else {
                 let ch_len = text[i + 1..].chars().next().map_or(1, char::len_utf8);
                 (b.get(i + 1 + ch_len) == Some(&b'\'')).then_some(i + 1 + ch_len)
@@ -150,7 +216,9 @@ fn paths(code: &str) -> Vec<Vec<String>> {
     let mut i = 0;
     while i < chars.len() {
         let starts_path = is_ident(chars[i])
-            && (i == 0 || !(is_ident(chars[i - 1]) || (chars[i - 1] == ':' && i >= 2 && chars[i - 2] == ':')));
+            && (i == 0
+                || !(is_ident(chars[i - 1])
+                    || (chars[i - 1] == ':' && i >= 2 && chars[i - 2] == ':')));
         if starts_path {
             let (found, next) = read_path(&chars, i, Vec::new());
             out.extend(found);
@@ -384,6 +452,16 @@ mod tests {
         );
         let e = edges("p", "q::go(); r::T", &known);
         assert_eq!(e.into_iter().collect::<Vec<_>>(), vec!["p::q", "p::r"]);
+    }
+
+    #[test]
+    fn test_code_is_not_part_of_the_graph() {
+        let (code, mods) = without_tests(
+            "use crate::a::X;\n#[cfg(test)]\nmod testing;\n#[cfg(test)]\nmod tests { use crate::b::Y; fn f() { {} } }\nuse crate::c::Z;",
+        );
+        assert_eq!(mods, vec!["testing"]);
+        assert!(code.contains("crate::a") && code.contains("crate::c"));
+        assert!(!code.contains("crate::b"), "{code}");
     }
 
     #[test]

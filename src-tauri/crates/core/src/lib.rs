@@ -5,6 +5,8 @@
 //! then fetch media and profile → decode → wall state → events → wall page, and → player → speakers.
 
 pub mod app;
+#[cfg(test)]
+mod architecture;
 pub mod board;
 pub mod cli;
 pub mod clock;
@@ -28,6 +30,8 @@ pub mod secret;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+#[cfg(test)]
+mod testing;
 pub mod tls;
 pub mod ui;
 pub mod walls;

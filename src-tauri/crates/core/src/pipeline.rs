@@ -1,18 +1,26 @@
 //! The pipeline: everything after the ack (patent steps 12–15). Each accepted inbox entry is processed in
 //! its own task (bounded), so a slow or dead platform never blocks other messages or playback. Every step
 //! is idempotent: after a crash the pipeline resumes from the inbox and never refetches what is cached.
+//!
+//! It works through narrow handles (`Pipeline`'s fields): the store, the board (save + announce), the
+//! walls' providers (fetch by reference), media (decode + analysis), the player (queue) and counters —
+//! so it is unit-tested below with a fake provider and a temporary store.
 
-use crate::app::AppState;
-use crate::board::apply_profile;
+use crate::board::{apply_profile, participant_id, Board};
 use crate::domain::{
     placeholder_name, placeholder_svg, Inbound, InboundKind, Message, MessageKind, MessageStatus,
     Participant,
 };
+use crate::inbox::Wakeups;
+use crate::media::Media;
+use crate::metrics::Metrics;
+use crate::playback::Playback;
 use crate::provider::{FetchError, Fetched};
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
+use crate::walls::Walls;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::Semaphore;
 
 /// How fetches are retried: bounded, with exponential backoff and jitter.
 #[derive(Clone, Copy, Debug)]
@@ -41,42 +49,275 @@ impl RetryPolicy {
     }
 }
 
-/// Run until the sender side closes: first the inbox left by a previous run, then each new entry.
-pub async fn run(state: AppState, mut rx: mpsc::UnboundedReceiver<u64>, retry: RetryPolicy) {
-    // The tasks live in a JoinSet owned here: when the app stops (this task is aborted) they stop too, and
-    // nothing keeps the store open behind the shutdown. An interrupted entry resumes from the inbox.
-    let mut workers = Workers {
-        fetch_limit: Arc::new(Semaphore::new(8)),
-        in_flight: Arc::default(),
-        tasks: tokio::task::JoinSet::new(),
-    };
-    match state.store.inbox() {
-        Ok(pending) => {
-            if !pending.is_empty() {
-                tracing::info!(
-                    count = pending.len(),
-                    "resuming accepted pushes from the inbox"
-                );
-            }
-            for (seq, inbound) in pending {
-                spawn_one(&state, &mut workers, seq, inbound, retry);
-            }
-        }
-        Err(e) => tracing::error!(error = %e, "cannot read the inbox"),
-    }
-    loop {
-        tokio::select! {
-            seq = rx.recv() => {
-                let Some(seq) = seq else { break };
-                match state.store.inbox_entry(seq) {
-                    Ok(Some(inbound)) => spawn_one(&state, &mut workers, seq, inbound, retry),
-                    Ok(None) => {}
-                    Err(e) => tracing::error!(seq, error = %e, "cannot read an inbox entry"),
+/// What the pipeline works with. Cheap to clone (one clone per task).
+#[derive(Clone)]
+pub struct Pipeline {
+    pub store: Store,
+    pub board: Board,
+    pub walls: Walls,
+    pub media: Media,
+    pub player: Playback,
+    pub metrics: Arc<Metrics>,
+    pub retry: RetryPolicy,
+}
+
+/// Why a fetch-and-prepare failed, as the operator reads it on the message, with the attempts made.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+struct Failed {
+    message: String,
+    attempts: u32,
+}
+
+impl Pipeline {
+    /// Run until the sender side closes: first the inbox left by a previous run, then each new entry.
+    pub async fn run(self, mut rx: Wakeups) {
+        // The tasks live in a JoinSet owned here: when the app stops (this task is aborted) they stop
+        // too, and nothing keeps the store open behind the shutdown. An interrupted entry resumes from
+        // the inbox.
+        let mut workers = Workers {
+            fetch_limit: Arc::new(Semaphore::new(8)),
+            in_flight: Arc::default(),
+            tasks: tokio::task::JoinSet::new(),
+        };
+        match self.store.inbox() {
+            Ok(pending) => {
+                if !pending.is_empty() {
+                    tracing::info!(
+                        count = pending.len(),
+                        "resuming accepted pushes from the inbox"
+                    );
+                }
+                for (seq, inbound) in pending {
+                    self.spawn_one(&mut workers, seq, inbound);
                 }
             }
-            // Reap finished tasks so the set does not grow over an evening.
-            Some(_) = workers.tasks.join_next(), if !workers.tasks.is_empty() => {}
+            Err(e) => tracing::error!(error = %e, "cannot read the inbox"),
         }
+        loop {
+            tokio::select! {
+                seq = rx.recv() => {
+                    let Some(seq) = seq else { break };
+                    match self.store.inbox_entry(seq) {
+                        Ok(Some(inbound)) => self.spawn_one(&mut workers, seq, inbound),
+                        Ok(None) => {}
+                        Err(e) => tracing::error!(seq, error = %e, "cannot read an inbox entry"),
+                    }
+                }
+                // Reap finished tasks so the set does not grow over an evening.
+                Some(_) = workers.tasks.join_next(), if !workers.tasks.is_empty() => {}
+            }
+        }
+    }
+
+    fn spawn_one(&self, workers: &mut Workers, seq: u64, inbound: Inbound) {
+        if !workers
+            .in_flight
+            .lock()
+            .expect("in-flight lock")
+            .insert(seq)
+        {
+            return;
+        }
+        let this = self.clone();
+        let limit = workers.fetch_limit.clone();
+        let in_flight = workers.in_flight.clone();
+        workers.tasks.spawn(async move {
+            // Only platform fetches are bounded: uploads already in the cache, joins and texts never
+            // wait behind a slow platform.
+            let needs_fetch = matches!(&inbound.kind, InboundKind::Media { media, .. } if !media.starts_with("cache:"));
+            let _permit = if needs_fetch {
+                limit.acquire_owned().await.ok()
+            } else {
+                None
+            };
+            match this.process(seq, &inbound).await {
+                Ok(()) => {
+                    if let Err(e) = this.store.finish_inbox(seq) {
+                        tracing::error!(seq, error = %e, "cannot clear an inbox entry");
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(seq, error = %e, "processing a push failed; it stays in the inbox")
+                }
+            }
+            in_flight.lock().expect("in-flight lock").remove(&seq);
+        });
+    }
+
+    /// Process one accepted push. Idempotent.
+    pub async fn process(&self, seq: u64, inbound: &Inbound) -> Result<(), StoreError> {
+        let wall = inbound.wall.as_str();
+        match &inbound.kind {
+            InboundKind::Join => {
+                self.ensure_participant(inbound).await?;
+            }
+            InboundKind::Leave => {
+                // Someone who unfollowed stays on the wall with what they already said.
+                tracing::info!(wall, sender = %inbound.sender, "participant left the account");
+            }
+            InboundKind::Text { text } => {
+                let p = self.ensure_participant(inbound).await?;
+                let id = seq.to_string();
+                if self.store.message(wall, &id)?.is_none() {
+                    let mut m = new_message(&id, &p.id, MessageKind::Text, inbound);
+                    m.status = MessageStatus::Ready;
+                    m.text = Some(text.chars().take(500).collect());
+                    self.board.save_message(wall, &m, true)?;
+                }
+            }
+            InboundKind::Media {
+                kind,
+                media,
+                transcript,
+            } => {
+                let p = self.ensure_participant(inbound).await?;
+                let id = seq.to_string();
+                if let Some(m) = self.store.message(wall, &id)? {
+                    if m.status != MessageStatus::Fetching {
+                        return Ok(()); // already done before a restart: never refetch
+                    }
+                } else {
+                    let mut m = new_message(&id, &p.id, *kind, inbound);
+                    m.transcript = transcript.clone();
+                    self.board.save_message(wall, &m, true)?;
+                }
+                let outcome = self.fetch_and_prepare(inbound, *kind, media).await;
+                let message = self.board.update_message(wall, &id, |m| match &outcome {
+                    Ok(prepared) => {
+                        m.status = MessageStatus::Ready;
+                        m.error = None;
+                        m.media_url = Some(format!("/media/{}", prepared.key));
+                        m.duration_ms = prepared.duration_ms;
+                        m.waveform = prepared.waveform.clone();
+                        m.attempts = prepared.attempts;
+                    }
+                    Err(failed) => {
+                        m.status = MessageStatus::Failed;
+                        m.error = Some(failed.message.clone());
+                        m.attempts = failed.attempts;
+                    }
+                })?;
+                if let Some(m) = message {
+                    match &outcome {
+                        Ok(_) => self.metrics.inc_ready(),
+                        Err(e) => {
+                            self.metrics.inc_fetch_failed();
+                            tracing::warn!(wall, message = %m.id, error = %e, "message failed");
+                        }
+                    }
+                    if m.status == MessageStatus::Ready && m.kind == MessageKind::Voice {
+                        self.player.enqueue(wall, &m.id);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The participant for a push: created at once with a placeholder (the wall shows them
+    /// immediately), then given their real profile when the platform has one.
+    pub async fn ensure_participant(&self, inbound: &Inbound) -> Result<Participant, StoreError> {
+        let wall = inbound.wall.as_str();
+        let id = participant_id(inbound.provider, &inbound.sender);
+        if let Some(p) = self.store.participant(wall, &id)? {
+            return Ok(p);
+        }
+        let name = placeholder_name(&id);
+        let svg = placeholder_svg(&id, &name);
+        let key = self.store.put_media(svg.as_bytes(), "image/svg+xml")?;
+        let mut p = Participant {
+            id: id.clone(),
+            person_id: id.clone(),
+            display_name: name,
+            avatar_url: format!("/media/{key}"),
+            provider: inbound.provider,
+            joined_at: inbound.received_at,
+            has_profile: false,
+        };
+        if let Some(profile) = self.store.profile(inbound.provider, &inbound.sender)? {
+            apply_profile(&mut p, &profile);
+        }
+        self.board.save_participant(wall, &p, true)?;
+        if !p.has_profile {
+            // The profile is fetched off this path: a slow platform does not delay the message.
+            let this = self.clone();
+            let inbound = inbound.clone();
+            tokio::spawn(async move {
+                if let Err(e) = this.refresh_profile(&inbound.wall, &inbound.sender).await {
+                    tracing::warn!(error = %e, "profile fetch failed");
+                }
+            });
+        }
+        Ok(p)
+    }
+
+    /// Fetch the sender's profile (step 13), cache the avatar, store it by sender id and update the wall.
+    pub async fn refresh_profile(&self, wall: &str, sender: &str) -> anyhow::Result<()> {
+        let Some(w) = self.walls.get(wall) else {
+            return Ok(());
+        };
+        let provider = w.provider.clone();
+        let fetched = with_retry(self.retry, || provider.fetch_profile(sender)).await?;
+        let Some(fetched) = fetched else {
+            return Ok(());
+        };
+        self.board
+            .store_profile(wall, provider.kind(), sender, fetched)?;
+        Ok(())
+    }
+
+    /// Fetch (or read from the cache) the media bytes, and for voice analyse them once.
+    async fn fetch_and_prepare(
+        &self,
+        inbound: &Inbound,
+        kind: MessageKind,
+        media: &str,
+    ) -> Result<Prepared, Failed> {
+        let (key, attempts) = if let Some(key) = media.strip_prefix("cache:") {
+            (key.to_string(), 0)
+        } else {
+            let Some(w) = self.walls.get(&inbound.wall) else {
+                return Err(Failed {
+                    message: "wall no longer configured".into(),
+                    attempts: 0,
+                });
+            };
+            let provider = w.provider.clone();
+            let mut attempts = 0;
+            let fetched = with_retry(self.retry, || {
+                attempts += 1;
+                provider.fetch_media(media, kind)
+            })
+            .await?;
+            let Fetched::Bytes {
+                bytes,
+                content_type,
+            } = fetched;
+            let key = self
+                .store
+                .put_media(&bytes, &content_type)
+                .map_err(|e| Failed {
+                    message: e.to_string(),
+                    attempts,
+                })?;
+            (key, attempts)
+        };
+        let mut prepared = Prepared {
+            key: key.clone(),
+            duration_ms: None,
+            waveform: Vec::new(),
+            attempts,
+        };
+        if kind == MessageKind::Voice {
+            let analysis = self.media.analysis(&key).await.map_err(|e| Failed {
+                message: e.to_string(),
+                attempts,
+            })?;
+            prepared.duration_ms = Some(analysis.duration_ms);
+            prepared.waveform = analysis.waveform;
+        }
+        Ok(prepared)
     }
 }
 
@@ -86,127 +327,6 @@ struct Workers {
     fetch_limit: Arc<Semaphore>,
     in_flight: Arc<std::sync::Mutex<std::collections::HashSet<u64>>>,
     tasks: tokio::task::JoinSet<()>,
-}
-
-fn spawn_one(
-    state: &AppState,
-    workers: &mut Workers,
-    seq: u64,
-    inbound: Inbound,
-    retry: RetryPolicy,
-) {
-    if !workers
-        .in_flight
-        .lock()
-        .expect("in-flight lock")
-        .insert(seq)
-    {
-        return;
-    }
-    let state = state.clone();
-    let limit = workers.fetch_limit.clone();
-    let in_flight = workers.in_flight.clone();
-    workers.tasks.spawn(async move {
-        // Only platform fetches are bounded: uploads already in the cache, joins and texts never wait
-        // behind a slow platform.
-        let needs_fetch = matches!(&inbound.kind, InboundKind::Media { media, .. } if !media.starts_with("cache:"));
-        let _permit = if needs_fetch {
-            limit.acquire_owned().await.ok()
-        } else {
-            None
-        };
-        match process(&state, seq, &inbound, retry).await {
-            Ok(()) => {
-                if let Err(e) = state.store.finish_inbox(seq) {
-                    tracing::error!(seq, error = %e, "cannot clear an inbox entry");
-                }
-            }
-            Err(e) => {
-                tracing::error!(seq, error = %e, "processing a push failed; it stays in the inbox")
-            }
-        }
-        in_flight.lock().expect("in-flight lock").remove(&seq);
-    });
-}
-
-/// Process one accepted push. Idempotent.
-pub async fn process(
-    state: &AppState,
-    seq: u64,
-    inbound: &Inbound,
-    retry: RetryPolicy,
-) -> Result<(), StoreError> {
-    let wall = inbound.wall.as_str();
-    match &inbound.kind {
-        InboundKind::Join => {
-            ensure_participant(state, inbound, retry).await?;
-        }
-        InboundKind::Leave => {
-            // Someone who unfollowed stays on the wall with what they already said; nothing to fetch.
-            tracing::info!(wall, sender = %inbound.sender, "participant left the account");
-        }
-        InboundKind::Text { text } => {
-            let p = ensure_participant(state, inbound, retry).await?;
-            let id = seq.to_string();
-            if state.store.message(wall, &id)?.is_none() {
-                let mut m = new_message(&id, &p.id, MessageKind::Text, inbound);
-                m.status = MessageStatus::Ready;
-                m.text = Some(text.chars().take(500).collect());
-                state.board.save_message(wall, &m, true)?;
-            }
-        }
-        InboundKind::Media {
-            kind,
-            media,
-            transcript,
-        } => {
-            let p = ensure_participant(state, inbound, retry).await?;
-            let id = seq.to_string();
-            let existing = state.store.message(wall, &id)?;
-            if let Some(m) = &existing {
-                if m.status != MessageStatus::Fetching {
-                    return Ok(()); // already done before a restart: never refetch
-                }
-            } else {
-                let mut m = new_message(&id, &p.id, *kind, inbound);
-                m.transcript = transcript.clone();
-                state.board.save_message(wall, &m, true)?;
-            }
-            let outcome = fetch_and_prepare(state, inbound, *kind, media, retry).await;
-            let message = state.store.update_message(wall, &id, |m| match &outcome {
-                Ok(prepared) => {
-                    m.status = MessageStatus::Ready;
-                    m.error = None;
-                    m.media_url = Some(format!("/media/{}", prepared.key));
-                    m.duration_ms = prepared.duration_ms;
-                    m.waveform = prepared.waveform.clone();
-                    m.attempts = prepared.attempts;
-                }
-                Err((e, attempts)) => {
-                    m.status = MessageStatus::Failed;
-                    m.error = Some(e.clone());
-                    m.attempts = *attempts;
-                }
-            })?;
-            if let Some(m) = message {
-                match &outcome {
-                    Ok(_) => state.metrics.inc_ready(),
-                    Err((e, _)) => {
-                        state.metrics.inc_fetch_failed();
-                        tracing::warn!(wall, message = %m.id, error = %e, "message failed");
-                    }
-                }
-                state.publish(
-                    wall,
-                    crate::events::WallEvent::MessageUpdated { message: m.clone() },
-                );
-                if m.status == MessageStatus::Ready && m.kind == MessageKind::Voice {
-                    state.playback.enqueue(wall, &m.id);
-                }
-            }
-        }
-    }
-    Ok(())
 }
 
 fn new_message(id: &str, participant: &str, kind: MessageKind, inbound: &Inbound) -> Message {
@@ -227,74 +347,6 @@ fn new_message(id: &str, participant: &str, kind: MessageKind, inbound: &Inbound
     }
 }
 
-pub fn participant_id(inbound: &Inbound) -> String {
-    format!("{}:{}", inbound.provider.as_str(), inbound.sender)
-}
-
-/// The participant for a push: created at once with a placeholder (the wall shows them immediately),
-/// then given their real profile when the platform has one.
-pub async fn ensure_participant(
-    state: &AppState,
-    inbound: &Inbound,
-    retry: RetryPolicy,
-) -> Result<Participant, StoreError> {
-    let wall = inbound.wall.as_str();
-    let id = participant_id(inbound);
-    if let Some(p) = state.store.participant(wall, &id)? {
-        return Ok(p);
-    }
-    let name = placeholder_name(&id);
-    let svg = placeholder_svg(&id, &name);
-    let key = state.store.put_media(svg.as_bytes(), "image/svg+xml")?;
-    let mut p = Participant {
-        id: id.clone(),
-        person_id: id.clone(),
-        display_name: name,
-        avatar_url: format!("/media/{key}"),
-        provider: inbound.provider,
-        joined_at: inbound.received_at,
-        has_profile: false,
-    };
-    if let Some(profile) = state.store.profile(inbound.provider, &inbound.sender)? {
-        apply_profile(&mut p, &profile);
-    }
-    state.board.save_participant(wall, &p, true)?;
-    if !p.has_profile {
-        // The profile is fetched off this path: a slow platform does not delay the message.
-        let state = state.clone();
-        let inbound = inbound.clone();
-        tokio::spawn(async move {
-            if let Err(e) = refresh_profile(&state, &inbound.wall, &inbound.sender, retry).await {
-                tracing::warn!(error = %e, "profile fetch failed");
-            }
-        });
-    }
-    Ok(p)
-}
-
-/// Fetch the sender's profile (step 13), cache the avatar, store it by sender id and update the wall.
-pub async fn refresh_profile(
-    state: &AppState,
-    wall: &str,
-    sender: &str,
-    retry: RetryPolicy,
-) -> anyhow::Result<()> {
-    let Some(w) = state.wall(wall) else {
-        return Ok(());
-    };
-    let provider = w.provider.clone();
-    let fetched = with_retry(retry, || provider.fetch_profile(sender))
-        .await
-        .map_err(|(e, _)| anyhow::anyhow!(e))?;
-    let Some(fetched) = fetched else {
-        return Ok(());
-    };
-    state
-        .board
-        .store_profile(wall, provider.kind(), sender, fetched)?;
-    Ok(())
-}
-
 struct Prepared {
     key: String,
     duration_ms: Option<u64>,
@@ -302,7 +354,7 @@ struct Prepared {
     attempts: u32,
 }
 
-async fn with_retry<T, F, Fut>(retry: RetryPolicy, mut f: F) -> Result<T, (String, u32)>
+async fn with_retry<T, F, Fut>(retry: RetryPolicy, mut f: F) -> Result<T, Failed>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, FetchError>>,
@@ -318,60 +370,155 @@ where
                 tokio::time::sleep(d).await;
             }
             Err(e) => {
-                let msg = if e.retryable {
+                let message = if e.retryable {
                     format!("{} (gave up after {attempt} attempts)", e.message)
                 } else {
                     e.message
                 };
-                return Err((msg, attempt));
+                return Err(Failed {
+                    message,
+                    attempts: attempt,
+                });
             }
         }
     }
 }
 
-/// Fetch (or read from the cache) the media bytes, and for voice decode and analyse them once.
-async fn fetch_and_prepare(
-    state: &AppState,
-    inbound: &Inbound,
-    kind: MessageKind,
-    media: &str,
-    retry: RetryPolicy,
-) -> Result<Prepared, (String, u32)> {
-    let (key, attempts) = if let Some(key) = media.strip_prefix("cache:") {
-        (key.to_string(), 0)
-    } else {
-        let Some(w) = state.wall(&inbound.wall) else {
-            return Err(("wall no longer configured".into(), 0));
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Provider;
+    use crate::playback::{Command, PlaybackTask};
+    use crate::testing::{drain, fixture, FakePlatform, Fixture, WALL};
+
+    fn pipeline(fx: &Fixture) -> (Pipeline, PlaybackTask) {
+        let (player, task) = Playback::new(true);
+        let p = Pipeline {
+            store: fx.store.clone(),
+            board: fx.board.clone(),
+            walls: fx.walls.clone(),
+            media: fx.media.clone(),
+            player,
+            metrics: Arc::default(),
+            retry: RetryPolicy {
+                attempts: 4,
+                base: Duration::ZERO,
+                max: Duration::ZERO,
+            },
         };
-        let provider = w.provider.clone();
-        let mut attempts = 0;
-        let fetched = with_retry(retry, || {
-            attempts += 1;
-            provider.fetch_media(media, kind)
-        })
-        .await?;
-        let Fetched::Bytes {
-            bytes,
-            content_type,
-        } = fetched;
-        let key = state
-            .store
-            .put_media(&bytes, &content_type)
-            .map_err(|e| (e.to_string(), attempts))?;
-        (key, attempts)
-    };
-    let mut prepared = Prepared {
-        key: key.clone(),
-        duration_ms: None,
-        waveform: Vec::new(),
-        attempts,
-    };
-    if kind == MessageKind::Voice {
-        let analysis = crate::media::analyse_cached(state, &key, state.config.audio.max_duration_s)
-            .await
-            .map_err(|e| (e, attempts))?;
-        prepared.duration_ms = Some(analysis.duration_ms);
-        prepared.waveform = analysis.waveform;
+        (p, task)
     }
-    Ok(prepared)
+
+    fn voice(dedup: &str) -> Inbound {
+        Inbound {
+            wall: WALL.into(),
+            provider: Provider::Telegram,
+            sender: "u1".into(),
+            kind: InboundKind::Media {
+                kind: MessageKind::Voice,
+                media: "file-1".into(),
+                transcript: None,
+            },
+            pushed_at: 1,
+            received_at: 2,
+            dedup_key: dedup.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_voice_push_is_fetched_with_retries_analysed_announced_and_queued_once() {
+        let fx = Fixture::new(FakePlatform {
+            fail_first: 2,
+            ..FakePlatform::serving(fixture("hello.ogg"), "audio/ogg")
+        });
+        let (p, mut task) = pipeline(&fx);
+        let mut events = fx.events();
+        p.process(7, &voice("a")).await.unwrap();
+
+        let m = fx
+            .store
+            .message(WALL, "7")
+            .unwrap()
+            .expect("message stored");
+        assert_eq!(m.status, MessageStatus::Ready, "{:?}", m.error);
+        assert_eq!(m.attempts, 3, "two busy answers, then the bytes");
+        assert!(m.duration_ms.unwrap() > 500, "{:?}", m.duration_ms);
+        // A decode that returned silence would draw a flat line.
+        assert!(m.waveform.iter().any(|v| *v > 0.5), "{:?}", m.waveform);
+        let names: Vec<_> = drain(&mut events).iter().map(|e| e.name()).collect();
+        assert_eq!(
+            names,
+            ["participant_joined", "message_added", "message_updated"]
+        );
+        assert_eq!(
+            task.try_next(),
+            Some(Command::Enqueue {
+                wall: WALL.into(),
+                id: "7".into()
+            })
+        );
+
+        // Again (a restart, a platform retry): nothing is fetched, announced or queued twice.
+        p.process(7, &voice("a")).await.unwrap();
+        assert_eq!(
+            fx.platform
+                .fetches
+                .load(std::sync::atomic::Ordering::SeqCst),
+            3
+        );
+        assert!(drain(&mut events).is_empty());
+        assert_eq!(task.try_next(), None);
+    }
+
+    #[tokio::test]
+    async fn a_permanent_failure_fails_the_message_with_the_reason_and_queues_nothing() {
+        let fx = Fixture::new(FakePlatform {
+            permanent: true,
+            ..FakePlatform::serving(Vec::new(), "audio/ogg")
+        });
+        let (p, mut task) = pipeline(&fx);
+        p.process(8, &voice("b")).await.unwrap();
+        let m = fx.store.message(WALL, "8").unwrap().unwrap();
+        assert_eq!(m.status, MessageStatus::Failed);
+        assert_eq!(m.error.as_deref(), Some("no media file-1"));
+        assert_eq!(m.attempts, 1, "not retried");
+        assert_eq!(task.try_next(), None);
+    }
+
+    #[tokio::test]
+    async fn bytes_that_are_not_audio_fail_the_message_with_the_decoder_reason() {
+        let fx = Fixture::new(FakePlatform::serving(
+            b"hello, not audio".to_vec(),
+            "audio/amr",
+        ));
+        let (p, mut task) = pipeline(&fx);
+        p.process(9, &voice("c")).await.unwrap();
+        let m = fx.store.message(WALL, "9").unwrap().unwrap();
+        assert_eq!(m.status, MessageStatus::Failed);
+        assert!(m.error.unwrap().contains("not a supported audio file"));
+        assert_eq!(task.try_next(), None);
+    }
+
+    #[tokio::test]
+    async fn a_text_push_is_ready_at_once_and_cut_to_500_characters() {
+        let fx = Fixture::new(FakePlatform::serving(Vec::new(), "audio/ogg"));
+        let (p, _task) = pipeline(&fx);
+        let mut push = voice("d");
+        push.kind = InboundKind::Text {
+            text: "x".repeat(600),
+        };
+        p.process(10, &push).await.unwrap();
+        let m = fx.store.message(WALL, "10").unwrap().unwrap();
+        assert_eq!(
+            (m.status, m.kind),
+            (MessageStatus::Ready, MessageKind::Text)
+        );
+        assert_eq!(m.text.unwrap().len(), 500);
+        assert_eq!(
+            fx.platform
+                .fetches
+                .load(std::sync::atomic::Ordering::SeqCst),
+            0
+        );
+    }
 }

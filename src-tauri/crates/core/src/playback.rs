@@ -2,11 +2,18 @@
 //! operator (interrupting with a short fade), pause / skip / stop / volume. Reports on the wall's events
 //! stream: `playback_started`, `playback_progress` (10 Hz), `playback_finished`; bumps `played_count`.
 //! Replays come from the cache, never the network.
+//!
+//! `Playback` is the handle (commands, what plays now, the output's status); `PlaybackTask::run` is the
+//! player itself, given an opened output and narrow handles (`Player`), so it is unit-tested below with
+//! a detached output whose samples the test pulls.
 
-use crate::app::AppState;
+use crate::board::Board;
+use crate::config::AudioConfig;
 use crate::domain::{MessageKind, MessageStatus};
-use crate::events::WallEvent;
-use crate::media;
+use crate::events::{Hub, WallEvent};
+use crate::media::Media;
+use crate::metrics::Metrics;
+use crate::store::Store;
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -14,8 +21,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use voicewall_audio::{Output, OutputKind};
 
-#[derive(Debug)]
-enum Command {
+#[derive(Debug, PartialEq)]
+pub enum Command {
     Enqueue { wall: String, id: String },
     PlayNow { wall: String, id: String },
     Skip,
@@ -45,6 +52,7 @@ pub struct OutputStatus {
     pub paused: bool,
 }
 
+/// The player's handle: send commands, read what plays. Cheap to clone.
 #[derive(Clone)]
 pub struct Playback {
     tx: mpsc::UnboundedSender<Command>,
@@ -53,34 +61,50 @@ pub struct Playback {
     autoplay: bool,
 }
 
-/// The receiving half, handed to `run` once the app state exists.
+/// The receiving half, run once the rest of the app exists.
 pub struct PlaybackTask {
     rx: mpsc::UnboundedReceiver<Command>,
+    handle: Playback,
+}
+
+/// What the player works with.
+pub struct Player {
+    pub store: Store,
+    pub board: Board,
+    pub events: Hub,
+    pub media: Media,
+    pub metrics: Arc<Metrics>,
+    /// The walls whose never-played voices are queued at start, in order.
+    pub walls: Vec<String>,
+    /// Silence between two messages.
+    pub gap: Duration,
 }
 
 impl Playback {
     pub fn new(autoplay: bool) -> (Self, PlaybackTask) {
         let (tx, rx) = mpsc::unbounded_channel();
-        (
-            Self {
-                tx,
-                now: Arc::default(),
-                status: Arc::new(Mutex::new(OutputStatus {
-                    state: "starting".into(),
-                    detail: String::new(),
-                    queued: 0,
-                    paused: false,
-                })),
-                autoplay,
-            },
-            PlaybackTask { rx },
-        )
+        let handle = Self {
+            tx,
+            now: Arc::default(),
+            status: Arc::new(Mutex::new(OutputStatus {
+                state: "starting".into(),
+                detail: String::new(),
+                queued: 0,
+                paused: false,
+            })),
+            autoplay,
+        };
+        (handle.clone(), PlaybackTask { rx, handle })
+    }
+
+    fn send(&self, c: Command) {
+        let _ = self.tx.send(c);
     }
 
     /// A new ready message: queued when auto-play is on.
     pub fn enqueue(&self, wall: &str, id: &str) {
         if self.autoplay {
-            let _ = self.tx.send(Command::Enqueue {
+            self.send(Command::Enqueue {
                 wall: wall.into(),
                 id: id.into(),
             });
@@ -88,25 +112,25 @@ impl Playback {
     }
 
     pub fn play_now(&self, wall: &str, id: &str) {
-        let _ = self.tx.send(Command::PlayNow {
+        self.send(Command::PlayNow {
             wall: wall.into(),
             id: id.into(),
         });
     }
     pub fn skip(&self) {
-        let _ = self.tx.send(Command::Skip);
+        self.send(Command::Skip);
     }
     pub fn stop(&self) {
-        let _ = self.tx.send(Command::Stop);
+        self.send(Command::Stop);
     }
     pub fn pause(&self) {
-        let _ = self.tx.send(Command::Pause);
+        self.send(Command::Pause);
     }
     pub fn resume(&self) {
-        let _ = self.tx.send(Command::Resume);
+        self.send(Command::Resume);
     }
     pub fn set_volume(&self, v: f32) {
-        let _ = self.tx.send(Command::Volume(v.clamp(0.0, 1.0)));
+        self.send(Command::Volume(v.clamp(0.0, 1.0)));
     }
 
     pub fn now_playing(&self, wall: &str) -> Option<NowPlaying> {
@@ -120,6 +144,26 @@ impl Playback {
     pub fn status(&self) -> OutputStatus {
         self.status.lock().expect("status lock").clone()
     }
+
+    fn set_status(&self, s: &str, detail: &str) {
+        let mut st = self.status.lock().expect("status lock");
+        st.state = s.into();
+        st.detail = detail.into();
+    }
+}
+
+/// Open the configured output (off the async threads: a device may take a while to answer).
+pub async fn open_output(audio: &AudioConfig) -> Result<Output, String> {
+    let kind = OutputKind::from_config(&audio.output);
+    let volume = audio.volume;
+    match tokio::task::spawn_blocking(move || Output::open(&kind)).await {
+        Ok(Ok(o)) => {
+            o.set_volume(volume);
+            Ok(o)
+        }
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("opening the sound output crashed".into()),
+    }
 }
 
 struct Current {
@@ -128,244 +172,349 @@ struct Current {
     playing: voicewall_audio::Playing,
 }
 
-/// Open the configured output (once) and serve commands until the app stops.
-pub async fn run(state: AppState, task: PlaybackTask) {
-    let PlaybackTask { mut rx } = task;
-    let kind = OutputKind::from_config(&state.config.audio.output);
-    let output = match tokio::task::spawn_blocking(move || Output::open(&kind)).await {
-        Ok(Ok(o)) => {
-            o.set_volume(state.config.audio.volume);
-            let detail = o.describe();
-            tracing::info!(output = %detail, "audio output open");
-            set_status(
-                &state,
-                if state.config.audio.output == "null" {
-                    "null"
-                } else {
-                    "ok"
-                },
-                &detail,
-            );
-            Some(Arc::new(o))
-        }
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "no sound output: messages still appear, playback is skipped");
-            set_status(&state, "no_device", &e.to_string());
-            None
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "opening the sound output crashed");
-            set_status(&state, "no_device", "opening the sound output crashed");
-            None
-        }
-    };
-    let gap = Duration::from_millis(state.config.audio.gap_ms);
-    let mut queue: VecDeque<(String, String)> = VecDeque::new();
-    if state.playback.autoplay {
-        // Ready voices that never played (the queue lives in memory; the messages in the store).
-        for wall in state.config.walls.iter().map(|w| &w.id) {
-            for m in state.store.messages(wall).unwrap_or_default() {
-                if m.kind == MessageKind::Voice
-                    && m.status == MessageStatus::Ready
-                    && m.played_count == 0
-                {
-                    queue.push_back((wall.clone(), m.id));
+impl PlaybackTask {
+    /// For tests: the next command sent to the player, if any.
+    #[cfg(test)]
+    pub fn try_next(&mut self) -> Option<Command> {
+        self.rx.try_recv().ok()
+    }
+
+    /// Serve commands until the app stops. `output` is the opened output (`Err`: why there is none —
+    /// messages still appear, playback is skipped); `null` says it is the silent null output.
+    pub async fn run(self, player: Player, output: Result<Output, String>, null: bool) {
+        let PlaybackTask { mut rx, handle } = self;
+        let output = match output {
+            Ok(o) => {
+                let detail = o.describe();
+                tracing::info!(output = %detail, "audio output open");
+                handle.set_status(if null { "null" } else { "ok" }, &detail);
+                Some(Arc::new(o))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "no sound output: messages still appear, playback is skipped");
+                handle.set_status("no_device", &e);
+                None
+            }
+        };
+        let p = PlayerRun {
+            player,
+            handle,
+            output,
+        };
+        let mut queue: VecDeque<(String, String)> = VecDeque::new();
+        if p.handle.autoplay {
+            // Ready voices that never played (the queue lives in memory; the messages in the store).
+            for wall in &p.player.walls {
+                for m in p.player.store.messages(wall).unwrap_or_default() {
+                    if m.kind == MessageKind::Voice
+                        && m.status == MessageStatus::Ready
+                        && m.played_count == 0
+                    {
+                        queue.push_back((wall.clone(), m.id));
+                    }
                 }
             }
+            if !queue.is_empty() {
+                tracing::info!(
+                    count = queue.len(),
+                    "queued ready messages that never played"
+                );
+            }
         }
-        if !queue.is_empty() {
-            tracing::info!(
-                count = queue.len(),
-                "queued ready messages that never played"
-            );
-        }
-    }
-    let mut current: Option<Current> = None;
-    let mut paused = false;
-    let mut next_start = tokio::time::Instant::now();
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    loop {
-        tokio::select! {
-            cmd = rx.recv() => {
-                let Some(cmd) = cmd else { break };
-                match cmd {
-                    Command::Enqueue { wall, id } => queue.push_back((wall, id)),
-                    Command::PlayNow { wall, id } => {
-                        if let Some(c) = current.take() {
-                            finish(&state, output.as_deref(), c, "interrupted");
-                        }
-                        queue.retain(|(w, i)| !(w == &wall && i == &id));
-                        queue.push_front((wall, id));
-                        paused = false;
-                        if let Some(o) = &output { o.resume(); }
-                        next_start = tokio::time::Instant::now();
-                    }
-                    Command::Skip => {
-                        paused = false;
-                        if let Some(o) = &output { o.resume(); }
-                        if let Some(c) = current.take() {
-                            finish(&state, output.as_deref(), c, "skipped");
+        let mut current: Option<Current> = None;
+        let mut paused = false;
+        let mut next_start = tokio::time::Instant::now();
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let output = p.output.clone();
+        loop {
+            tokio::select! {
+                cmd = rx.recv() => {
+                    let Some(cmd) = cmd else { break };
+                    match cmd {
+                        Command::Enqueue { wall, id } => queue.push_back((wall, id)),
+                        Command::PlayNow { wall, id } => {
+                            if let Some(c) = current.take() {
+                                p.finish(c, "interrupted");
+                            }
+                            queue.retain(|(w, i)| !(w == &wall && i == &id));
+                            queue.push_front((wall, id));
+                            paused = false;
+                            if let Some(o) = &output { o.resume(); }
                             next_start = tokio::time::Instant::now();
                         }
-                    }
-                    Command::Stop => {
-                        queue.clear();
-                        paused = false;
-                        if let Some(o) = &output { o.resume(); }
-                        if let Some(c) = current.take() {
-                            finish(&state, output.as_deref(), c, "stopped");
+                        Command::Skip => {
+                            paused = false;
+                            if let Some(o) = &output { o.resume(); }
+                            if let Some(c) = current.take() {
+                                p.finish(c, "skipped");
+                                next_start = tokio::time::Instant::now();
+                            }
+                        }
+                        Command::Stop => {
+                            queue.clear();
+                            paused = false;
+                            if let Some(o) = &output { o.resume(); }
+                            if let Some(c) = current.take() {
+                                p.finish(c, "stopped");
+                            }
+                        }
+                        Command::Pause => {
+                            paused = true;
+                            if let Some(o) = &output { o.pause(); }
+                        }
+                        Command::Resume => {
+                            paused = false;
+                            if let Some(o) = &output { o.resume(); }
+                        }
+                        Command::Volume(v) => {
+                            if let Some(o) = &output { o.set_volume(v); }
                         }
                     }
-                    Command::Pause => {
-                        paused = true;
-                        if let Some(o) = &output { o.pause(); }
-                    }
-                    Command::Resume => {
-                        paused = false;
-                        if let Some(o) = &output { o.resume(); }
-                    }
-                    Command::Volume(v) => {
-                        if let Some(o) = &output { o.set_volume(v); }
+                }
+                _ = tick.tick() => {
+                    if let Some(c) = &current {
+                        if c.playing.is_finished() {
+                            let c = current.take().expect("current");
+                            p.end(&c, "finished");
+                            next_start = tokio::time::Instant::now() + p.player.gap;
+                        } else {
+                            let position_ms = c.playing.position_ms();
+                            let duration_ms = c.playing.duration_ms();
+                            if let Some(n) = p.handle.now.lock().expect("now lock").as_mut() {
+                                n.position_ms = position_ms;
+                            }
+                            p.player.events.publish(&c.wall, WallEvent::PlaybackProgress {
+                                message_id: c.id.clone(), position_ms, duration_ms,
+                            });
+                        }
                     }
                 }
             }
-            _ = tick.tick() => {
-                if let Some(c) = &current {
-                    if c.playing.is_finished() {
-                        let c = current.take().expect("current");
-                        end(&state, &c, "finished");
-                        next_start = tokio::time::Instant::now() + gap;
-                    } else {
-                        let position_ms = c.playing.position_ms();
-                        let duration_ms = c.playing.duration_ms();
-                        if let Some(n) = state.playback.now.lock().expect("now lock").as_mut() {
-                            n.position_ms = position_ms;
-                        }
-                        state.publish(&c.wall, WallEvent::PlaybackProgress {
-                            message_id: c.id.clone(), position_ms, duration_ms,
-                        });
-                    }
-                }
-            }
-        }
-        if current.is_none() && !paused && tokio::time::Instant::now() >= next_start {
-            while let Some((wall, id)) = queue.pop_front() {
-                match start(&state, output.as_ref(), &wall, &id).await {
-                    Some(c) => {
+            if current.is_none() && !paused && tokio::time::Instant::now() >= next_start {
+                while let Some((wall, id)) = queue.pop_front() {
+                    if let Some(c) = p.start(&wall, &id).await {
                         current = Some(c);
                         break;
                     }
-                    None => continue,
                 }
             }
+            {
+                let mut s = p.handle.status.lock().expect("status lock");
+                s.queued = queue.len();
+                s.paused = paused;
+            }
         }
-        {
-            let mut s = state.playback.status.lock().expect("status lock");
-            s.queued = queue.len();
-            s.paused = paused;
+        if let Some(c) = current.take() {
+            p.finish(c, "stopped");
         }
-    }
-    if let Some(c) = current.take() {
-        finish(&state, output.as_deref(), c, "stopped");
     }
 }
 
-fn set_status(state: &AppState, s: &str, detail: &str) {
-    let mut st = state.playback.status.lock().expect("status lock");
-    st.state = s.into();
-    st.detail = detail.into();
+struct PlayerRun {
+    player: Player,
+    handle: Playback,
+    output: Option<Arc<Output>>,
 }
 
-/// Decode from the cache and start playing; None when the message cannot be played (event sent).
-async fn start(
-    state: &AppState,
-    output: Option<&Arc<Output>>,
-    wall: &str,
-    id: &str,
-) -> Option<Current> {
-    let message = state.store.message(wall, id).ok().flatten()?;
-    let key = message
-        .media_url
-        .as_deref()?
-        .strip_prefix("/media/")?
-        .to_string();
-    let Some(output) = output else {
-        state.publish(
+impl PlayerRun {
+    fn finished(&self, wall: &str, id: &str, outcome: &str) {
+        self.player.events.publish(
             wall,
             WallEvent::PlaybackFinished {
                 message_id: id.into(),
-                outcome: "no_device".into(),
+                outcome: outcome.into(),
             },
         );
-        return None;
-    };
-    let max = state.config.audio.max_duration_s;
-    let analysis = media::analyse_cached(state, &key, max).await;
-    let decoded = media::decode_cached(state, &key, max).await;
-    let (analysis, decoded) = match (analysis, decoded) {
-        (Ok(a), Ok(d)) => (a, d),
-        (Err(e), _) | (_, Err(e)) => {
-            tracing::warn!(wall, id, error = %e, "cannot play a message");
-            state.publish(
-                wall,
-                WallEvent::PlaybackFinished {
-                    message_id: id.into(),
-                    outcome: "failed".into(),
-                },
-            );
+    }
+
+    /// Start playing a message from the cache; None when it cannot be played (event sent).
+    async fn start(&self, wall: &str, id: &str) -> Option<Current> {
+        let message = self.player.store.message(wall, id).ok().flatten()?;
+        let key = message
+            .media_url
+            .as_deref()?
+            .strip_prefix("/media/")?
+            .to_string();
+        let Some(output) = &self.output else {
+            self.finished(wall, id, "no_device");
             return None;
-        }
-    };
-    let playing = output.play(Arc::new(decoded), analysis.gain);
-    let duration_ms = playing.duration_ms();
-    *state.playback.now.lock().expect("now lock") = Some(NowPlaying {
-        wall: wall.into(),
-        message_id: id.into(),
-        participant_id: message.participant_id.clone(),
-        position_ms: 0,
-        duration_ms,
-    });
-    state.publish(
-        wall,
-        WallEvent::PlaybackStarted {
+        };
+        let media = &self.player.media;
+        let prepared = match media.analysis(&key).await {
+            Ok(a) => media.decoded(&key).await.map(|d| (a, d)),
+            Err(e) => Err(e),
+        };
+        let (analysis, decoded) = match prepared {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(wall, id, error = %e, "cannot play a message");
+                self.finished(wall, id, "failed");
+                return None;
+            }
+        };
+        let playing = output.play(decoded, analysis.gain);
+        let duration_ms = playing.duration_ms();
+        *self.handle.now.lock().expect("now lock") = Some(NowPlaying {
+            wall: wall.into(),
             message_id: id.into(),
-            participant_id: message.participant_id,
+            participant_id: message.participant_id.clone(),
+            position_ms: 0,
             duration_ms,
-            kind: message.kind,
-            media_url: message.media_url.clone(),
-        },
-    );
-    Some(Current {
-        wall: wall.into(),
-        id: id.into(),
-        playing,
-    })
-}
-
-fn finish(state: &AppState, output: Option<&Output>, c: Current, outcome: &str) {
-    if let Some(o) = output {
-        o.stop();
+        });
+        self.player.events.publish(
+            wall,
+            WallEvent::PlaybackStarted {
+                message_id: id.into(),
+                participant_id: message.participant_id,
+                duration_ms,
+                kind: message.kind,
+                media_url: message.media_url.clone(),
+            },
+        );
+        Some(Current {
+            wall: wall.into(),
+            id: id.into(),
+            playing,
+        })
     }
-    end(state, &c, outcome);
+
+    fn finish(&self, c: Current, outcome: &str) {
+        if let Some(o) = &self.output {
+            o.stop();
+        }
+        self.end(&c, outcome);
+    }
+
+    fn end(&self, c: &Current, outcome: &str) {
+        *self.handle.now.lock().expect("now lock") = None;
+        if outcome == "finished" || outcome == "interrupted" || outcome == "skipped" {
+            self.player.metrics.inc_played();
+            if let Err(e) = self
+                .player
+                .board
+                .update_message(&c.wall, &c.id, |m| m.played_count += 1)
+            {
+                tracing::error!(error = %e, "cannot count a playback");
+            }
+        }
+        self.finished(&c.wall, &c.id, outcome);
+    }
 }
 
-fn end(state: &AppState, c: &Current, outcome: &str) {
-    *state.playback.now.lock().expect("now lock") = None;
-    if outcome == "finished" || outcome == "interrupted" || outcome == "skipped" {
-        state.metrics.inc_played();
-        if let Ok(Some(m)) = state
-            .store
-            .update_message(&c.wall, &c.id, |m| m.played_count += 1)
-        {
-            state.publish(&c.wall, WallEvent::MessageUpdated { message: m });
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{fixture, FakePlatform, Fixture, WALL};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    fn store_voice(fx: &Fixture, id: &str, bytes: &[u8]) {
+        let key = fx.store.put_media(bytes, "audio/ogg").unwrap();
+        let m = crate::testing::ready_voice(id, Some(format!("/media/{key}")));
+        fx.store.put_message(WALL, &m).unwrap();
+    }
+
+    fn player(fx: &Fixture) -> Player {
+        Player {
+            store: fx.store.clone(),
+            board: fx.board.clone(),
+            events: fx.hub.clone(),
+            media: fx.media.clone(),
+            metrics: Arc::default(),
+            walls: vec![WALL.into()],
+            gap: Duration::ZERO,
         }
     }
-    state.publish(
-        &c.wall,
-        WallEvent::PlaybackFinished {
-            message_id: c.id.clone(),
-            outcome: outcome.into(),
-        },
-    );
+
+    /// A detached output whose mixed samples a thread pulls as fast as it can; returns the loudest
+    /// sample heard when `stop` is set.
+    fn pulled_output() -> (Output, Arc<AtomicBool>, std::thread::JoinHandle<f32>) {
+        let (output, mut tap) = Output::detached(1, 16_000);
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let listener = std::thread::spawn(move || {
+            let mut peak = 0f32;
+            while !flag.load(Ordering::Relaxed) {
+                for s in tap.by_ref().take(1_600) {
+                    peak = peak.max(s.abs());
+                }
+                std::thread::yield_now();
+            }
+            peak
+        });
+        (output, stop, listener)
+    }
+
+    async fn next_event(rx: &mut tokio::sync::broadcast::Receiver<WallEvent>) -> WallEvent {
+        loop {
+            match rx.recv().await.expect("events") {
+                WallEvent::PlaybackProgress { .. } => continue,
+                e => return e,
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_never_played_voice_is_queued_at_start_played_through_and_counted() {
+        let fx = Fixture::new(FakePlatform::serving(Vec::new(), "audio/ogg"));
+        store_voice(&fx, "1", &fixture("hello.ogg"));
+        let mut events = fx.events();
+        let (handle, task) = Playback::new(true);
+        let (output, stop, listener) = pulled_output();
+        let run = tokio::spawn(task.run(player(&fx), Ok(output), false));
+
+        match next_event(&mut events).await {
+            WallEvent::PlaybackStarted {
+                message_id,
+                duration_ms,
+                ..
+            } => {
+                assert_eq!(message_id, "1");
+                assert!(duration_ms > 500, "{duration_ms}");
+            }
+            other => panic!("expected playback_started, got {other:?}"),
+        }
+        let mut played = None;
+        while played.is_none() {
+            match next_event(&mut events).await {
+                WallEvent::MessageUpdated { message } => played = Some(message.played_count),
+                WallEvent::PlaybackFinished { .. } => panic!("finished before it was counted"),
+                _ => {}
+            }
+        }
+        assert_eq!(played, Some(1));
+        match next_event(&mut events).await {
+            WallEvent::PlaybackFinished { outcome, .. } => assert_eq!(outcome, "finished"),
+            other => panic!("expected playback_finished, got {other:?}"),
+        }
+        assert_eq!(handle.now_playing(WALL), None);
+        stop.store(true, Ordering::Relaxed);
+        // The speakers heard the voice, not silence.
+        assert!(listener.join().unwrap() > 0.05);
+        run.abort();
+        assert_eq!(
+            fx.media.decodes(),
+            1,
+            "analysis and playback share one decode"
+        );
+    }
+
+    #[tokio::test]
+    async fn without_an_output_a_tap_is_answered_no_device() {
+        let fx = Fixture::new(FakePlatform::serving(Vec::new(), "audio/ogg"));
+        store_voice(&fx, "2", &fixture("hello.ogg"));
+        let mut events = fx.events();
+        let (handle, task) = Playback::new(false);
+        let run = tokio::spawn(task.run(player(&fx), Err("no card".into()), false));
+        handle.play_now(WALL, "2");
+        match next_event(&mut events).await {
+            WallEvent::PlaybackFinished {
+                message_id,
+                outcome,
+            } => assert_eq!((message_id.as_str(), outcome.as_str()), ("2", "no_device")),
+            other => panic!("expected playback_finished, got {other:?}"),
+        }
+        assert_eq!(handle.status().state, "no_device");
+        run.abort();
+    }
 }

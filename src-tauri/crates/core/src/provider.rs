@@ -29,6 +29,7 @@ use crate::config::WallConfig;
 use crate::domain::{FetchedProfile, MessageKind, Provider};
 use crate::events::Hub;
 use crate::inbox::Inbox;
+use crate::media::Media;
 use crate::metrics::Metrics;
 use crate::store::Store;
 use async_trait::async_trait;
@@ -106,6 +107,8 @@ pub struct ProviderContext {
     /// The store: your secrets and saved state (`meta_get`/`meta_put` under keys prefixed with your
     /// platform name and the wall id), the media cache, profiles by sender id.
     pub store: Store,
+    /// Decoding cached media (a decode made on upload is handed here for the player).
+    pub media: Media,
     /// The time: read it here, never from the system inside your logic (tests move it).
     pub clock: Clock,
     /// Counters for `/metrics` (e.g. `inc_rejected` for refused webhook calls).

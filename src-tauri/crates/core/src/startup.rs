@@ -2,15 +2,16 @@
 //! starts the pipeline and the player; `run_until_stopped(shutdown)` serves until the shutdown future
 //! resolves, then drains and flushes sled. `main`, the Tauri shell and the tests all use this path.
 
-use crate::app::AppState;
+use crate::app::{AdminToken, AppState, DemoMode, Shutdown};
 use crate::board::Board;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::events::Hub;
 use crate::inbox::{Inbox, Wakeups};
+use crate::media::Media;
 use crate::metrics::Metrics;
-use crate::pipeline::{self, RetryPolicy};
-use crate::playback::{self, Playback, PlaybackTask};
+use crate::pipeline::{Pipeline, RetryPolicy};
+use crate::playback::{Playback, PlaybackTask, Player};
 use crate::provider::{ProviderContext, ProviderError};
 use crate::store::Store;
 use crate::walls::{Wall, Walls};
@@ -106,6 +107,7 @@ impl Application {
         let hub = Hub::new(config.walls.iter().map(|w| w.id.as_str()));
         let (inbox, pipeline_rx) = Inbox::new(store.clone(), metrics.clone());
         let board = Board::new(store.clone(), hub.clone(), clock.clone());
+        let media = Media::new(store.clone(), config.audio.max_duration_s);
         let public_url: Arc<str> = public_url.into();
         let source: Option<Arc<str>> = None;
         let mut walls = Vec::new();
@@ -120,6 +122,7 @@ impl Application {
                 board: board.clone(),
                 events: hub.clone(),
                 store: store.clone(),
+                media: media.clone(),
                 clock: clock.clone(),
                 metrics: metrics.clone(),
             };
@@ -139,12 +142,13 @@ impl Application {
             inbox,
             board,
             clock,
+            media,
             playback,
             metrics,
             public_url,
-            admin_token: admin_token.into(),
-            demo: options.demo,
-            shutdown,
+            admin_token: AdminToken(admin_token.into()),
+            demo: DemoMode(options.demo),
+            shutdown: Shutdown(shutdown),
         };
         Ok(Self {
             listener,
@@ -175,15 +179,37 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let state = self.state.clone();
-        self.background.push(tokio::spawn(pipeline::run(
-            state.clone(),
-            self.pipeline_rx,
-            self.retry,
-        )));
-        self.background.push(tokio::spawn(playback::run(
-            state.clone(),
-            self.playback_task,
-        )));
+        let pipeline = Pipeline {
+            store: state.store.clone(),
+            board: state.board.clone(),
+            walls: state.walls.clone(),
+            media: state.media.clone(),
+            player: state.playback.clone(),
+            metrics: state.metrics.clone(),
+            retry: self.retry,
+        };
+        self.background
+            .push(tokio::spawn(pipeline.run(self.pipeline_rx)));
+        let player = Player {
+            store: state.store.clone(),
+            board: state.board.clone(),
+            events: state.hub.clone(),
+            media: state.media.clone(),
+            metrics: state.metrics.clone(),
+            walls: state.walls.ids().map(str::to_string).collect(),
+            gap: std::time::Duration::from_millis(state.config.audio.gap_ms),
+        };
+        let audio = state.config.audio.clone();
+        let task = self.playback_task;
+        self.background.push(tokio::spawn(async move {
+            let output = crate::playback::open_output(&audio).await;
+            task.run(
+                player,
+                output,
+                audio.output.trim().eq_ignore_ascii_case("null"),
+            )
+            .await
+        }));
         for wall in state.walls.iter() {
             self.background
                 .push(tokio::spawn(wall.provider.clone().upkeep()));
@@ -212,7 +238,7 @@ impl Application {
             None => {
                 // Graceful, but bounded: a phone whose upload stalled out of Wi-Fi range must not
                 // hold the shutdown for ever.
-                let mut stopping = state.shutdown.clone();
+                let mut stopping = state.shutdown.0.clone();
                 let serve = axum::serve(
                     self.listener,
                     router.into_make_service_with_connect_info::<SocketAddr>(),

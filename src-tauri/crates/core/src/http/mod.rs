@@ -12,12 +12,15 @@
 pub mod client_ip;
 pub mod error;
 
-use crate::app::AppState;
-use crate::events::WallEvent;
+use crate::app::{AdminToken, AppState, Shutdown};
+use crate::events::{Hub, WallEvent};
 use crate::lang::Lang;
+use crate::metrics::Metrics;
+use crate::playback::Playback;
+use crate::store::Store;
 use crate::ui;
-use crate::walls::Wall;
-use axum::extract::{Path, Request, State};
+use crate::walls::{Wall, Walls};
+use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -29,6 +32,7 @@ use futures_util::Stream;
 use serde::Deserialize;
 use serde_json::json;
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::BroadcastStream;
@@ -66,56 +70,58 @@ pub fn router(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http())
 }
 
-async fn index(State(state): State<AppState>) -> Response {
-    let first = state
-        .walls
+async fn index(State(walls): State<Walls>) -> Response {
+    let first = walls
         .first()
         .map(|w| w.config.id.clone())
         .unwrap_or_default();
     axum::response::Redirect::temporary(&format!("/wall/{first}")).into_response()
 }
 
-async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
+async fn healthz(
+    State(walls): State<Walls>,
+    State(playback): State<Playback>,
+    State(store): State<Store>,
+) -> Json<serde_json::Value> {
     Json(json!({
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
-        "walls": state.walls.ids().collect::<Vec<_>>(),
-        "audio": state.playback.status(),
-        "inbox_pending": state.store.inbox_len(),
+        "walls": walls.ids().collect::<Vec<_>>(),
+        "audio": playback.status(),
+        "inbox_pending": store.inbox_len(),
     }))
 }
 
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+async fn metrics(
+    State(metrics): State<Arc<Metrics>>,
+    State(store): State<Store>,
+) -> impl IntoResponse {
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(
-            state.store.inbox_len(),
-            state.store.size_on_disk(),
-            state.metrics.uptime_s(),
-        ),
+        metrics.render(store.inbox_len(), store.size_on_disk(), metrics.uptime_s()),
     )
 }
 
-fn known_wall<'a>(state: &'a AppState, id: &str) -> Result<&'a Wall, ApiError> {
-    state
-        .wall(id)
+fn known_wall<'a>(walls: &'a Walls, id: &str) -> Result<&'a Wall, ApiError> {
+    walls
+        .get(id)
         .ok_or_else(|| ApiError::not_found(format!("no wall {id:?}")))
 }
 
 async fn wall_page(
-    State(state): State<AppState>,
+    State(walls): State<Walls>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    known_wall(&state, &id)?;
+    known_wall(&walls, &id)?;
     Ok(ui::asset("wall.html"))
 }
 
 /// The wall state: contract of `GET /api/walls/{id}`.
 pub fn wall_json(state: &AppState, id: &str) -> Result<serde_json::Value, ApiError> {
-    let wall = known_wall(state, id)?;
+    let wall = known_wall(&state.walls, id)?;
     let participants = state.store.participants(id)?;
     let messages = state.store.messages(id)?;
     let join = wall.provider.join_info();
@@ -125,7 +131,7 @@ pub fn wall_json(state: &AppState, id: &str) -> Result<serde_json::Value, ApiErr
         "locale": wall.config.locale,
         "provider": wall.provider.kind(),
         "theme": wall.config.theme,
-        "demo": state.demo,
+        "demo": state.demo.0,
         "join": {
             "url": join.url,
             "instructions": join.instructions,
@@ -145,11 +151,13 @@ async fn wall_state(
 }
 
 async fn wall_events(
-    State(state): State<AppState>,
+    State(walls): State<Walls>,
+    State(hub): State<Hub>,
+    State(shutdown): State<Shutdown>,
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    known_wall(&state, &id)?;
-    let rx = state.hub.subscribe(&id).expect("known wall has a channel");
+    known_wall(&walls, &id)?;
+    let rx = hub.subscribe(&id).expect("known wall has a channel");
     let stream = BroadcastStream::new(rx).filter_map(|item| match item {
         Ok(ev) => Some(Ok(to_sse(&ev))),
         // A slow client missed events: tell it to rebuild from the state API.
@@ -170,11 +178,8 @@ async fn wall_events(
             .event("heartbeat")
             .data(json!({"type": "heartbeat"}).to_string()))
     });
-    let stopping = state.clone();
     let events =
-        futures_util::StreamExt::take_until(hello.chain(stream).merge(heartbeat), async move {
-            stopping.shutting_down().await
-        });
+        futures_util::StreamExt::take_until(hello.chain(stream).merge(heartbeat), shutdown.begun());
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(10))))
 }
 
@@ -186,11 +191,8 @@ fn to_sse(ev: &WallEvent) -> Event {
         .data(serde_json::to_string(ev).unwrap_or_default())
 }
 
-async fn wall_qr(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let wall = known_wall(&state, &id)?;
+async fn wall_qr(State(walls): State<Walls>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let wall = known_wall(&walls, &id)?;
     let svg = crate::qr::svg(&wall.provider.join_info().url).map_err(ApiError::internal)?;
     Ok((
         [
@@ -211,47 +213,61 @@ struct PlayRequest {
     message_id: Option<String>,
 }
 
-/// A tap on an avatar: play that person's latest ready voice (or a given message) on the native player.
-/// Who may drive the kiosk's speakers: the kiosk itself (loopback) or the operator's bearer token.
-/// Anyone on the venue Wi-Fi could otherwise hijack the speakers.
-fn require_local_or_admin(
-    state: &AppState,
-    ip: std::net::IpAddr,
-    headers: &axum::http::HeaderMap,
-) -> Result<(), ApiError> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let token_ok = bearer.is_some_and(|b| {
-        use sha2::Digest;
-        // Compare digests in constant time: neither the token's bytes nor its length leak.
-        crate::secret::same(
-            &sha2::Sha256::digest(b.as_bytes()),
-            &sha2::Sha256::digest(state.admin_token.as_bytes()),
-        )
-    });
-    if ip.is_loopback() || token_ok {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "only the kiosk or the operator (admin token) can start playback",
-        ))
+/// Who is asking to drive the kiosk's speakers: the kiosk itself (loopback) or the operator (the admin
+/// Bearer token) may; anyone on the venue Wi-Fi could otherwise hijack them.
+struct Caller {
+    may_play: bool,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller
+where
+    AdminToken: axum::extract::FromRef<S>,
+{
+    type Rejection = Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Infallible> {
+        let ClientIp(ip) = ClientIp::from_request_parts(parts, state).await?;
+        let admin = <AdminToken as axum::extract::FromRef<S>>::from_ref(state);
+        let bearer = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let token_ok = bearer.is_some_and(|b| {
+            use sha2::Digest;
+            // Compare digests in constant time: neither the token's bytes nor its length leak.
+            crate::secret::same(
+                &sha2::Sha256::digest(b.as_bytes()),
+                &sha2::Sha256::digest(admin.0.as_bytes()),
+            )
+        });
+        Ok(Self {
+            may_play: ip.is_loopback() || token_ok,
+        })
     }
 }
 
+/// A tap on an avatar: play that person's latest ready voice (or a given message) on the native player.
 async fn play(
-    State(state): State<AppState>,
+    State(walls): State<Walls>,
+    State(store): State<Store>,
+    State(playback): State<Playback>,
     Path(id): Path<String>,
-    ClientIp(ip): ClientIp,
-    headers: axum::http::HeaderMap,
+    caller: Caller,
     Json(req): Json<PlayRequest>,
 ) -> Result<Response, ApiError> {
-    known_wall(&state, &id)?;
-    require_local_or_admin(&state, ip, &headers)?;
-    let messages = state.store.messages(&id)?;
+    known_wall(&walls, &id)?;
+    if !caller.may_play {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "only the kiosk or the operator (admin token) can start playback",
+        ));
+    }
+    let messages = store.messages(&id)?;
     let chosen = if let Some(mid) = &req.message_id {
         messages.iter().find(|m| &m.id == mid)
     } else if let Some(pid) = &req.participant_id {
@@ -273,19 +289,16 @@ async fn play(
             "that message is not ready to play",
         ));
     }
-    state.playback.play_now(&id, &m.id);
+    playback.play_now(&id, &m.id);
     Ok((StatusCode::ACCEPTED, Json(json!({"message_id": m.id}))).into_response())
 }
 
-async fn media(
-    State(state): State<AppState>,
-    Path(key): Path<String>,
-) -> Result<Response, ApiError> {
+async fn media(State(store): State<Store>, Path(key): Path<String>) -> Result<Response, ApiError> {
     // Keys are 32 hex digits (content hashes); anything else names no blob.
     if key.len() != 32 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ApiError::not_found("no such media"));
     }
-    let Some((meta, bytes)) = state.store.media(&key)? else {
+    let Some((meta, bytes)) = store.media(&key)? else {
         return Err(ApiError::not_found("no such media"));
     };
     Ok((
@@ -321,8 +334,8 @@ async fn ui_file(Path(file): Path<String>) -> Response {
 
 /// `GET /join/{wall}`: where the wall's QR (or a shared link) takes a phone — the wall's provider
 /// decides (the web join page, a platform's consent page or deep link).
-async fn join(State(state): State<AppState>, Path(id): Path<String>, request: Request) -> Response {
-    match state.wall(&id) {
+async fn join(State(walls): State<Walls>, Path(id): Path<String>, request: Request) -> Response {
+    match walls.get(&id) {
         Some(wall) => wall.provider.join(request).await,
         None => ui::no_such_wall(Lang::from_headers(request.headers(), "zh-CN")),
     }
@@ -330,4 +343,171 @@ async fn join(State(state): State<AppState>, Path(id): Path<String>, request: Re
 
 async fn no_such_route(request: Request) -> ApiError {
     ApiError::not_found(format!("no wall or route at {}", request.uri().path()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::DemoMode;
+    use crate::inbox::Inbox;
+    use crate::playback::{Command, PlaybackTask};
+    use crate::testing::{FakePlatform, Fixture, WALL};
+    use axum::body::Body;
+    use tower::ServiceExt;
+
+    struct Server {
+        state: AppState,
+        player: PlaybackTask,
+        _fx: Fixture,
+        _stop: tokio::sync::watch::Sender<bool>,
+    }
+
+    fn server() -> Server {
+        let fx = Fixture::new(FakePlatform::serving(Vec::new(), "audio/ogg"));
+        let metrics = Arc::new(Metrics::default());
+        let (inbox, _wakeups) = Inbox::new(fx.store.clone(), metrics.clone());
+        let (playback, player) = Playback::new(true);
+        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        let state = AppState {
+            config: Arc::new(crate::config::Config::builtin()),
+            store: fx.store.clone(),
+            hub: fx.hub.clone(),
+            walls: fx.walls.clone(),
+            inbox,
+            board: fx.board.clone(),
+            clock: crate::clock::Clock::manual(0),
+            media: fx.media.clone(),
+            playback,
+            metrics,
+            public_url: "http://kiosk.test".into(),
+            admin_token: AdminToken("s3cret".into()),
+            demo: DemoMode(false),
+            shutdown: Shutdown(shutdown),
+        };
+        Server {
+            state,
+            player,
+            _fx: fx,
+            _stop: stop,
+        }
+    }
+
+    async fn call(
+        s: &Server,
+        req: axum::http::Request<Body>,
+    ) -> (StatusCode, axum::http::HeaderMap, String) {
+        let r = router(s.state.clone()).oneshot(req).await.unwrap();
+        let (parts, body) = r.into_parts();
+        let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+        (
+            parts.status,
+            parts.headers,
+            String::from_utf8_lossy(&bytes).into_owned(),
+        )
+    }
+
+    fn get(path: &str) -> axum::http::Request<Body> {
+        axum::http::Request::get(path).body(Body::empty()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_wall_state_shows_the_providers_join_link() {
+        let s = server();
+        let (status, _, body) = call(&s, get("/api/walls/main")).await;
+        assert_eq!(status, StatusCode::OK);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["join"]["url"], "https://fake.example/join/main");
+        assert_eq!(v["provider"], "telegram");
+        assert!(v["join"]["qr_svg_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("/api/walls/main/qr.svg?v="));
+        assert_eq!(v["participants"], serde_json::json!([]));
+    }
+
+    #[tokio::test]
+    async fn join_and_platform_routes_belong_to_the_walls_provider() {
+        let s = server();
+        let (status, headers, _) = call(&s, get("/join/main")).await;
+        assert_eq!(status, StatusCode::FOUND);
+        assert_eq!(headers[header::LOCATION], "https://fake.example/consent");
+        let (status, _, body) = call(&s, get("/webhook/fake/main")).await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "fake ok"));
+    }
+
+    #[tokio::test]
+    async fn unknown_walls_are_404_with_a_reason_everywhere() {
+        let s = server();
+        for path in [
+            "/api/walls/nope",
+            "/api/walls/nope/qr.svg",
+            "/wall/nope",
+            "/api/join/nope/info",
+            "/join/nope/oauth",
+            "/webhook/fake/nope",
+        ] {
+            let (status, _, body) = call(&s, get(path)).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+            let v: serde_json::Value = serde_json::from_str(&body).expect(path);
+            assert_eq!(v["code"], "not_found", "{path}");
+        }
+        let mut req = get("/join/nope");
+        req.headers_mut()
+            .insert(header::ACCEPT_LANGUAGE, HeaderValue::from_static("en"));
+        let (status, _, body) = call(&s, req).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(
+            body.contains("No such wall") && body.contains("lang=\"en\""),
+            "{body}"
+        );
+    }
+
+    #[tokio::test]
+    async fn only_the_kiosk_or_the_operator_can_start_playback() {
+        let mut s = server();
+        let m = crate::testing::ready_voice("5", None);
+        s.state.store.put_message(WALL, &m).unwrap();
+        let play = |bearer: Option<&str>| {
+            let mut r = axum::http::Request::post("/api/walls/main/play")
+                .header(header::CONTENT_TYPE, "application/json");
+            if let Some(b) = bearer {
+                r = r.header(header::AUTHORIZATION, format!("Bearer {b}"));
+            }
+            r.body(Body::from(r#"{"participant_id":"telegram:u1"}"#))
+                .unwrap()
+        };
+        let (status, _, _) = call(&s, play(None)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, _, _) = call(&s, play(Some("s3cre7"))).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(s.player.try_next(), None);
+        let (status, _, body) = call(&s, play(Some("s3cret"))).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        assert_eq!(
+            s.player.try_next(),
+            Some(Command::PlayNow {
+                wall: WALL.into(),
+                id: "5".into()
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn media_is_served_immutable_and_never_sniffed() {
+        let s = server();
+        let key = s
+            .state
+            .store
+            .put_media(b"<html>x</html>", "text/html")
+            .unwrap();
+        let (status, headers, body) = call(&s, get(&format!("/media/{key}"))).await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "<html>x</html>"));
+        assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert!(headers[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .contains("sandbox"));
+        let (status, _, _) = call(&s, get("/media/not-a-key")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
 }

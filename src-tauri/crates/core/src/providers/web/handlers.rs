@@ -21,6 +21,7 @@ use crate::board::participant_id;
 use crate::domain::{placeholder_svg, Inbound, InboundKind, MessageKind, Provider};
 use crate::http::client_ip::ClientIp;
 use crate::http::error::ApiError;
+use crate::media::MediaError;
 use crate::store::{Accepted, Profile};
 use crate::ui;
 use axum::extract::multipart::MultipartRejection;
@@ -296,32 +297,28 @@ async fn post_voice(
         .ok_or_else(|| refuse(Refusal::AudioMissing))?;
     let max_s = cfg.audio_max_duration_s;
     let bytes = Arc::new(bytes);
-    let decoded = {
-        let bytes = bytes.clone();
-        tokio::task::spawn_blocking(move || voicewall_audio::decode_limited(&bytes, max_s))
-            .await
-            .map_err(ApiError::internal)?
-    };
-    let decoded = match decoded {
+    let decoded = match site.media.decode_upload(bytes.clone(), max_s).await {
         Ok(d) => d,
-        Err(DecodeError::NotAudio(why)) => {
+        Err(MediaError::Decode(DecodeError::NotAudio(why))) => {
             tracing::info!(reason = %why, "upload is not audio");
             return Err(refuse(Refusal::NotAudio));
         }
-        Err(DecodeError::TooLong { max_s, .. }) => {
+        Err(MediaError::Decode(DecodeError::TooLong { max_s, .. })) => {
             return Err(refuse(Refusal::AudioTooLong(max_s)))
         }
-        Err(DecodeError::Corrupt(why)) => {
+        Err(MediaError::Decode(DecodeError::Corrupt(why))) => {
             tracing::info!(reason = %why, "upload is damaged");
             return Err(refuse(Refusal::AudioCorrupt));
         }
-        Err(e @ DecodeError::Internal(_)) => return Err(ApiError::internal(e)),
+        Err(e) => return Err(ApiError::internal(e)),
     };
     if decoded.frames() == 0 {
         return Err(refuse(Refusal::AudioCorrupt));
     }
 
     let key = site.store.put_media(&bytes, decoded.format.mime())?;
+    // The pipeline's analysis and the player use this decode: an upload is decoded once.
+    site.media.remember(&key, decoded.clone());
     let upload_id = form
         .upload_id
         .filter(|u| valid_upload_id(u))

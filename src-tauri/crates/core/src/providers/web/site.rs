@@ -11,6 +11,7 @@ use crate::config::WebConfig;
 use crate::events::Hub;
 use crate::inbox::Inbox;
 use crate::lang::Lang;
+use crate::media::Media;
 use crate::provider::ProviderContext;
 use crate::store::Store;
 use axum::http::HeaderMap;
@@ -32,6 +33,7 @@ pub struct JoinSite {
     pub board: Board,
     pub inbox: Inbox,
     pub events: Hub,
+    pub media: Media,
     pub clock: Clock,
 }
 
@@ -51,6 +53,7 @@ impl JoinSite {
             board: ctx.board,
             inbox: ctx.inbox,
             events: ctx.events,
+            media: ctx.media,
             clock: ctx.clock,
         }
     }
