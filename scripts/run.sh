@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-cargo build --release -p voicewall
+cargo build --release -p voicewall --features demo
 exec target/release/voicewall "$@"

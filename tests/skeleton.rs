@@ -3,24 +3,15 @@
 
 use futures_util::StreamExt;
 use std::time::Duration;
-use voicewall_core::domain::{now_ms, Inbound, InboundKind, Provider};
-use voicewall_tests::{spawn_app, spawn_app_in};
+use voicewall_tests::{inbound, TestApp};
 
-fn join(sender: &str) -> Inbound {
-    Inbound {
-        wall: "main".into(),
-        provider: Provider::Web,
-        sender: sender.into(),
-        kind: InboundKind::Join,
-        pushed_at: now_ms(),
-        received_at: now_ms(),
-        dedup_key: format!("join:{sender}"),
-    }
+fn join(sender: &str) -> voicewall_core::domain::Inbound {
+    inbound::join("main", sender)
 }
 
 #[tokio::test]
 async fn healthz_reports_status_version_and_walls() {
-    let app = spawn_app("").await;
+    let app = TestApp::spawn("").await;
     let h = app.get_json("/healthz").await;
     assert_eq!(h["status"], "ok");
     assert_eq!(h["version"], env!("CARGO_PKG_VERSION"));
@@ -30,7 +21,7 @@ async fn healthz_reports_status_version_and_walls() {
 
 #[tokio::test]
 async fn unknown_wall_is_404_everywhere() {
-    let app = spawn_app("").await;
+    let app = TestApp::spawn("").await;
     for path in [
         "/wall/nope",
         "/api/walls/nope",
@@ -55,7 +46,7 @@ async fn unknown_wall_is_404_everywhere() {
 
 #[tokio::test]
 async fn wall_page_and_its_assets_are_served() {
-    let app = spawn_app("").await;
+    let app = TestApp::spawn("").await;
     let r = app.client.get(app.url("/wall/main")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.headers()["content-type"]
@@ -81,7 +72,7 @@ async fn wall_page_and_its_assets_are_served() {
 
 #[tokio::test]
 async fn wall_state_follows_the_contract_and_qr_encodes_the_join_url() {
-    let app = spawn_app("").await;
+    let app = TestApp::spawn("").await;
     let s = app.get_json("/api/walls/main").await;
     assert_eq!(s["id"], "main");
     assert_eq!(s["title"], "Voicewall");
@@ -99,7 +90,12 @@ async fn wall_state_follows_the_contract_and_qr_encodes_the_join_url() {
         .await
         .unwrap();
     assert_eq!(qr.headers()["content-type"], "image/svg+xml");
-    assert!(qr.text().await.unwrap().contains("<svg"));
+    // What a phone's camera reads off the wall is the join URL.
+    let svg = qr.text().await.unwrap();
+    assert_eq!(
+        voicewall_tests::qr::decode_svg(&svg).expect("a readable QR code"),
+        join_url
+    );
 
     app.state.accept(&join("device-1")).await.unwrap();
     let s = app
@@ -129,7 +125,7 @@ async fn wall_state_follows_the_contract_and_qr_encodes_the_join_url() {
 
 #[tokio::test]
 async fn events_stream_carries_joins_as_sse() {
-    let app = spawn_app("").await;
+    let app = TestApp::spawn("").await;
     let r = app
         .client
         .get(app.url("/api/walls/main/events"))
@@ -166,7 +162,7 @@ async fn events_stream_carries_joins_as_sse() {
 
 #[tokio::test]
 async fn metrics_are_prometheus_text() {
-    let app = spawn_app("").await;
+    let app = TestApp::spawn("").await;
     app.state.accept(&join("device-3")).await.unwrap();
     app.state.accept(&join("device-3")).await.unwrap();
     let r = app.client.get(app.url("/metrics")).send().await.unwrap();
@@ -190,7 +186,7 @@ async fn metrics_are_prometheus_text() {
 #[tokio::test]
 async fn a_clean_stop_keeps_everything_accepted() {
     let dir = tempfile::tempdir().unwrap();
-    let app = spawn_app_in(dir.path(), "", Default::default()).await;
+    let app = TestApp::spawn_in(dir.path(), "", Default::default()).await;
     for i in 0..5 {
         app.state.accept(&join(&format!("d{i}"))).await.unwrap();
     }
@@ -199,7 +195,7 @@ async fn a_clean_stop_keeps_everything_accepted() {
     })
     .await;
     app.stop().await;
-    let app = spawn_app_in(dir.path(), "", Default::default()).await;
+    let app = TestApp::spawn_in(dir.path(), "", Default::default()).await;
     let s = app.get_json("/api/walls/main").await;
     assert_eq!(s["participants"].as_array().unwrap().len(), 5);
     app.stop().await;

@@ -6,7 +6,7 @@
 use clap::Parser;
 use std::sync::Mutex;
 use tauri::{Manager, RunEvent, WebviewUrl, WebviewWindowBuilder};
-use voicewall_core::cli::{self, Cli, Dispatch};
+use voicewall_core::cli::{self, Cli, Dispatch, Simulation};
 use voicewall_core::startup::{Application, Options};
 use voicewall_core::Config;
 
@@ -34,14 +34,25 @@ const KIOSK_SCRIPT: &str = r#"(function(){
 /// Entry point of the `voicewall` binary; returns the exit code.
 pub fn main_entry() -> i32 {
     let cli = Cli::parse();
-    match cli::dispatch(cli) {
+    match cli::dispatch(cli, simulation()) {
         Dispatch::Exit(code) => code,
         Dispatch::Desktop { config, demo } => run_desktop(*config, demo),
     }
 }
 
+/// The simulated audience of `voicewall demo`: linked only with the `demo` feature.
+#[cfg(feature = "demo")]
+fn simulation() -> Option<Box<dyn Simulation>> {
+    Some(Box::new(voicewall_sim::demo::Demo::new()))
+}
+
+#[cfg(not(feature = "demo"))]
+fn simulation() -> Option<Box<dyn Simulation>> {
+    None
+}
+
 /// The kiosk: one tokio runtime shared with Tauri, the core app on it, the wall window in front.
-pub fn run_desktop(config: Config, demo: bool) -> i32 {
+pub fn run_desktop(config: Config, demo: Option<Box<dyn Simulation>>) -> i32 {
     let _guard = voicewall_core::telemetry::init(Some(&config.data_dir().join("logs")));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -53,7 +64,7 @@ pub fn run_desktop(config: Config, demo: bool) -> i32 {
     let app = match rt.block_on(Application::build_with(
         config,
         Options {
-            demo,
+            demo: demo.is_some(),
             ..Options::default()
         },
     )) {
@@ -65,8 +76,10 @@ pub fn run_desktop(config: Config, demo: bool) -> i32 {
         }
     };
     let local = app.local_addr();
-    if demo {
-        voicewall_core::demo::start(app.state().clone(), local);
+    if let Some(simulation) = demo {
+        // Its tasks run on the one runtime.
+        let _entered = rt.enter();
+        simulation.start(local);
     }
     // The window talks to the server on loopback whatever address it listens on.
     let wall_url = format!("http://127.0.0.1:{}/wall/{first_wall}", local.port());

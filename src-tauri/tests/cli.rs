@@ -1,9 +1,10 @@
-//! The `voicewall` binary's command line, for real: help, version, check-config, probe, and `serve`
-//! answering /healthz then stopping cleanly on SIGTERM.
+//! The `voicewall` binary's command line, for real: help, version, check-config, probe (the decoded
+//! facts), `serve` answering /healthz then stopping cleanly on SIGTERM, and `demo` in a build without
+//! the simulator.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use voicewall_testkit::serve::write_config;
+use voicewall_testkit::ServeProcess;
 
 const BIN: &str = env!("CARGO_BIN_EXE_voicewall");
 
@@ -75,8 +76,18 @@ fn check_config_names_key_and_line() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.toml"));
 }
 
+/// `key=value` fields of one probe line (`FILE: container=… codec=… …`).
+fn probe_fields(line: &str) -> std::collections::HashMap<String, String> {
+    let (_, facts) = line.split_once(": ").expect("FILE: facts");
+    facts
+        .split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 #[test]
-fn probe_reports_duration_and_fails_on_non_audio() {
+fn probe_reports_decoded_facts_and_fails_on_non_audio() {
     let out = Command::new(BIN)
         .args([
             "probe",
@@ -91,68 +102,46 @@ fn probe_reports_duration_and_fails_on_non_audio() {
         "{text} {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(
-        text.lines().filter(|l| l.contains("duration=")).count(),
-        2,
-        "{text}"
-    );
-    assert!(
-        text.contains("codec=amr-nb") || text.contains("amr"),
-        "{text}"
-    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    // The clip is 2.998 s of speech (tests/fixtures/audio/README.md), mono.
+    for (line, container, codec, rate) in [
+        (lines[0], "amr", "amr-nb", "8000"),
+        (lines[1], "ogg", "opus", "48000"),
+    ] {
+        let f = probe_fields(line);
+        assert_eq!(f["container"], container, "{line}");
+        assert_eq!(f["codec"], codec, "{line}");
+        assert_eq!(f["sample_rate"], rate, "{line}");
+        assert_eq!(f["channels"], "1", "{line}");
+        let duration: f64 = f["duration"].parse().unwrap();
+        assert!((2.9..=3.1).contains(&duration), "{line}");
+        // Decoded speech, not silence: a real peak and a loudness well above the silence floor.
+        let peak: f64 = f["peak"].parse().unwrap();
+        assert!(peak > 0.1, "{line}");
+        let lufs: f64 = f["loudness"].parse().unwrap();
+        assert!((-40.0..-5.0).contains(&lufs), "{line}");
+    }
 
     let dir = tempfile::tempdir().unwrap();
     let fake = dir.path().join("song.mp3");
     std::fs::write(&fake, "this is not audio at all").unwrap();
     let out = Command::new(BIN).arg("probe").arg(&fake).output().unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("error"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (_, verdict) = text.trim().split_once(": ").unwrap();
+    assert!(verdict.starts_with("error"), "{text}");
 }
 
 #[test]
 fn serve_answers_then_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let cfg = dir.path().join("v.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\n[storage]\ndata_dir = {:?}\n[audio]\noutput = \"null\"\n",
-            dir.path().join("data").display().to_string()
-        ),
-    )
-    .unwrap();
-    let mut child = Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(&cfg)
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    let url = format!("http://127.0.0.1:{port}/healthz");
-    let body = loop {
-        if let Ok(mut r) = ureq_get(&url) {
-            break std::mem::take(&mut r);
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "serve never answered"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let cfg = write_config(dir.path(), "");
+    let process = ServeProcess::start(std::path::Path::new(BIN), &cfg).unwrap();
+    let body = http_get(&process.url("/healthz")).unwrap();
     assert!(body.contains("\"status\":\"ok\""), "{body}");
-    unsafe_kill(child.id(), 15);
-    let status = child.wait().unwrap();
+    let (status, log) = process.terminate();
     assert!(status.success(), "exit: {status}");
-    let log: Vec<String> = BufReader::new(child.stderr.take().unwrap())
-        .lines()
-        .map_while(Result::ok)
-        .collect();
     assert!(
         log.iter().any(|l| l.contains("stopped cleanly")),
         "no clean stop in the log: {log:#?}"
@@ -168,8 +157,20 @@ fn serve_answers_then_stops_cleanly_on_sigterm() {
     );
 }
 
+#[cfg(not(feature = "demo"))]
+#[test]
+fn demo_says_so_when_the_build_has_no_simulator() {
+    let out = Command::new(BIN)
+        .args(["demo", "--headless"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--features demo"), "{err}");
+}
+
 /// A tiny blocking HTTP GET over a real socket (keeps the test free of an HTTP client runtime).
-fn ureq_get(url: &str) -> std::io::Result<String> {
+fn http_get(url: &str) -> std::io::Result<String> {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://").unwrap();
     let (host, path) = rest.split_once('/').unwrap();
@@ -184,13 +185,4 @@ fn ureq_get(url: &str) -> std::io::Result<String> {
         return Err(std::io::Error::other(out));
     }
     Ok(out)
-}
-
-fn unsafe_kill(pid: u32, sig: i32) {
-    let ok = Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(pid.to_string())
-        .status()
-        .unwrap();
-    assert!(ok.success());
 }

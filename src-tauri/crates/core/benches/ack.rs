@@ -10,9 +10,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use voicewall_core::config::Config;
-use voicewall_core::mock_wechat::{self, MockWechat, PushMode, Pusher};
-use voicewall_core::startup::{Application, Options};
+use voicewall_core::startup::Options;
+use voicewall_sim::wechat::{self, MockWechat, PushMode, Pusher};
+use voicewall_testkit::TestApp;
 
 const APP_ID: &str = "wxbench000000001";
 const SECRET: &str = "bench-secret";
@@ -52,7 +52,7 @@ async fn load(url: String, clients: usize, secs: u64) -> Figures {
             let openid = format!("oBench{c:03}");
             while Instant::now() < deadline {
                 let n = next.fetch_add(1, Ordering::Relaxed);
-                let xml = mock_wechat::voice_xml(
+                let xml = wechat::voice_xml(
                     ORIGINAL_ID,
                     &openid,
                     1_700_000_000,
@@ -113,18 +113,17 @@ fn main() {
     rt.block_on(async move {
         let dir = tempfile::tempdir().unwrap();
         let mock = MockWechat::start(APP_ID, SECRET).await.unwrap();
-        let text = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\ndata_dir = {:?}\n[audio]\noutput = \"null\"\nautoplay = false\n\
-             [[walls]]\nid = \"wx\"\n[walls.wechat]\napp_id = \"{APP_ID}\"\napp_secret = \"{SECRET}\"\ntoken = \"{TOKEN}\"\n\
-             original_id = \"{ORIGINAL_ID}\"\napi_base = \"{b}\"\noauth_base = \"{b}\"\n[[walls]]\nid = \"web\"\n[walls.web]\n",
-            dir.path().display().to_string(),
-            b = mock.base_url()
+        let mut config = voicewall_testkit::test_config(
+            dir.path(),
+            &format!(
+                "[[walls]]\nid = \"wx\"\n[walls.wechat]\napp_id = \"{APP_ID}\"\napp_secret = \"{SECRET}\"\ntoken = \"{TOKEN}\"\n\
+                 original_id = \"{ORIGINAL_ID}\"\napi_base = \"{b}\"\noauth_base = \"{b}\"\n[[walls]]\nid = \"web\"\n[walls.web]\n",
+                b = mock.base_url()
+            ),
         );
-        let config = Config::from_toml(&text, std::path::Path::new("bench.toml")).unwrap();
-        let app = Application::build_with(config, Options::default()).await.unwrap();
-        let app_url = format!("http://{}/webhook/wechat/wx", app.local_addr());
-        let state = app.state().clone();
-        tokio::spawn(app.run_until_stopped(std::future::pending()));
+        config.audio.autoplay = false;
+        let app = TestApp::spawn_config(config, Options::default()).await;
+        let app_url = app.url("/webhook/wechat/wx");
 
         let bare = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let bare_url = format!("http://{}/webhook", bare.local_addr().unwrap());
@@ -145,6 +144,7 @@ fn main() {
             );
         }
         println!("ratio (voicewall / bare): {:.2}", app_f.rps() / bare_f.rps());
-        println!("accepted into the inbox: {} (+{} still pending)", app_f.requests, state.store.inbox_len());
+        println!("accepted into the inbox: {} (+{} still pending)", app_f.requests, app.inbox_pending().await);
+        app.stop().await;
     });
 }

@@ -4,7 +4,8 @@
 use crate::config::{self, Config};
 use crate::startup::{Application, Options};
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -45,10 +46,25 @@ pub enum Command {
     Play { file: PathBuf },
 }
 
+/// The simulated platform and audience behind `voicewall demo`. Core knows no simulator: the shell
+/// supplies one when it is built with its `demo` feature (the `voicewall-sim` crate).
+pub trait Simulation: Send {
+    /// The demo's config (the given file, or the built-in one, with the simulated walls). Called before
+    /// any runtime exists.
+    fn config(&mut self, file: Option<&Path>) -> Result<Config, config::ConfigError>;
+    /// Start the simulated platform and audience against the app at `app`, as tasks on the current
+    /// tokio runtime (the app's one runtime).
+    fn start(self: Box<Self>, app: SocketAddr);
+}
+
 /// What `main` should do after parsing.
 pub enum Dispatch {
-    /// Open the kiosk window around an application built from this config.
-    Desktop { config: Box<Config>, demo: bool },
+    /// Open the kiosk window around an application built from this config (with the simulated audience
+    /// of `voicewall demo` when `demo` is set).
+    Desktop {
+        config: Box<Config>,
+        demo: Option<Box<dyn Simulation>>,
+    },
     /// Done: exit with this code.
     Exit(i32),
 }
@@ -61,8 +77,9 @@ pub fn load_config(cli: &Cli) -> Result<Config, config::ConfigError> {
     }
 }
 
-/// Run every headless command to completion; return `Desktop` for the window modes.
-pub fn dispatch(cli: Cli) -> Dispatch {
+/// Run every headless command to completion; return `Desktop` for the window modes. `simulation` is the
+/// demo's simulated audience, when this build has one.
+pub fn dispatch(cli: Cli, simulation: Option<Box<dyn Simulation>>) -> Dispatch {
     match &cli.command {
         Some(Command::CheckConfig { file }) => match check_config(file) {
             Ok(c) => {
@@ -97,27 +114,31 @@ pub fn dispatch(cli: Cli) -> Dispatch {
                 Ok(c) => c,
                 Err(e) => return fail(e),
             };
-            Dispatch::Exit(serve(config, false))
+            Dispatch::Exit(serve(config, None))
         }
         Some(Command::Demo { headless }) => {
-            let config = crate::demo_config(cli.config.as_deref());
-            let config = match config {
+            let Some(mut simulation) = simulation else {
+                return fail(
+                    "this build has no demo (build the voicewall crate with `--features demo`, as scripts/run.sh does)",
+                );
+            };
+            let config = match simulation.config(cli.config.as_deref()) {
                 Ok(c) => c,
                 Err(e) => return fail(e),
             };
             if *headless {
-                Dispatch::Exit(serve(config, true))
+                Dispatch::Exit(serve(config, Some(simulation)))
             } else {
                 Dispatch::Desktop {
                     config: Box::new(config),
-                    demo: true,
+                    demo: Some(simulation),
                 }
             }
         }
         None => match load_config(&cli) {
             Ok(config) => Dispatch::Desktop {
                 config: Box::new(config),
-                demo: false,
+                demo: None,
             },
             Err(e) => fail(e),
         },
@@ -139,8 +160,9 @@ fn fail(e: impl std::fmt::Display) -> Dispatch {
     Dispatch::Exit(2)
 }
 
-/// `voicewall serve`: the whole app with no window, until Ctrl-C or SIGTERM.
-pub fn serve(config: Config, demo: bool) -> i32 {
+/// `voicewall serve` (and `demo --headless`, with its simulation): the whole app with no window, until
+/// Ctrl-C or SIGTERM.
+pub fn serve(config: Config, simulation: Option<Box<dyn Simulation>>) -> i32 {
     let _guard = crate::telemetry::init(Some(&config.data_dir().join("logs")));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -150,7 +172,7 @@ pub fn serve(config: Config, demo: bool) -> i32 {
         let app = match Application::build_with(
             config,
             Options {
-                demo,
+                demo: simulation.is_some(),
                 ..Options::default()
             },
         )
@@ -163,8 +185,8 @@ pub fn serve(config: Config, demo: bool) -> i32 {
                 return 1;
             }
         };
-        if demo {
-            crate::demo::start(app.state().clone(), app.local_addr());
+        if let Some(simulation) = simulation {
+            simulation.start(app.local_addr());
         }
         tracing::info!(addr = %app.local_addr(), "serving (no window)");
         match app

@@ -3,19 +3,18 @@
 
 use sha2::Digest;
 use std::path::PathBuf;
-use std::time::Duration;
-use voicewall_core::config::Config;
 use voicewall_core::config::WebConfig;
 use voicewall_core::providers::web::JoinTokens;
-use voicewall_core::startup::{Application, Options};
-use voicewall_core::AppState;
+use voicewall_core::startup::Options;
 
-struct TestApp {
-    addr: String,
-    state: AppState,
-    client: reqwest::Client,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    _tmp: tempfile::TempDir,
+/// The harness's app with the join page's own helpers.
+struct TestApp(voicewall_testkit::TestApp);
+
+impl std::ops::Deref for TestApp {
+    type Target = voicewall_testkit::TestApp;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 /// Spawn the app with one English web wall "main"; `web` is extra `[walls.web]` keys.
@@ -25,51 +24,15 @@ async fn spawn(web: &str) -> TestApp {
 
 /// `server` is extra `[server]` tables (e.g. `[server.tls]`).
 async fn spawn_with(server: &str, web: &str) -> TestApp {
-    if std::env::var_os("TEST_LOG").is_some() {
-        voicewall_core::telemetry::init(None);
-    }
     let tmp = tempfile::tempdir().expect("tempdir");
-    let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n{server}\n[storage]\ndata_dir = {:?}\n[audio]\noutput = \"null\"\n\
-         [[walls]]\nid = \"main\"\ntitle = \"Test wall\"\nlocale = \"en\"\n[walls.web]\n{web}\n",
-        tmp.path().display().to_string()
+    let config = voicewall_testkit::test_config(
+        tmp.path(),
+        &format!(
+            "{server}\n[[walls]]\nid = \"main\"\ntitle = \"Test wall\"\nlocale = \"en\"\n[walls.web]\n{web}\n"
+        ),
     );
-    let config = Config::from_toml(&text, std::path::Path::new("test.toml")).expect("config");
-    let app = Application::build_with(config, Options::default())
-        .await
-        .expect("build");
-    let scheme = if server.contains("[server.tls]") {
-        "https"
-    } else {
-        "http"
-    };
-    let addr = format!("{scheme}://{}", app.local_addr());
-    let state = app.state().clone();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run_until_stopped(async move {
-        let _ = rx.await;
-    }));
-    TestApp {
-        addr,
-        state,
-        client: reqwest::Client::builder()
-            .timeout(Duration::from_secs(20))
-            // The generated certificate is self-signed.
-            .danger_accept_invalid_certs(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        stop: Some(tx),
-        _tmp: tmp,
-    }
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-    }
+    let app = voicewall_testkit::TestApp::spawn_config(config, Options::default()).await;
+    TestApp(app.with_temp_dir(tmp))
 }
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -135,10 +98,6 @@ struct Reply {
 }
 
 impl TestApp {
-    fn url(&self, p: &str) -> String {
-        format!("{}{p}", self.addr)
-    }
-
     /// The wall's join tokens, from the kiosk's stored web secret (the walls here use the default
     /// rotation).
     fn tokens(&self) -> JoinTokens {
@@ -151,14 +110,7 @@ impl TestApp {
     }
 
     async fn state_json(&self) -> serde_json::Value {
-        self.client
-            .get(self.url("/api/walls/main"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.wall("main").await
     }
 
     /// The device cookie a valid join page visit sets.
@@ -254,24 +206,13 @@ impl TestApp {
         .await
     }
 
-    /// Poll the wall until `pred` holds.
+    /// Read the wall until `pred` holds.
     async fn wait(
         &self,
         secs: u64,
         pred: impl Fn(&serde_json::Value) -> bool,
     ) -> serde_json::Value {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-        loop {
-            let s = self.state_json().await;
-            if pred(&s) {
-                return s;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "wall never matched: {s:#}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        self.wait_state("main", secs, pred).await
     }
 }
 

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use voicewall_core::mock_wechat::{self, MockWechat, PushMode, OPENID_HEADER};
+use voicewall_sim::wechat::{self, MockWechat, PushMode, OPENID_HEADER};
 
 /// What `GET /join/{wall}` answers, asked of the wall's provider in-process (through the provider
 /// interface, as the server's join route does).
@@ -102,14 +102,14 @@ async fn oauth_join_gives_the_participant_the_platform_name_and_avatar() {
     assert_eq!(ct, "image/png");
     assert_eq!(
         bytes,
-        mock_wechat::avatar_png("oOauthNew"),
+        wechat::avatar_png("oOauthNew"),
         "the platform's avatar, cached"
     );
     assert_eq!(mock.count("/mmopen/oOauthNew/132"), 1);
 
     // Someone who followed first (placeholder), then joins: updated in place; their voice too.
     mock.add_media("m-oauth", hello_amr(), "audio/amr");
-    let sub = mock_wechat::subscribe_xml(ORIGINAL_ID, "oFollower", now_s(), Some(WALL));
+    let sub = wechat::subscribe_xml(ORIGINAL_ID, "oFollower", now_s(), Some(WALL));
     assert_eq!(app.push(&sub, PushMode::Safe).await.status(), 200);
     app.wait_wall(10, |w| participant(w, "oFollower").is_some())
         .await;
@@ -194,9 +194,6 @@ async fn oauth_failures_show_a_friendly_page_with_a_retry_link() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
-    assert_eq!(
-        app.wall().await["participants"].as_array().unwrap().len(),
-        0
-    );
+    assert_eq!(app.wx().await["participants"].as_array().unwrap().len(), 0);
     app.stop().await;
 }

@@ -5,10 +5,9 @@
 mod common;
 
 use common::*;
-use std::time::Duration;
-use voicewall_core::mock_wechat::{self, MockWechat, PushMode};
 use voicewall_core::providers::wechat::crypto::signature;
 use voicewall_core::providers::wechat::xml;
+use voicewall_sim::wechat::{self, MockWechat, PushMode};
 
 async fn setup() -> (tempfile::TempDir, MockWechat, TestApp) {
     let dir = tempfile::tempdir().unwrap();
@@ -95,7 +94,7 @@ async fn pushes_in_all_three_modes_become_ready_voice_messages() {
         let media = format!("media-{i}");
         mock.add_media(&media, amr.clone(), "audio/amr");
         let openid = format!("oUser{i}");
-        let xml = mock_wechat::voice_xml(ORIGINAL_ID, &openid, now_s(), &media, unique(), "hello");
+        let xml = wechat::voice_xml(ORIGINAL_ID, &openid, now_s(), &media, unique(), "hello");
         let r = app.push(&xml, mode).await;
         assert_eq!(r.status(), 200, "{mode:?}");
         assert_eq!(r.text().await.unwrap(), "success", "{mode:?}");
@@ -128,7 +127,7 @@ async fn pushes_in_all_three_modes_become_ready_voice_messages() {
 async fn four_deliveries_of_one_msgid_are_one_message() {
     let (_d, mock, app) = setup().await;
     mock.add_media("m-dup", hello_amr(), "audio/amr");
-    let xml = mock_wechat::voice_xml(ORIGINAL_ID, "oDup", now_s(), "m-dup", unique(), "");
+    let xml = wechat::voice_xml(ORIGINAL_ID, "oDup", now_s(), "m-dup", unique(), "");
     for mode in [
         PushMode::Plaintext,
         PushMode::Plaintext,
@@ -139,15 +138,17 @@ async fn four_deliveries_of_one_msgid_are_one_message() {
         assert_eq!(r.status(), 200);
     }
     // A follow retried four times is one join too.
-    let sub = mock_wechat::subscribe_xml(ORIGINAL_ID, "oDup", now_s(), Some(WALL));
+    let sub = wechat::subscribe_xml(ORIGINAL_ID, "oDup", now_s(), Some(WALL));
     for _ in 0..4 {
         assert_eq!(app.push(&sub, PushMode::Plaintext).await.status(), 200);
     }
     let wall = app
         .wait_wall(20, |w| with_status(w, "ready").len() == 1)
         .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let wall2 = app.wall().await;
+    // Every delivery was acknowledged above; once the inbox is empty they have all been processed, so
+    // a second message could no longer appear.
+    app.wait_inbox_drained().await;
+    let wall2 = app.wx().await;
     assert_eq!(message_count(&wall2), 1, "{wall:#}");
     assert_eq!(wall2["participants"].as_array().unwrap().len(), 1);
     assert_eq!(mock.media_count("m-dup"), 1, "fetched once");
@@ -158,7 +159,7 @@ async fn four_deliveries_of_one_msgid_are_one_message() {
 async fn hostile_input_is_refused_and_the_server_stays_up() {
     let (_d, mock, app) = setup().await;
     mock.add_media("m-ok", hello_amr(), "audio/amr");
-    let good = mock_wechat::voice_xml(ORIGINAL_ID, "oGood", now_s(), "m-ok", unique(), "");
+    let good = wechat::voice_xml(ORIGINAL_ID, "oGood", now_s(), "m-ok", unique(), "");
     assert_eq!(app.push(&good, PushMode::Plaintext).await.status(), 200);
     app.wait_wall(20, |w| with_status(w, "ready").len() == 1)
         .await;
@@ -223,12 +224,12 @@ async fn hostile_input_is_refused_and_the_server_stays_up() {
         .unwrap();
     assert_eq!(r.status(), 404);
     // Another account's push.
-    let other = mock_wechat::voice_xml("gh_someone_else", "oX", now_s(), "m-ok", unique(), "");
+    let other = wechat::voice_xml("gh_someone_else", "oX", now_s(), "m-ok", unique(), "");
     let r = app.push(&other, PushMode::Plaintext).await;
     assert_eq!(r.status(), 400);
     // Encrypted for another appid.
     let stranger =
-        voicewall_core::mock_wechat::Pusher::new(TOKEN, Some(AES_KEY), "wx_other_app", ORIGINAL_ID);
+        voicewall_sim::wechat::Pusher::new(TOKEN, Some(AES_KEY), "wx_other_app", ORIGINAL_ID);
     let r = stranger
         .deliver(&app.client, &app.webhook(), &good, PushMode::Safe)
         .await
@@ -236,7 +237,7 @@ async fn hostile_input_is_refused_and_the_server_stays_up() {
     assert_eq!(r.status(), 403);
 
     // Still up; the earlier message is intact; nothing else was stored.
-    let wall = app.wall().await;
+    let wall = app.wx().await;
     assert_eq!(message_count(&wall), 1);
     assert_eq!(with_status(&wall, "ready").len(), 1);
     let metrics = app
@@ -277,7 +278,7 @@ async fn a_rejected_token_is_refreshed_once_and_the_fetch_retried() {
     assert_eq!(mock.count("/cgi-bin/token"), 1);
     mock.add_media("m-tok", hello_amr(), "audio/amr");
     mock.reject_token_once();
-    let xml = mock_wechat::voice_xml(ORIGINAL_ID, "oTok", now_s(), "m-tok", unique(), "");
+    let xml = wechat::voice_xml(ORIGINAL_ID, "oTok", now_s(), "m-tok", unique(), "");
     assert_eq!(app.push(&xml, PushMode::Plaintext).await.status(), 200);
     let wall = app
         .wait_wall(20, |w| with_status(w, "ready").len() == 1)
@@ -298,7 +299,7 @@ async fn server_errors_and_busy_are_retried_until_ready() {
     wait_platform_qr(&app).await;
     mock.add_media("m-5xx", hello_amr(), "audio/amr");
     mock.fail_next("/cgi-bin/media/get", 2);
-    let xml = mock_wechat::voice_xml(ORIGINAL_ID, "o5xx", now_s(), "m-5xx", unique(), "");
+    let xml = wechat::voice_xml(ORIGINAL_ID, "o5xx", now_s(), "m-5xx", unique(), "");
     assert_eq!(app.push(&xml, PushMode::Plaintext).await.status(), 200);
     let wall = app
         .wait_wall(20, |w| with_status(w, "ready").len() == 1)
@@ -307,7 +308,7 @@ async fn server_errors_and_busy_are_retried_until_ready() {
 
     mock.add_media("m-busy", hello_amr(), "audio/amr");
     mock.busy_next("/cgi-bin/media/get", 1);
-    let xml = mock_wechat::voice_xml(ORIGINAL_ID, "oBusy", now_s(), "m-busy", unique(), "");
+    let xml = wechat::voice_xml(ORIGINAL_ID, "oBusy", now_s(), "m-busy", unique(), "");
     assert_eq!(app.push(&xml, PushMode::Plaintext).await.status(), 200);
     app.wait_wall(20, |w| with_status(w, "ready").len() == 2)
         .await;
@@ -315,7 +316,7 @@ async fn server_errors_and_busy_are_retried_until_ready() {
     // Down for longer than the retry budget: failed, with a readable reason.
     mock.add_media("m-down", hello_amr(), "audio/amr");
     mock.fail_next("/cgi-bin/media/get", 100);
-    let xml = mock_wechat::voice_xml(ORIGINAL_ID, "oDown", now_s(), "m-down", unique(), "");
+    let xml = wechat::voice_xml(ORIGINAL_ID, "oDown", now_s(), "m-down", unique(), "");
     assert_eq!(app.push(&xml, PushMode::Plaintext).await.status(), 200);
     let wall = app
         .wait_wall(20, |w| with_status(w, "failed").len() == 1)
@@ -335,7 +336,7 @@ async fn server_errors_and_busy_are_retried_until_ready() {
 #[tokio::test]
 async fn a_permanent_error_fails_the_message_with_a_readable_reason() {
     let (_d, mock, app) = setup().await;
-    let xml = mock_wechat::voice_xml(ORIGINAL_ID, "oPerm", now_s(), "no-such-media", unique(), "");
+    let xml = wechat::voice_xml(ORIGINAL_ID, "oPerm", now_s(), "no-such-media", unique(), "");
     assert_eq!(app.push(&xml, PushMode::Safe).await.status(), 200);
     let wall = app
         .wait_wall(20, |w| with_status(w, "failed").len() == 1)
@@ -353,12 +354,12 @@ async fn a_permanent_error_fails_the_message_with_a_readable_reason() {
 #[tokio::test]
 async fn text_image_and_video_pushes() {
     let (_d, mock, app) = setup().await;
-    let png = mock_wechat::avatar_png("picture");
+    let png = wechat::avatar_png("picture");
     mock.add_media("m-img", png.clone(), "image/jpeg");
     let video = b"\x00\x00\x00\x18ftypmp42fake video bytes".to_vec();
     mock.add_video("m-vid", video.clone());
     let t = now_s();
-    let text = mock_wechat::text_xml(ORIGINAL_ID, "oText", t, "大家好 & <hi>", unique());
+    let text = wechat::text_xml(ORIGINAL_ID, "oText", t, "大家好 & <hi>", unique());
     let image = format!("<xml><ToUserName><![CDATA[{ORIGINAL_ID}]]></ToUserName><FromUserName><![CDATA[oText]]></FromUserName><CreateTime>{t}</CreateTime><MsgType><![CDATA[image]]></MsgType><PicUrl><![CDATA[http://mmbiz.qpic.cn/x]]></PicUrl><MediaId><![CDATA[m-img]]></MediaId><MsgId>{}</MsgId></xml>", unique());
     let vid = format!("<xml><ToUserName><![CDATA[{ORIGINAL_ID}]]></ToUserName><FromUserName><![CDATA[oText]]></FromUserName><CreateTime>{t}</CreateTime><MsgType><![CDATA[video]]></MsgType><MediaId><![CDATA[m-vid]]></MediaId><ThumbMediaId><![CDATA[th]]></ThumbMediaId><MsgId>{}</MsgId></xml>", unique());
     let location = format!("<xml><ToUserName><![CDATA[{ORIGINAL_ID}]]></ToUserName><FromUserName><![CDATA[oText]]></FromUserName><CreateTime>{t}</CreateTime><MsgType><![CDATA[location]]></MsgType><Location_X>23.1</Location_X><Location_Y>113.3</Location_Y><Scale>20</Scale><Label><![CDATA[x]]></Label><MsgId>{}</MsgId></xml>", unique());
@@ -401,7 +402,7 @@ async fn a_follow_with_the_wall_scene_joins_and_gets_a_reply() {
     let (_d, _mock, app) = setup().await;
     let t = now_s();
     // Plaintext follow: a plaintext reply.
-    let sub = mock_wechat::subscribe_xml(ORIGINAL_ID, "oFollow", t, Some(WALL));
+    let sub = wechat::subscribe_xml(ORIGINAL_ID, "oFollow", t, Some(WALL));
     let r = app.push(&sub, PushMode::Plaintext).await;
     assert_eq!(r.status(), 200);
     let reply = r.text().await.unwrap();
@@ -419,7 +420,7 @@ async fn a_follow_with_the_wall_scene_joins_and_gets_a_reply() {
     assert!(p["avatar_url"].as_str().unwrap().starts_with("/media/"));
 
     // Safe-mode SCAN by an existing follower: an encrypted, signed reply.
-    let scan = mock_wechat::scan_xml(ORIGINAL_ID, "oScan", t, WALL);
+    let scan = wechat::scan_xml(ORIGINAL_ID, "oScan", t, WALL);
     let r = app.push(&scan, PushMode::Safe).await;
     assert_eq!(r.status(), 200);
     let envelope = r.text().await.unwrap();
@@ -455,7 +456,7 @@ async fn the_join_qr_is_the_platform_qr_with_fallback_and_renewal() {
     let app = spawn_app_in(dir.path(), &mock).await;
     let mut events = app.state.hub.subscribe(WALL).unwrap();
     // Until the platform answers, the wall shows the kiosk's own join page.
-    let first = app.wall().await;
+    let first = app.wx().await;
     assert_eq!(first["join"]["url"], format!("{}/join/{WALL}", app.addr));
     let wall = app
         .wait_wall(10, |w| {
@@ -473,6 +474,26 @@ async fn the_join_qr_is_the_platform_qr_with_fallback_and_renewal() {
         .await;
     let qr2 = wall["join"]["url"].as_str().unwrap().to_string();
     assert!(qr2.starts_with("http://weixin.qq.com/q/"));
+    // The QR the wall draws encodes the platform's URL (read between two identical wall states, as
+    // the code renews every 1.6 s).
+    let decoded = loop {
+        let before = app.wx().await;
+        let svg = app
+            .client
+            .get(app.url(before["join"]["qr_svg_url"].as_str().unwrap()))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let after = app.wx().await;
+        if before["join"]["url"] == after["join"]["url"] {
+            let text = voicewall_testkit::qr::decode_svg(&svg).expect("a readable QR code");
+            break (text, after["join"]["url"].as_str().unwrap().to_string());
+        }
+    };
+    assert_eq!(decoded.0, decoded.1);
     let mut seen = Vec::new();
     while let Ok(ev) = events.try_recv() {
         if let voicewall_core::events::WallEvent::JoinUpdated { join_url } = ev {

@@ -14,7 +14,6 @@
 //! It also plays the platform's pushing side: `deliver` signs (and in safe mode encrypts) a push and
 //! POSTs it to a webhook, and `*_xml` build push bodies.
 
-use crate::providers::wechat::crypto::{self, MsgCrypt};
 use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -28,6 +27,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use voicewall_core::providers::wechat::crypto::{self, MsgCrypt};
 
 /// Header a test (or the demo) sets on the authorize request to say which person holds the phone
 /// (the real platform knows it from the WeChat client's session).
@@ -847,7 +847,7 @@ impl Pusher {
 
     /// The query string and body the platform would send for `xml` (timestamp = now).
     pub fn sign(&self, xml: &str, mode: PushMode) -> (String, String) {
-        let ts = (crate::domain::now_ms() / 1000).to_string();
+        let ts = (voicewall_core::domain::now_ms() / 1000).to_string();
         let nonce = (rand::random::<u32>() % 1_000_000_000).to_string();
         let signature = crypto::signature(&[&self.token, &ts, &nonce]);
         let openid = extract(xml, "FromUserName").unwrap_or_default();
@@ -901,7 +901,7 @@ impl Pusher {
     /// Open a safe-mode reply envelope: (checks MsgSignature) the decrypted reply XML.
     pub fn open_reply(&self, envelope: &str) -> Option<String> {
         let crypt = self.crypt.as_ref()?;
-        let f = crate::providers::wechat::xml::fields(envelope).ok()?;
+        let f = voicewall_core::providers::wechat::xml::fields(envelope).ok()?;
         let (enc, sig, ts, nonce) = (
             f.get("Encrypt")?,
             f.get("MsgSignature")?,
@@ -917,7 +917,7 @@ impl Pusher {
 }
 
 fn extract(xml: &str, field: &str) -> Option<String> {
-    crate::providers::wechat::xml::fields(xml)
+    voicewall_core::providers::wechat::xml::fields(xml)
         .ok()?
         .remove(field)
 }
