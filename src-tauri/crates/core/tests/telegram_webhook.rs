@@ -17,7 +17,7 @@ fn ann() -> MockUser {
         .username("annlee")
 }
 
-async fn setup() -> (tempfile::TempDir, MockTelegram, TestApp) {
+async fn setup() -> (tempfile::TempDir, MockTelegram, TgApp) {
     let dir = tempfile::tempdir().unwrap();
     let mock = MockTelegram::start(TOKEN, BOT).await.unwrap();
     let app = spawn_app(dir.path(), &mock, "http://127.0.0.1:1").await;
@@ -47,10 +47,8 @@ async fn join_by_deep_link_makes_a_participant_with_profile_and_welcome() {
     );
 
     // The wall's join route sends a phone to the same deep link.
-    let r = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+    let r = app
+        .client
         .get(app.url(&format!("/join/{WALL}")))
         .send()
         .await
@@ -412,7 +410,7 @@ async fn the_avatar_is_fetched_once_and_cached() {
     app.stop().await;
 }
 
-async fn wait_webhook_status(app: &TestApp) -> WebhookStatus {
+async fn wait_webhook_status(app: &TgApp) -> WebhookStatus {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let s: serde_json::Value = app

@@ -1,5 +1,5 @@
-//! What the Telegram integration tests share: the mock Bot API (the simulator crate), the real app on
-//! 127.0.0.1 port 0 with a temporary data dir and the null audio output, and deliveries over real HTTP.
+//! What the Telegram integration tests share: the mock Bot API (the simulator crate), the app through the
+//! one harness (`voicewall-testkit`) with a Telegram wall, and deliveries over real HTTP.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -7,9 +7,9 @@ use std::time::Duration;
 use voicewall_core::config::Config;
 use voicewall_core::events::WallEvent;
 use voicewall_core::pipeline::RetryPolicy;
-use voicewall_core::startup::{Application, Options};
-use voicewall_core::AppState;
+use voicewall_core::startup::Options;
 use voicewall_sim::telegram::MockTelegram;
+use voicewall_testkit::TestApp;
 
 pub const TOKEN: &str = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
 pub const BOT: &str = "VoicewallBot";
@@ -75,52 +75,26 @@ welcome = "{WELCOME}"
     Config::from_toml(&text, Path::new("test.toml")).expect("test config")
 }
 
-pub struct TestApp {
-    pub addr: String,
-    pub state: AppState,
-    pub client: reqwest::Client,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+/// The app (the one harness, `voicewall-testkit`) with a Telegram wall, and what these tests do to it.
+pub struct TgApp(pub TestApp);
+
+impl std::ops::Deref for TgApp {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.0
+    }
 }
 
-pub async fn spawn_app(dir: &Path, mock: &MockTelegram, public_url: &str) -> TestApp {
-    if std::env::var_os("TEST_LOG").is_some() {
-        voicewall_core::telemetry::init(None);
-    }
+pub async fn spawn_app(dir: &Path, mock: &MockTelegram, public_url: &str) -> TgApp {
     let config = telegram_config(dir, &mock.base_url(), public_url);
-    let app = Application::build_with(
-        config,
-        Options {
-            retry: Some(fast_retry()),
-            demo: false,
-            ..Options::default()
-        },
-    )
-    .await
-    .expect("build app");
-    let addr = format!("http://{}", app.local_addr());
-    let state = app.state().clone();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(app.run_until_stopped(async move {
-        let _ = rx.await;
-    }));
-    TestApp {
-        addr,
-        state,
-        client: reqwest::Client::builder()
-            .timeout(Duration::from_secs(20))
-            .build()
-            .expect("client"),
-        stop: Some(tx),
-        task: Some(task),
-    }
+    let options = Options {
+        retry: Some(fast_retry()),
+        ..Options::default()
+    };
+    TgApp(TestApp::spawn_config(config, options).await)
 }
 
-impl TestApp {
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.addr, path)
-    }
-
+impl TgApp {
     pub fn webhook(&self) -> String {
         self.url(&format!("/webhook/telegram/{WALL}"))
     }
@@ -133,33 +107,16 @@ impl TestApp {
     }
 
     pub async fn wall(&self) -> serde_json::Value {
-        let r = self
-            .client
-            .get(self.url(&format!("/api/walls/{WALL}")))
-            .send()
-            .await
-            .expect("GET wall");
-        assert!(r.status().is_success(), "GET wall: {}", r.status());
-        r.json().await.expect("json")
+        self.0.wall(WALL).await
     }
 
-    /// Poll the wall state until `pred` holds (or panic after `secs`).
+    /// Read the wall state until `pred` holds (or panic after `secs`).
     pub async fn wait_wall(
         &self,
         secs: u64,
         pred: impl Fn(&serde_json::Value) -> bool,
     ) -> serde_json::Value {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-        loop {
-            let s = self.wall().await;
-            if pred(&s) {
-                return s;
-            }
-            if tokio::time::Instant::now() > deadline {
-                panic!("wall state never matched: {s:#}");
-            }
-            tokio::time::sleep(Duration::from_millis(30)).await;
-        }
+        self.wait_state(WALL, secs, pred).await
     }
 
     pub async fn get_bytes(&self, path: &str) -> (String, Vec<u8>) {
@@ -178,13 +135,8 @@ impl TestApp {
         self.state.hub.subscribe(WALL).expect("wall hub")
     }
 
-    pub async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.task.take() {
-            t.await.expect("join").expect("server");
-        }
+    pub async fn stop(self) {
+        self.0.stop().await
     }
 }
 
