@@ -8,4 +8,5 @@
 
 pub mod demo;
 pub mod telegram;
+pub mod telegram_demo;
 pub mod wechat;
