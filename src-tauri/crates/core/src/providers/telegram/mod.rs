@@ -1,6 +1,7 @@
 //! Telegram bot provider: a wall is one bot.
 //!
-//! - `config` — `[walls.telegram]`, read and validated here;
+//! - `config` — `[walls.telegram]`, read and validated here; `bot` — one wall's bot (client, webhook
+//!   status, welcome, senders' names);
 //! - `types` — the Bot API objects (serde), `update` — an Update → the common `Inbound`, the
 //!   `/start <wall>` deep link;
 //! - `secret` — the webhook's `X-Telegram-Bot-Api-Secret-Token`, compared in constant time;
@@ -17,6 +18,7 @@
 //! wall never links to Telegram).
 
 pub mod api;
+pub mod bot;
 pub mod config;
 pub mod secret;
 pub mod types;
@@ -24,24 +26,19 @@ pub mod update;
 pub mod webhook;
 pub mod webhook_setup;
 
-use crate::clock::Clock;
 use crate::domain::{FetchedProfile, MessageKind, Provider};
-use crate::inbox::Inbox;
-use crate::metrics::Metrics;
 use crate::provider::{
     FetchError, Fetched, JoinInfo, ProviderContext, ProviderError, ProviderSection, WallProvider,
 };
-use crate::store::Store;
 use async_trait::async_trait;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
 use axum::Router;
+pub use bot::{Bot, WebhookStatus};
 use config::TelegramConfig;
-use serde::{Deserialize, Serialize};
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
-use webhook_setup::WebhookPlan;
+use std::sync::Arc;
+pub use update::Names;
 
 /// Parse and validate `[walls.telegram]` (what `check-config` runs).
 pub fn check(section: &ProviderSection) -> Result<(), ProviderError> {
@@ -60,169 +57,6 @@ pub fn build(
     // Nothing here may refuse what `check` accepted (check-config must refuse what serve would):
     // the wall id's length is not checked, the deep link copes with it (`update::start_payload`).
     Ok(Arc::new(Bot::new(ctx, parse(section)?)))
-}
-
-/// Where the wall's webhook stands (shown in the log and `/healthz`).
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum WebhookStatus {
-    /// Start-up has not got to it yet.
-    Pending,
-    /// Telegram accepted setWebhook.
-    Set { url: String, description: String },
-    /// The kiosk cannot set it itself (public_url not https or on another port): what to do.
-    Manual { url: String, instructions: String },
-    /// setWebhook failed; start-up keeps retrying retryable failures.
-    Failed { url: String, error: String },
-}
-
-/// A person's names as their last message gave them (the Bot API has no "get user").
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Names {
-    pub first_name: String,
-    #[serde(default)]
-    pub last_name: Option<String>,
-    #[serde(default)]
-    pub username: Option<String>,
-}
-
-impl Names {
-    /// "First Last", else "@username".
-    pub fn display(&self) -> String {
-        let full = match &self.last_name {
-            Some(l) if !l.trim().is_empty() => format!("{} {}", self.first_name.trim(), l.trim()),
-            _ => self.first_name.trim().to_string(),
-        };
-        if !full.is_empty() {
-            return full;
-        }
-        self.username
-            .as_deref()
-            .map(|u| format!("@{u}"))
-            .unwrap_or_default()
-    }
-}
-
-/// One wall's bot.
-pub struct Bot {
-    pub wall: String,
-    pub locale: String,
-    pub config: TelegramConfig,
-    pub api: api::BotApi,
-    public_url: String,
-    store: Store,
-    inbox: Inbox,
-    clock: Clock,
-    metrics: Arc<Metrics>,
-    webhook: RwLock<WebhookStatus>,
-}
-
-impl Bot {
-    pub fn new(ctx: ProviderContext, config: TelegramConfig) -> Self {
-        Self {
-            wall: ctx.wall.id.clone(),
-            locale: ctx.wall.locale.clone(),
-            api: api::BotApi::new(ctx.http.clone(), config.api_base(), &config.bot_token),
-            config,
-            public_url: ctx.public_url.trim_end_matches('/').to_string(),
-            store: ctx.store,
-            inbox: ctx.inbox,
-            clock: ctx.clock,
-            metrics: ctx.metrics,
-            webhook: RwLock::new(WebhookStatus::Pending),
-        }
-    }
-
-    pub fn english(&self) -> bool {
-        self.locale == "en"
-    }
-
-    /// The bot's answer to `/start`.
-    pub fn welcome_text(&self) -> String {
-        match &self.config.welcome {
-            Some(w) => w.trim().to_string(),
-            None if self.english() => {
-                "You're on the wall! Send a voice message and it plays on the big screen.".into()
-            }
-            None => "你已上墙！发送语音，大屏幕就会播放。".into(),
-        }
-    }
-
-    pub fn webhook_status(&self) -> WebhookStatus {
-        self.webhook.read().expect("webhook status lock").clone()
-    }
-
-    fn set_webhook_status(&self, s: WebhookStatus) {
-        *self.webhook.write().expect("webhook status lock") = s;
-    }
-
-    fn names_key(sender: &str) -> String {
-        format!("telegram_names:{sender}")
-    }
-
-    /// Keep the sender's names for the profile (called before the push is acknowledged).
-    pub fn remember_names(
-        &self,
-        sender: &str,
-        names: &Names,
-    ) -> Result<(), crate::store::StoreError> {
-        let text = serde_json::to_string(names).expect("names serialise");
-        self.store.meta_put(&Self::names_key(sender), &text)
-    }
-
-    fn names(&self, sender: &str) -> Option<Names> {
-        let text = self
-            .store
-            .meta_get(&Self::names_key(sender))
-            .ok()
-            .flatten()?;
-        serde_json::from_str(&text).ok()
-    }
-
-    /// setWebhook when `public_url` allows it; retryable failures are retried with backoff.
-    pub async fn ensure_webhook(&self) {
-        let url = match webhook_setup::webhook_plan(&self.public_url, &self.wall) {
-            WebhookPlan::Manual { url, instructions } => {
-                tracing::warn!(wall = %self.wall, "Telegram webhook not set: {instructions}");
-                self.set_webhook_status(WebhookStatus::Manual { url, instructions });
-                return;
-            }
-            WebhookPlan::Set { url } => url,
-        };
-        let mut backoff = Duration::from_secs(1);
-        loop {
-            match self.api.set_webhook(&url, &self.config.secret_token).await {
-                Ok(description) => {
-                    tracing::info!(wall = %self.wall, %url, %description, "Telegram webhook set");
-                    self.set_webhook_status(WebhookStatus::Set { url, description });
-                    return;
-                }
-                Err(e) => {
-                    let retry = !matches!(e, api::BotApiError::Permanent(_));
-                    tracing::error!(wall = %self.wall, %url, error = %e, retry, "Telegram setWebhook failed");
-                    self.set_webhook_status(WebhookStatus::Failed {
-                        url: url.clone(),
-                        error: e.to_string(),
-                    });
-                    if !retry {
-                        return;
-                    }
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(300));
-                }
-            }
-        }
-    }
-
-    /// Answer a join in its chat; failures are logged (the person is on the wall either way).
-    pub async fn welcome(&self, chat_id: i64) {
-        match self.api.send_message(chat_id, &self.welcome_text()).await {
-            Ok(_) => tracing::info!(wall = %self.wall, chat_id, "Telegram welcome sent"),
-            Err(e) => {
-                tracing::warn!(wall = %self.wall, chat_id, error = %e, "Telegram welcome not sent")
-            }
-        }
-    }
 }
 
 #[async_trait]
@@ -300,26 +134,5 @@ impl WallProvider for Bot {
             )
             .layer(DefaultBodyLimit::max(webhook::MAX_UPDATE_BYTES))
             .with_state(self)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_display_first_last_or_username() {
-        let n = |f: &str, l: Option<&str>, u: Option<&str>| Names {
-            first_name: f.into(),
-            last_name: l.map(Into::into),
-            username: u.map(Into::into),
-        };
-        assert_eq!(
-            n("Mloda", Some("Alchimiczka"), None).display(),
-            "Mloda Alchimiczka"
-        );
-        assert_eq!(n("Igor", None, Some("igor")).display(), "Igor");
-        assert_eq!(n(" ", None, Some("igor")).display(), "@igor");
-        assert_eq!(n("", None, None).display(), "");
     }
 }

@@ -9,9 +9,35 @@
 //! by provider and wall, so a redelivered update is one message.
 
 use super::types::{Message, Update};
-use super::Names;
 use crate::domain::{Inbound, InboundKind, MessageKind, Millis, Provider};
 use serde::{Deserialize, Serialize};
+
+/// A person's names as their last message gave them (the Bot API has no "get user").
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Names {
+    pub first_name: String,
+    #[serde(default)]
+    pub last_name: Option<String>,
+    #[serde(default)]
+    pub username: Option<String>,
+}
+
+impl Names {
+    /// "First Last", else "@username".
+    pub fn display(&self) -> String {
+        let full = match &self.last_name {
+            Some(l) if !l.trim().is_empty() => format!("{} {}", self.first_name.trim(), l.trim()),
+            _ => self.first_name.trim().to_string(),
+        };
+        if !full.is_empty() {
+            return full;
+        }
+        self.username
+            .as_deref()
+            .map(|u| format!("@{u}"))
+            .unwrap_or_default()
+    }
+}
 
 /// What a media message refers to on Telegram: the provider's own reference, carried through the
 /// inbox as the `media` string of `InboundKind::Media` (see [`MediaRef::encode`]).
@@ -418,5 +444,21 @@ mod tests {
     #[test]
     fn a_bare_file_id_decodes_as_a_reference() {
         assert_eq!(MediaRef::decode("AwAC").file_id, "AwAC");
+    }
+
+    #[test]
+    fn names_display_first_last_or_username() {
+        let n = |f: &str, l: Option<&str>, u: Option<&str>| Names {
+            first_name: f.into(),
+            last_name: l.map(Into::into),
+            username: u.map(Into::into),
+        };
+        assert_eq!(
+            n("Mloda", Some("Alchimiczka"), None).display(),
+            "Mloda Alchimiczka"
+        );
+        assert_eq!(n("Igor", None, Some("igor")).display(), "Igor");
+        assert_eq!(n(" ", None, Some("igor")).display(), "@igor");
+        assert_eq!(n("", None, None).display(), "");
     }
 }

@@ -7,9 +7,9 @@
 //! one message. A join (`/start`) is answered with the welcome via sendMessage, after the 200's work
 //! is done and only for its first delivery.
 
+use super::bot::Bot;
 use super::secret::{secret_matches, SECRET_HEADER};
 use super::update::{self, Parsed};
-use super::Bot;
 use crate::http::error::ApiError;
 use crate::store::Accepted;
 use axum::body::Bytes;
@@ -40,7 +40,7 @@ pub async fn push(
 }
 
 /// `GET`: where the wall's webhook stands (set, or what the technician must do). No secrets in it.
-pub async fn status(State(bot): State<Arc<Bot>>) -> Json<super::WebhookStatus> {
+pub async fn status(State(bot): State<Arc<Bot>>) -> Json<super::bot::WebhookStatus> {
     Json(bot.webhook_status())
 }
 
