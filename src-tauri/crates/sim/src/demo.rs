@@ -44,6 +44,7 @@ const ORIGINAL_ID: &str = "gh_de0000000000";
 /// app's one runtime.
 pub struct Demo {
     listener: Option<std::net::TcpListener>,
+    telegram: crate::telegram_demo::TelegramDemo,
     secret: String,
     token: String,
     aes_key: String,
@@ -59,6 +60,7 @@ impl Demo {
     pub fn new() -> Self {
         Self {
             listener: None,
+            telegram: crate::telegram_demo::TelegramDemo::new(random_alnum),
             secret: random_alnum(32),
             token: random_alnum(16),
             aes_key: random_alnum(43),
@@ -66,7 +68,12 @@ impl Demo {
     }
 
     /// The simulated platform and audience against the app at `addr`, until the task is dropped.
-    pub async fn run(self, addr: SocketAddr) {
+    pub async fn run(mut self, addr: SocketAddr) {
+        let telegram = std::mem::replace(
+            &mut self.telegram,
+            crate::telegram_demo::TelegramDemo::new(random_alnum),
+        );
+        tokio::spawn(telegram.run(addr));
         audience(self, addr).await
     }
 }
@@ -86,6 +93,13 @@ impl Simulation for Demo {
             line: None,
         })?;
         self.listener = Some(listener);
+        self.telegram.reserve().map_err(|e| ConfigError::Invalid {
+            key: "demo".into(),
+            message: format!(
+                "cannot reserve a loopback port for the simulated Telegram Bot API: {e}"
+            ),
+            line: None,
+        })?;
         demo_config(self, &format!("http://{platform}"), file)
     }
 
@@ -130,7 +144,8 @@ fn demo_config(demo: &Demo, base: &str, path: Option<&Path>) -> Result<Config, C
          original_id = \"{ORIGINAL_ID}\"\napi_base = \"{base}\"\noauth_base = \"{base}\"\n",
         demo.secret, demo.token, demo.aes_key
     );
-    let walls = Config::from_toml(&wall, Path::new("demo wall"))?;
+    let telegram = demo.telegram.wall_toml(title, &locale);
+    let walls = Config::from_toml(&format!("{wall}{telegram}"), Path::new("demo wall"))?;
     c.walls = walls.walls;
     c.validate(None)?;
     Ok(c)

@@ -22,7 +22,7 @@ async fn the_demo_wall_comes_alive_and_is_labelled_demo() {
     .unwrap();
     let mut demo = Demo::new();
     let config = demo.config(Some(&file)).unwrap();
-    assert_eq!(config.walls.len(), 1);
+    assert_eq!(config.walls.len(), 2);
     assert_eq!(config.walls[0].id, "demo");
     let app = TestApp::spawn_config(
         config,
@@ -61,6 +61,21 @@ async fn the_demo_wall_comes_alive_and_is_labelled_demo() {
         .as_str()
         .unwrap()
         .starts_with("http://weixin.qq.com/q/"));
+    assert_eq!(with_status(&wall, "failed"), 0, "{wall:#}");
+    // The Telegram wall: people who came through the deep link, with profiles, and their voice notes.
+    let tg = voicewall_sim::telegram_demo::WALL;
+    let wall = app
+        .wait_state(tg, 30, |w| {
+            let people = w["participants"].as_array().unwrap();
+            let with_profile = people.iter().filter(|p| p["has_profile"] == true).count();
+            with_profile >= 2 && with_status(w, "ready") >= 2
+        })
+        .await;
+    assert_eq!(wall["demo"], true);
+    assert!(wall["join"]["url"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://t.me/VoicewallDemoBot?start="));
     assert_eq!(with_status(&wall, "failed"), 0, "{wall:#}");
     audience.abort();
     app.stop().await;

@@ -4,6 +4,7 @@
 //!
 //! Adding a platform: its module under `providers/<name>/`, then one line in `PLATFORMS`.
 
+pub mod telegram;
 pub mod web;
 pub mod wechat;
 
@@ -35,6 +36,11 @@ pub const PLATFORMS: &[Platform] = &[
         name: "wechat",
         check: wechat::check,
         build: wechat::build,
+    },
+    Platform {
+        name: "telegram",
+        check: telegram::check,
+        build: telegram::build,
     },
 ];
 

@@ -1,0 +1,151 @@
+//! One wall's bot: its config, its Bot API client, where its webhook stands, the welcome, and the
+//! senders' names kept for their profiles.
+
+use super::api::{self, BotApi};
+use super::config::TelegramConfig;
+use super::update::Names;
+use super::webhook_setup::{self, WebhookPlan};
+use crate::clock::Clock;
+use crate::inbox::Inbox;
+use crate::metrics::Metrics;
+use crate::provider::ProviderContext;
+use crate::store::Store;
+use serde::Serialize;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// Where the wall's webhook stands (shown in the log and `/healthz`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum WebhookStatus {
+    /// Start-up has not got to it yet.
+    Pending,
+    /// Telegram accepted setWebhook.
+    Set { url: String, description: String },
+    /// The kiosk cannot set it itself (public_url not https or on another port): what to do.
+    Manual { url: String, instructions: String },
+    /// setWebhook failed; start-up keeps retrying retryable failures.
+    Failed { url: String, error: String },
+}
+
+/// One wall's bot.
+pub struct Bot {
+    pub wall: String,
+    pub locale: String,
+    pub config: TelegramConfig,
+    pub api: BotApi,
+    public_url: String,
+    store: Store,
+    pub(super) inbox: Inbox,
+    pub(super) clock: Clock,
+    pub(super) metrics: Arc<Metrics>,
+    webhook: RwLock<WebhookStatus>,
+}
+
+impl Bot {
+    pub fn new(ctx: ProviderContext, config: TelegramConfig) -> Self {
+        Self {
+            wall: ctx.wall.id.clone(),
+            locale: ctx.wall.locale.clone(),
+            api: BotApi::new(ctx.http.clone(), config.api_base(), &config.bot_token),
+            config,
+            public_url: ctx.public_url.trim_end_matches('/').to_string(),
+            store: ctx.store,
+            inbox: ctx.inbox,
+            clock: ctx.clock,
+            metrics: ctx.metrics,
+            webhook: RwLock::new(WebhookStatus::Pending),
+        }
+    }
+
+    pub fn english(&self) -> bool {
+        self.locale == "en"
+    }
+
+    /// The bot's answer to `/start`.
+    pub fn welcome_text(&self) -> String {
+        match &self.config.welcome {
+            Some(w) => w.trim().to_string(),
+            None if self.english() => {
+                "You're on the wall! Send a voice message and it plays on the big screen.".into()
+            }
+            None => "你已上墙！发送语音，大屏幕就会播放。".into(),
+        }
+    }
+
+    pub fn webhook_status(&self) -> WebhookStatus {
+        self.webhook.read().expect("webhook status lock").clone()
+    }
+
+    fn set_webhook_status(&self, s: WebhookStatus) {
+        *self.webhook.write().expect("webhook status lock") = s;
+    }
+
+    fn names_key(sender: &str) -> String {
+        format!("telegram_names:{sender}")
+    }
+
+    /// Keep the sender's names for the profile (called before the push is acknowledged).
+    pub fn remember_names(
+        &self,
+        sender: &str,
+        names: &Names,
+    ) -> Result<(), crate::store::StoreError> {
+        let text = serde_json::to_string(names).expect("names serialise");
+        self.store.meta_put(&Self::names_key(sender), &text)
+    }
+
+    pub fn names(&self, sender: &str) -> Option<Names> {
+        let text = self
+            .store
+            .meta_get(&Self::names_key(sender))
+            .ok()
+            .flatten()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// setWebhook when `public_url` allows it; retryable failures are retried with backoff.
+    pub async fn ensure_webhook(&self) {
+        let url = match webhook_setup::webhook_plan(&self.public_url, &self.wall) {
+            WebhookPlan::Manual { url, instructions } => {
+                tracing::warn!(wall = %self.wall, "Telegram webhook not set: {instructions}");
+                self.set_webhook_status(WebhookStatus::Manual { url, instructions });
+                return;
+            }
+            WebhookPlan::Set { url } => url,
+        };
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            match self.api.set_webhook(&url, &self.config.secret_token).await {
+                Ok(description) => {
+                    tracing::info!(wall = %self.wall, %url, %description, "Telegram webhook set");
+                    self.set_webhook_status(WebhookStatus::Set { url, description });
+                    return;
+                }
+                Err(e) => {
+                    let retry = !matches!(e, api::BotApiError::Permanent(_));
+                    tracing::error!(wall = %self.wall, %url, error = %e, retry, "Telegram setWebhook failed");
+                    self.set_webhook_status(WebhookStatus::Failed {
+                        url: url.clone(),
+                        error: e.to_string(),
+                    });
+                    if !retry {
+                        return;
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(300));
+                }
+            }
+        }
+    }
+
+    /// Answer a join in its chat; failures are logged (the person is on the wall either way).
+    pub async fn welcome(&self, chat_id: i64) {
+        match self.api.send_message(chat_id, &self.welcome_text()).await {
+            Ok(_) => tracing::info!(wall = %self.wall, chat_id, "Telegram welcome sent"),
+            Err(e) => {
+                tracing::warn!(wall = %self.wall, chat_id, error = %e, "Telegram welcome not sent")
+            }
+        }
+    }
+}
