@@ -26,7 +26,7 @@ pub use analysis::{
     analyse, gain_for, loudness_lufs, peak, waveform, Analysis, MAX_GAIN, PEAK_CEILING,
     SILENCE_LUFS, TARGET_LUFS, WAVEFORM_BUCKETS,
 };
-pub use output::{list_devices, DeviceHealth, Output, OutputError, OutputKind, Playing, Tap};
+pub use output::{list_devices, Output, OutputError, OutputKind, Playing, Tap};
 pub use slots::{DecodeSlot, DecodeSlots};
 pub use sniff::{sniff, Format};
 

@@ -384,9 +384,9 @@ impl Playing {
 
 /// What keeps the samples flowing; stopped when the `Output` is dropped.
 enum Backend {
-    /// The cpal stream lives on this thread, which reopens it after a loss, until `Stop`.
+    /// The cpal stream lives on this thread until the channel closes.
     Device {
-        events: mpsc::Sender<DeviceEvent>,
+        stop: Option<mpsc::Sender<()>>,
         thread: Option<JoinHandle<()>>,
     },
     /// The real-time null sink.
@@ -407,7 +407,6 @@ pub struct Output {
     volume: Mutex<f32>,
     paused: AtomicBool,
     backend: Backend,
-    health: Option<Arc<Mutex<DeviceHealth>>>,
 }
 
 impl std::fmt::Debug for Output {
@@ -436,7 +435,6 @@ impl Output {
             volume: Mutex::new(1.0),
             paused: AtomicBool::new(false),
             backend,
-            health: None,
         }
     }
 
@@ -496,17 +494,32 @@ impl Output {
 
     fn open_device(kind: OutputKind) -> Result<Output, OutputError> {
         let (ready_tx, ready_rx) = mpsc::channel();
-        let (events_tx, events_rx) = mpsc::channel::<DeviceEvent>();
-        let health = Arc::new(Mutex::new(DeviceHealth {
-            open: false,
-            reopened: 0,
-            last_error: None,
-        }));
-        let thread_health = health.clone();
-        let thread_events = events_tx.clone();
+        let (stop_tx, stop_rx) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("voicewall-audio-out".into())
-            .spawn(move || device_thread(kind, ready_tx, thread_events, events_rx, thread_health))
+            .spawn(move || {
+                let quiet = library_noise::capture();
+                let opened = open_sink(&kind);
+                quiet.log("opening the sound output");
+                let mut sink = match opened {
+                    Ok(sink) => sink,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                sink.log_on_drop(false);
+                let config = sink.config();
+                let description = format!(
+                    "{kind} ({} Hz, {} ch)",
+                    config.sample_rate(),
+                    config.channel_count()
+                );
+                let _ = ready_tx.send(Ok((sink.mixer().clone(), description)));
+                // Hold the stream open until the Output is dropped (the sender goes away).
+                let _ = stop_rx.recv();
+                drop(sink);
+            })
             .map_err(|e| OutputError::Thread(e.to_string()))?;
         let (mixer, description) = match ready_rx.recv() {
             Ok(Ok(ready)) => ready,
@@ -521,24 +534,14 @@ impl Output {
                 ));
             }
         };
-        let mut output = Self::with_mixer(
+        Ok(Self::with_mixer(
             mixer,
             description,
             Backend::Device {
-                events: events_tx,
+                stop: Some(stop_tx),
                 thread: Some(thread),
             },
-        );
-        output.health = Some(health);
-        Ok(output)
-    }
-
-    /// The sound device's state (`None` for the null and detached outputs): open or lost, how often it
-    /// was reopened after a loss (an unplugged USB interface plugged back, a restarted sound server).
-    pub fn health(&self) -> Option<DeviceHealth> {
-        self.health
-            .as_ref()
-            .map(|h| h.lock().unwrap_or_else(|e| e.into_inner()).clone())
+        ))
     }
 
     /// Master volume, 0.0..=1.0 (values above 1 amplify). Applies on top of each clip's gain,
@@ -641,8 +644,8 @@ impl Output {
 impl Drop for Output {
     fn drop(&mut self) {
         match &mut self.backend {
-            Backend::Device { events, thread } => {
-                let _ = events.send(DeviceEvent::Stop);
+            Backend::Device { stop, thread } => {
+                drop(stop.take());
                 if let Some(t) = thread.take() {
                     let _ = t.join();
                 }
@@ -658,160 +661,7 @@ impl Drop for Output {
     }
 }
 
-/// What the device thread hears: stop (the `Output` is dropped), or the stream of one generation failed.
-enum DeviceEvent {
-    Stop,
-    Lost { generation: u64, error: String },
-}
-
-/// Whether the sound device is there (reported on `/healthz`).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct DeviceHealth {
-    pub open: bool,
-    /// Reopens after a loss since the output was opened.
-    pub reopened: u32,
-    /// The last failure (the loss, or why a reopen failed).
-    pub last_error: Option<String>,
-}
-
-/// How long the device thread waits between two reopen attempts after a loss.
-const REOPEN_EVERY: Duration = Duration::from_secs(2);
-
-/// The device thread: open the device, relay the output's own mixer into it, and when the stream fails
-/// (device unplugged, sound server gone) drop it and try again every [`REOPEN_EVERY`] until it opens
-/// or the `Output` is dropped. The output's mixer outlives every stream, so players are never lost.
-fn device_thread(
-    kind: OutputKind,
-    ready: mpsc::Sender<Result<(Mixer, String), OutputError>>,
-    events_tx: mpsc::Sender<DeviceEvent>,
-    events: mpsc::Receiver<DeviceEvent>,
-    health: Arc<Mutex<DeviceHealth>>,
-) {
-    let set =
-        |f: &dyn Fn(&mut DeviceHealth)| f(&mut health.lock().unwrap_or_else(|e| e.into_inner()));
-    let mut ready = Some(ready);
-    let mut relayed: Option<Arc<Mutex<MixerSource>>> = None;
-    let mut generation = 0u64;
-    loop {
-        generation += 1;
-        let quiet = library_noise::capture();
-        let tx = events_tx.clone();
-        let this = generation;
-        let opened = open_sink(&kind, move |e: rodio::cpal::Error| {
-            let _ = tx.send(DeviceEvent::Lost {
-                generation: this,
-                error: e.to_string(),
-            });
-        });
-        quiet.log("opening the sound output");
-        match opened {
-            Ok(mut sink) => {
-                sink.log_on_drop(false);
-                let config = sink.config();
-                let (channels, rate) = (config.channel_count(), config.sample_rate());
-                let description = format!("{kind} ({rate} Hz, {channels} ch)");
-                let source = relayed.get_or_insert_with(|| {
-                    // The output's own mixer, in the first device's format (no extra conversion).
-                    let (mixer, source) = rodio::mixer::mixer(channels, rate);
-                    if let Some(r) = ready.as_ref() {
-                        let _ = r.send(Ok((mixer, description.clone())));
-                    }
-                    Arc::new(Mutex::new(source))
-                });
-                sink.mixer().add(Relay {
-                    source: source.clone(),
-                    channels: source.lock().unwrap_or_else(|e| e.into_inner()).channels(),
-                    rate: source
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .sample_rate(),
-                });
-                if ready.take().is_none() {
-                    set(&|h| h.reopened += 1);
-                    tracing::info!(output = %description, "sound device back: playback continues");
-                }
-                set(&|h| h.open = true);
-                // Hold the stream until the Output is dropped or this stream fails.
-                loop {
-                    match events.recv() {
-                        Ok(DeviceEvent::Lost {
-                            generation: g,
-                            error,
-                        }) if g == generation => {
-                            tracing::warn!(error = %error, "sound device lost: reopening it every {} s", REOPEN_EVERY.as_secs());
-                            set(&|h| {
-                                h.open = false;
-                                h.last_error = Some(error.clone());
-                            });
-                            break;
-                        }
-                        Ok(DeviceEvent::Lost { .. }) => continue, // an older stream's late error
-                        Ok(DeviceEvent::Stop) | Err(_) => return,
-                    }
-                }
-                drop(sink);
-            }
-            Err(e) => {
-                if let Some(r) = ready.take() {
-                    let _ = r.send(Err(e));
-                    return;
-                }
-                tracing::debug!(error = %e, "sound device still absent");
-                set(&|h| h.last_error = Some(e.to_string()));
-            }
-        }
-        // Wait before the next attempt, ending at once on Stop.
-        let deadline = Instant::now() + REOPEN_EVERY;
-        loop {
-            match events.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(DeviceEvent::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => return,
-                Ok(DeviceEvent::Lost { .. }) => continue,
-                Err(mpsc::RecvTimeoutError::Timeout) => break,
-            }
-        }
-    }
-}
-
-/// The output's mixer as a source of the device's mixer: survives the device stream it is added to.
-/// Never ends (silence when nothing plays), or the device mixer would drop it.
-struct Relay {
-    source: Arc<Mutex<MixerSource>>,
-    channels: NonZero<u16>,
-    rate: NonZero<u32>,
-}
-
-impl Iterator for Relay {
-    type Item = f32;
-    fn next(&mut self) -> Option<f32> {
-        Some(
-            self.source
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .next()
-                .unwrap_or(0.0),
-        )
-    }
-}
-
-impl Source for Relay {
-    fn current_span_len(&self) -> Option<usize> {
-        None
-    }
-    fn channels(&self) -> NonZero<u16> {
-        self.channels
-    }
-    fn sample_rate(&self) -> NonZero<u32> {
-        self.rate
-    }
-    fn total_duration(&self) -> Option<Duration> {
-        None
-    }
-}
-
-fn open_sink<E>(kind: &OutputKind, on_error: E) -> Result<rodio::MixerDeviceSink, OutputError>
-where
-    E: FnMut(rodio::cpal::Error) + Send + Clone + 'static,
-{
+fn open_sink(kind: &OutputKind) -> Result<rodio::MixerDeviceSink, OutputError> {
     use rodio::cpal::traits::{DeviceTrait, HostTrait};
     use rodio::DeviceSinkBuilder;
     match kind {
@@ -827,7 +677,7 @@ where
                 };
                 if desc.name() == name {
                     return DeviceSinkBuilder::from_device(device)
-                        .and_then(|b| b.with_error_callback(on_error).open_sink_or_fallback())
+                        .and_then(|b| b.open_sink_or_fallback())
                         .map_err(|e| {
                             OutputError::NoDevice(format!(
                                 "device \"{name}\" cannot be opened: {}",
@@ -846,20 +696,15 @@ where
                 }
             )))
         }
-        // The default device with our error callback (so a loss is noticed); failing that, rodio's
-        // scan of the other devices.
-        _ => DeviceSinkBuilder::from_default_device()
-            .and_then(|b| b.with_error_callback(on_error).open_sink_or_fallback())
-            .or_else(|_| DeviceSinkBuilder::open_default_sink())
-            .map_err(|e| match e {
-                rodio::DeviceSinkError::NoDevice => {
-                    OutputError::NoDevice("this machine has no sound output device".into())
-                }
-                other => OutputError::NoDevice(format!(
-                    "the default sound device cannot be opened: {}",
-                    chain(&other)
-                )),
-            }),
+        _ => DeviceSinkBuilder::open_default_sink().map_err(|e| match e {
+            rodio::DeviceSinkError::NoDevice => {
+                OutputError::NoDevice("this machine has no sound output device".into())
+            }
+            other => OutputError::NoDevice(format!(
+                "the default sound device cannot be opened: {}",
+                chain(&other)
+            )),
+        }),
     }
 }
 

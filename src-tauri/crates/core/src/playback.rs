@@ -45,7 +45,7 @@ pub struct NowPlaying {
 /// The operator-visible state of the sound output.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct OutputStatus {
-    /// "ok", "no_device", "null", or "lost" (the device went away; it is reopened when it is back).
+    /// "ok", "no_device" or "null".
     pub state: String,
     pub detail: String,
     pub queued: usize,
@@ -149,28 +149,6 @@ impl Playback {
         let mut st = self.status.lock().expect("status lock");
         st.state = s.into();
         st.detail = detail.into();
-    }
-
-    /// A sound device that was lost (unplugged) or came back shows on `/healthz` as `lost` / `ok`.
-    fn device_status(&self, h: &voicewall_audio::DeviceHealth) {
-        let mut st = self.status.lock().expect("status lock");
-        let s = if h.open { "ok" } else { "lost" };
-        let base = st
-            .detail
-            .split(" — ")
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        let detail = match (h.open, h.reopened, &h.last_error) {
-            (true, 0, _) => base,
-            (true, n, _) => format!("{base} — reopened {n} time(s) after a loss"),
-            (false, _, e) => format!(
-                "{base} — device lost, reopening: {}",
-                e.as_deref().unwrap_or("?")
-            ),
-        };
-        st.state = s.into();
-        st.detail = detail;
     }
 }
 
@@ -295,9 +273,6 @@ impl PlaybackTask {
                     }
                 }
                 _ = tick.tick() => {
-                    if let Some(h) = output.as_ref().and_then(|o| o.health()) {
-                        p.handle.device_status(&h);
-                    }
                     if let Some(c) = &current {
                         if c.playing.is_finished() {
                             let c = current.take().expect("current");
