@@ -13,6 +13,7 @@ pub fn now_ms() -> Millis {
         .unwrap_or(0)
 }
 
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
 #[serde(rename_all = "lowercase")]
 pub enum Provider {
@@ -31,6 +32,7 @@ impl Provider {
     }
 }
 
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MessageKind {
@@ -41,6 +43,7 @@ pub enum MessageKind {
 }
 
 /// Where a message is in its life. Moderation states (pending/approved/rejected) come with the console.
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MessageStatus {
@@ -51,6 +54,7 @@ pub enum MessageStatus {
 
 /// One person on one wall. `id` is `{provider}:{provider user id}` (for WeChat the openid);
 /// `person_id` links the same person across walls (WeChat's unionid when known).
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Participant {
     pub id: String,
@@ -65,6 +69,7 @@ pub struct Participant {
     pub has_profile: bool,
 }
 
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Message {
     pub id: String,
