@@ -431,7 +431,7 @@ mod tests {
             sender: "o1".into(),
             kind: InboundKind::Media {
                 kind: MessageKind::Voice,
-                media: "m1".into(),
+                media: crate::domain::MediaRef::Platform("m1".into()),
                 transcript: None,
             },
             pushed_at: 1,

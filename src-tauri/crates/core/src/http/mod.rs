@@ -14,6 +14,7 @@ pub mod error;
 pub mod state;
 
 use crate::app::{AdminToken, AppState, Shutdown};
+use crate::domain::MediaKey;
 use crate::events::{Hub, WallEvent};
 use crate::lang::Lang;
 use crate::metrics::Metrics;
@@ -295,11 +296,11 @@ async fn play(
 }
 
 async fn media(State(store): State<Store>, Path(key): Path<String>) -> Result<Response, ApiError> {
-    // Keys are 32 hex digits (content hashes); anything else names no blob.
-    if key.len() != 32 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+    // Keys are content hashes; anything else names no blob.
+    let Ok(key) = MediaKey::parse(&key) else {
         return Err(ApiError::not_found("no such media"));
-    }
-    let Some((meta, bytes)) = store.media(&key)? else {
+    };
+    let Some((meta, bytes)) = store.media(key.as_str())? else {
         return Err(ApiError::not_found("no such media"));
     };
     Ok((
