@@ -211,6 +211,15 @@ impl MediaKey {
     }
 }
 
+/// A key is usable wherever the store takes a `&str` key.
+impl std::ops::Deref for MediaKey {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
 impl std::fmt::Display for MediaKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)

@@ -275,7 +275,7 @@ impl Pipeline {
         media: &MediaRef,
     ) -> Result<Prepared, Failed> {
         let (key, attempts) = match media {
-            MediaRef::Cached(key) => (key.to_string(), 0),
+            MediaRef::Cached(key) => (key.clone(), 0),
             MediaRef::Platform(media) => {
                 let Some(w) = self.walls.get(&inbound.wall) else {
                     return Err(Failed {
@@ -349,7 +349,7 @@ fn new_message(id: &str, participant: &str, kind: MessageKind, inbound: &Inbound
 }
 
 struct Prepared {
-    key: String,
+    key: crate::domain::MediaKey,
     duration_ms: Option<u64>,
     waveform: Vec<f32>,
     attempts: u32,
