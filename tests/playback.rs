@@ -23,7 +23,7 @@ async fn send_voice(app: &TestApp, sender: &str, bytes: &[u8], dedup: &str) -> S
         .accept(&inbound::cached_voice("main", sender, &key, dedup))
         .await
         .unwrap();
-    key
+    key.to_string()
 }
 
 async fn next_event(

@@ -11,12 +11,17 @@
 //   GET  /media/avatars/{pid}.jpg   -> with o.avatarSet: face i % n of a JPEG set (bench/avatars.mjs), one URL per person
 //   GET  /media/avatars/{pid}-thumb.{png,jpg} -> with o.thumbs: the 64 px variant, advertised as `thumb_url`
 //
+// Every state it serves is checked against tests/browser/wall-state.schema.json (generated from the
+// server's Rust types): a state that breaks the contract is answered 500 with the reasons, and kept in
+// `server.schemaViolations`. `thumb_url` (o.thumbs) is the one declared proposal beyond the contract.
+//
 // Standalone:  node tests/browser/fake-server.mjs --participants 12 --port 8787 [--locale en] [--joins 2]
 import http from 'node:http';
 import zlib from 'node:zlib';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { violations } from './schema.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const UI_DIR = path.join(ROOT, 'ui');
@@ -37,7 +42,7 @@ function hashStr(str) {
   return h >>> 0;
 }
 
-export function makeParticipant(i, { brokenAvatarEvery = 0, wallId = 'main', ext = 'png', thumbs = false } = {}) {
+export function makeParticipant(i, { brokenAvatarEvery = 0, ext = 'png', thumbs = false } = {}) {
   const id = `p${String(i).padStart(5, '0')}`;
   const r = rng(i * 7919 + 13);
   const name = i % 3 === 0 ? LATIN[Math.floor(r() * LATIN.length)]
@@ -51,9 +56,8 @@ export function makeParticipant(i, { brokenAvatarEvery = 0, wallId = 'main', ext
     // the thumbnail contract the wall asks the server for (issue 19): a square ~64 px variant
     ...(thumbs ? { thumb_url: `/media/avatars/${id}-thumb.${ext}${broken ? '?missing=1' : ''}` } : {}),
     provider: i % 2 ? 'wechat' : 'web',
-    joined_at: new Date(Date.UTC(2025, 0, 1, 18, 0, 0) + i * 1000).toISOString(),
+    joined_at: Date.UTC(2025, 0, 1, 18, 0, 0) + i * 1000,
     has_profile: true,
-    wall: wallId,
   };
 }
 
@@ -79,12 +83,13 @@ export function makeMessage(participantId, opts = {}) {
     status: opts.status || 'ready',
     error: null,
     duration_ms: kind === 'text' || kind === 'image' ? 0 : (opts.duration_ms ?? 12000),
-    received_at: new Date().toISOString(),
+    received_at: Date.now(),
     played_count: opts.played_count ?? 0,
     transcript: opts.transcript ?? null,
     media_url: opts.media_url ?? (kind === 'text' ? null : `/media/messages/${id}.${kind === 'video' ? 'mp4' : kind === 'image' ? 'jpg' : 'ogg'}`),
-    waveform: kind === 'voice' || kind === 'video' ? (opts.waveform ?? makeWaveform(hashStr(id))) : null,
+    waveform: kind === 'voice' || kind === 'video' ? (opts.waveform ?? makeWaveform(hashStr(id))) : [],
     text: opts.text ?? null,
+    attempts: opts.attempts ?? 0,
   };
 }
 
@@ -197,6 +202,7 @@ export async function startFakeServer(o = {}) {
     id: wallId,
     title: o.title ?? (locale.startsWith('zh') ? '年度盛典 · 声音墙' : 'Voicewall Live'),
     locale,
+    provider: o.provider || 'wechat',
     theme: { background: o.background || '#0a0e1a', background_image: null, accent: o.accent || '#ffb020', safe_margin_pct: o.safeMarginPct ?? 2.5 },
     join: {
       url: `http://wall.example/join/${wallId}?t=abc${joinVersion}`,
@@ -206,12 +212,20 @@ export async function startFakeServer(o = {}) {
     demo: o.demo ?? false,
     participants: [],
     messages: [],
-    playback: null,
   };
+  // What is playing: scripts set `state.playback = {message_id, participant_id, position_ms, duration_ms}`;
+  // on the wire it names its wall, as the server's does.
+  let playing = null;
+  Object.defineProperty(state, 'playback', {
+    enumerable: true,
+    get: () => playing,
+    set: (v) => { playing = v && { wall: wallId, ...v }; },
+  });
+  const schemaViolations = [];
   const avatarSet = o.avatarSet || null;
   const ext = avatarSet ? 'jpg' : 'png';
   const thumbs = !!o.thumbs;
-  const newParticipant = (extra = {}) => ({ ...makeParticipant(nextIdx++, { brokenAvatarEvery, wallId, ext, thumbs }), ...extra });
+  const newParticipant = (extra = {}) => ({ ...makeParticipant(nextIdx++, { brokenAvatarEvery, ext, thumbs }), ...extra });
   for (let i = 0; i < (o.participants || 0); i++) state.participants.push(newParticipant());
 
   const clients = new Set();
@@ -237,7 +251,16 @@ export async function startFakeServer(o = {}) {
         if (!f.startsWith(UI_DIR + path.sep)) return notFound(res);
         return file(res, f);
       }
-      if (req.method === 'GET' && p === base) return json(res, 200, state);
+      if (req.method === 'GET' && p === base) {
+        const broken = violations(JSON.parse(JSON.stringify(state)), undefined, { extra: ['participants.thumb_url'] });
+        if (broken.length) {
+          schemaViolations.push(...broken);
+          console.error(`fake-server: the wall state breaks tests/browser/wall-state.schema.json:\n  ${broken.join('\n  ')}`);
+          res.writeHead(500, { 'content-type': 'text/plain' });
+          return res.end(`the fake wall state breaks wall-state.schema.json:\n${broken.join('\n')}`);
+        }
+        return json(res, 200, state);
+      }
       if (req.method === 'GET' && p === `${base}/qr.svg`) {
         res.writeHead(200, { 'content-type': 'image/svg+xml', 'cache-control': 'no-cache' });
         return res.end(qrSvg(state.join.url));
@@ -312,6 +335,7 @@ export async function startFakeServer(o = {}) {
     state,
     plays,
     requests,
+    schemaViolations,
     get sseClients() { return clients.size; },
     emit,
     /** add a participant (and broadcast participant_joined unless silent) */

@@ -13,6 +13,7 @@ pub fn now_ms() -> Millis {
         .unwrap_or(0)
 }
 
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
 #[serde(rename_all = "lowercase")]
 pub enum Provider {
@@ -31,6 +32,7 @@ impl Provider {
     }
 }
 
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MessageKind {
@@ -41,6 +43,7 @@ pub enum MessageKind {
 }
 
 /// Where a message is in its life. Moderation states (pending/approved/rejected) come with the console.
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MessageStatus {
@@ -51,6 +54,7 @@ pub enum MessageStatus {
 
 /// One person on one wall. `id` is `{provider}:{provider user id}` (for WeChat the openid);
 /// `person_id` links the same person across walls (WeChat's unionid when known).
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Participant {
     pub id: String,
@@ -65,6 +69,7 @@ pub struct Participant {
     pub has_profile: bool,
 }
 
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Message {
     pub id: String,
@@ -109,10 +114,10 @@ pub struct Inbound {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum InboundKind {
     /// A media message; `media` names it on its platform (WeChat MediaId, Telegram file_id) or in our cache
-    /// (`cache:{key}` for uploads already stored).
+    /// (uploads already stored).
     Media {
         kind: MessageKind,
-        media: String,
+        media: MediaRef,
         transcript: Option<String>,
     },
     Text {
@@ -173,4 +178,144 @@ pub fn placeholder_name(id: &str) -> String {
         ANIMALS[(hash % 12) as usize],
         (hash / 12) % 1000
     )
+}
+
+/// A blob in the media cache: the first 128 bits of its SHA-256, as 32 lowercase hex digits. The HTTP
+/// layer serves it at `/media/{key}`; nothing else in core builds or parses that URL.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct MediaKey(String);
+
+/// A string that is not a media key.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("{0:?} is not a media key (32 lowercase hex digits)")]
+pub struct NotAMediaKey(pub String);
+
+impl MediaKey {
+    /// The key of these bytes.
+    pub fn of(bytes: &[u8]) -> Self {
+        use sha2::Digest;
+        Self(hex::encode(&sha2::Sha256::digest(bytes)[..16]))
+    }
+
+    pub fn parse(s: &str) -> Result<Self, NotAMediaKey> {
+        if s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            Ok(Self(s.to_string()))
+        } else {
+            Err(NotAMediaKey(s.to_string()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A key is usable wherever the store takes a `&str` key.
+impl std::ops::Deref for MediaKey {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for MediaKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for MediaKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// What a media push refers to: a file on its platform (WeChat MediaId, Telegram file_id), or a blob
+/// already in our cache (a web upload, stored before the ack). Kept in the inbox as one string, exactly
+/// as before this type: the platform's id, or `cache:{key}` — so entries written by an earlier version
+/// still load, and the other way round.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub enum MediaRef {
+    Platform(String),
+    Cached(MediaKey),
+}
+
+const CACHED: &str = "cache:";
+
+impl From<MediaRef> for String {
+    fn from(r: MediaRef) -> Self {
+        match r {
+            MediaRef::Platform(id) => id,
+            MediaRef::Cached(key) => format!("{CACHED}{key}"),
+        }
+    }
+}
+
+impl TryFrom<String> for MediaRef {
+    type Error = NotAMediaKey;
+
+    fn try_from(s: String) -> Result<Self, NotAMediaKey> {
+        match s.strip_prefix(CACHED) {
+            Some(key) => MediaKey::parse(key).map(MediaRef::Cached),
+            None => Ok(MediaRef::Platform(s)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_keys_are_32_lowercase_hex_digits() {
+        let key = MediaKey::of(b"hello");
+        assert_eq!(key.as_str().len(), 32);
+        assert_eq!(MediaKey::parse(key.as_str()), Ok(key.clone()));
+        for bad in [
+            "",
+            "0123",
+            "../../etc/passwd",
+            &key.as_str().to_uppercase(),
+            &format!("{key}0"),
+        ] {
+            assert!(MediaKey::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(serde_json::from_str::<MediaKey>("\"not-a-key\"").is_err());
+    }
+
+    /// Inbox entries written before `MediaRef` (a plain string, `cache:` for uploads) load, and are
+    /// written back byte for byte the same.
+    #[test]
+    fn media_refs_keep_the_stored_form_of_earlier_versions() {
+        let key = MediaKey::of(b"voice");
+        let old_upload =
+            format!(r#"{{"type":"media","kind":"voice","media":"cache:{key}","transcript":null}}"#);
+        let old_platform =
+            r#"{"type":"media","kind":"voice","media":"MEDIA_ID-1","transcript":"hi"}"#;
+        let upload: InboundKind = serde_json::from_str(&old_upload).unwrap();
+        let platform: InboundKind = serde_json::from_str(old_platform).unwrap();
+        assert_eq!(
+            upload,
+            InboundKind::Media {
+                kind: MessageKind::Voice,
+                media: MediaRef::Cached(key),
+                transcript: None
+            }
+        );
+        assert!(matches!(
+            &platform,
+            InboundKind::Media { media: MediaRef::Platform(id), .. } if id == "MEDIA_ID-1"
+        ));
+        assert_eq!(serde_json::to_string(&upload).unwrap(), old_upload);
+        assert_eq!(serde_json::to_string(&platform).unwrap(), old_platform);
+        // A `cache:` reference to something that is not a key is refused, not taken for a platform id.
+        assert!(serde_json::from_str::<InboundKind>(
+            r#"{"type":"media","kind":"voice","media":"cache:../x","transcript":null}"#
+        )
+        .is_err());
+    }
 }

@@ -8,8 +8,8 @@
 
 use crate::board::{apply_profile, participant_id, Board};
 use crate::domain::{
-    placeholder_name, placeholder_svg, Inbound, InboundKind, Message, MessageKind, MessageStatus,
-    Participant,
+    placeholder_name, placeholder_svg, Inbound, InboundKind, MediaRef, Message, MessageKind,
+    MessageStatus, Participant,
 };
 use crate::inbox::Wakeups;
 use crate::media::Media;
@@ -125,7 +125,7 @@ impl Pipeline {
         workers.tasks.spawn(async move {
             // Only platform fetches are bounded: uploads already in the cache, joins and texts never
             // wait behind a slow platform.
-            let needs_fetch = matches!(&inbound.kind, InboundKind::Media { media, .. } if !media.starts_with("cache:"));
+            let needs_fetch = matches!(&inbound.kind, InboundKind::Media { media: MediaRef::Platform(_), .. });
             let _permit = if needs_fetch {
                 limit.acquire_owned().await.ok()
             } else {
@@ -272,36 +272,37 @@ impl Pipeline {
         &self,
         inbound: &Inbound,
         kind: MessageKind,
-        media: &str,
+        media: &MediaRef,
     ) -> Result<Prepared, Failed> {
-        let (key, attempts) = if let Some(key) = media.strip_prefix("cache:") {
-            (key.to_string(), 0)
-        } else {
-            let Some(w) = self.walls.get(&inbound.wall) else {
-                return Err(Failed {
-                    message: "wall no longer configured".into(),
-                    attempts: 0,
-                });
-            };
-            let provider = w.provider.clone();
-            let mut attempts = 0;
-            let fetched = with_retry(self.retry, || {
-                attempts += 1;
-                provider.fetch_media(media, kind)
-            })
-            .await?;
-            let Fetched::Bytes {
-                bytes,
-                content_type,
-            } = fetched;
-            let key = self
-                .store
-                .put_media(&bytes, &content_type)
-                .map_err(|e| Failed {
-                    message: e.to_string(),
-                    attempts,
-                })?;
-            (key, attempts)
+        let (key, attempts) = match media {
+            MediaRef::Cached(key) => (key.clone(), 0),
+            MediaRef::Platform(media) => {
+                let Some(w) = self.walls.get(&inbound.wall) else {
+                    return Err(Failed {
+                        message: "wall no longer configured".into(),
+                        attempts: 0,
+                    });
+                };
+                let provider = w.provider.clone();
+                let mut attempts = 0;
+                let fetched = with_retry(self.retry, || {
+                    attempts += 1;
+                    provider.fetch_media(media, kind)
+                })
+                .await?;
+                let Fetched::Bytes {
+                    bytes,
+                    content_type,
+                } = fetched;
+                let key = self
+                    .store
+                    .put_media(&bytes, &content_type)
+                    .map_err(|e| Failed {
+                        message: e.to_string(),
+                        attempts,
+                    })?;
+                (key, attempts)
+            }
         };
         let mut prepared = Prepared {
             key: key.clone(),
@@ -348,7 +349,7 @@ fn new_message(id: &str, participant: &str, kind: MessageKind, inbound: &Inbound
 }
 
 struct Prepared {
-    key: String,
+    key: crate::domain::MediaKey,
     duration_ms: Option<u64>,
     waveform: Vec<f32>,
     attempts: u32,
@@ -416,7 +417,7 @@ mod tests {
             sender: "u1".into(),
             kind: InboundKind::Media {
                 kind: MessageKind::Voice,
-                media: "file-1".into(),
+                media: MediaRef::Platform("file-1".into()),
                 transcript: None,
             },
             pushed_at: 1,

@@ -34,6 +34,7 @@ pub enum Command {
 
 /// What is playing now, for the wall state.
 #[derive(Clone, Debug, Serialize, PartialEq)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct NowPlaying {
     pub wall: String,
     pub message_id: String,

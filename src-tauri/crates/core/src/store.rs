@@ -9,7 +9,6 @@
 
 use crate::domain::{Inbound, Message, Participant, Provider};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 use std::path::Path;
@@ -289,10 +288,10 @@ impl Store {
     }
 
     /// Store a blob by its content hash; returns the key (served at `/media/{key}`).
-    pub fn put_media(&self, bytes: &[u8], content_type: &str) -> Result<String> {
-        let key = hex::encode(&Sha256::digest(bytes)[..16]);
-        if !self.inner.media.contains_key(&key)? {
-            self.inner.media.insert(&key, bytes)?;
+    pub fn put_media(&self, bytes: &[u8], content_type: &str) -> Result<crate::domain::MediaKey> {
+        let key = crate::domain::MediaKey::of(bytes);
+        if !self.inner.media.contains_key(key.as_str())? {
+            self.inner.media.insert(key.as_str(), bytes)?;
         }
         put_json(
             &self.inner.media_meta,
@@ -431,7 +430,7 @@ mod tests {
             sender: "o1".into(),
             kind: InboundKind::Media {
                 kind: MessageKind::Voice,
-                media: "m1".into(),
+                media: crate::domain::MediaRef::Platform("m1".into()),
                 transcript: None,
             },
             pushed_at: 1,

@@ -1,7 +1,9 @@
 //! Pushes as a provider hands them to the app (`Inbound`), for the tests that drive the pipeline
 //! without a platform: a web join, and a voice whose bytes are already in the media cache.
 
-use voicewall_core::domain::{now_ms, Inbound, InboundKind, MessageKind, Provider};
+use voicewall_core::domain::{
+    now_ms, Inbound, InboundKind, MediaKey, MediaRef, MessageKind, Provider,
+};
 
 /// A web guest joining wall `wall` from device `sender`.
 pub fn join(wall: &str, sender: &str) -> Inbound {
@@ -24,7 +26,7 @@ pub fn cached_voice(wall: &str, sender: &str, media_key: &str, dedup: &str) -> I
         sender: sender.into(),
         kind: InboundKind::Media {
             kind: MessageKind::Voice,
-            media: format!("cache:{media_key}"),
+            media: MediaRef::Cached(MediaKey::parse(media_key).expect("a media key")),
             transcript: None,
         },
         pushed_at: now_ms(),

@@ -11,8 +11,10 @@
 
 pub mod client_ip;
 pub mod error;
+pub mod state;
 
 use crate::app::{AdminToken, AppState, Shutdown};
+use crate::domain::MediaKey;
 use crate::events::{Hub, WallEvent};
 use crate::lang::Lang;
 use crate::metrics::Metrics;
@@ -31,6 +33,7 @@ use error::ApiError;
 use futures_util::Stream;
 use serde::Deserialize;
 use serde_json::json;
+use state::{JoinState, WallState, WallTheme};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -119,35 +122,34 @@ async fn wall_page(
     Ok(ui::asset("wall.html"))
 }
 
-/// The wall state: contract of `GET /api/walls/{id}`.
-pub fn wall_json(state: &AppState, id: &str) -> Result<serde_json::Value, ApiError> {
+/// The wall state: contract of `GET /api/walls/{id}` (see `state`).
+pub fn wall_state_of(state: &AppState, id: &str) -> Result<WallState, ApiError> {
     let wall = known_wall(&state.walls, id)?;
-    let participants = state.store.participants(id)?;
-    let messages = state.store.messages(id)?;
     let join = wall.provider.join_info();
-    Ok(json!({
-        "id": wall.config.id,
-        "title": wall.config.title,
-        "locale": wall.config.locale,
-        "provider": wall.provider.kind(),
-        "theme": wall.config.theme,
-        "demo": state.demo.0,
-        "join": {
-            "url": join.url,
-            "instructions": join.instructions,
-            "qr_svg_url": format!("/api/walls/{id}/qr.svg?v={}", crate::qr::version(&join.url)),
+    let qr_svg_url = format!("/api/walls/{id}/qr.svg?v={}", crate::qr::version(&join.url));
+    Ok(WallState {
+        id: wall.config.id.clone(),
+        title: wall.config.title.clone(),
+        locale: wall.config.locale.clone(),
+        provider: wall.provider.kind(),
+        theme: WallTheme::from(&wall.config.theme),
+        demo: state.demo.0,
+        join: JoinState {
+            url: join.url,
+            instructions: join.instructions,
+            qr_svg_url,
         },
-        "participants": participants,
-        "messages": messages,
-        "playback": state.playback.now_playing(id),
-    }))
+        participants: state.store.participants(id)?,
+        messages: state.store.messages(id)?,
+        playback: state.playback.now_playing(id),
+    })
 }
 
 async fn wall_state(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    Ok(Json(wall_json(&state, &id)?))
+    Ok(Json(wall_state_of(&state, &id)?.to_json()))
 }
 
 async fn wall_events(
@@ -294,11 +296,11 @@ async fn play(
 }
 
 async fn media(State(store): State<Store>, Path(key): Path<String>) -> Result<Response, ApiError> {
-    // Keys are 32 hex digits (content hashes); anything else names no blob.
-    if key.len() != 32 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+    // Keys are content hashes; anything else names no blob.
+    let Ok(key) = MediaKey::parse(&key) else {
         return Err(ApiError::not_found("no such media"));
-    }
-    let Some((meta, bytes)) = store.media(&key)? else {
+    };
+    let Some((meta, bytes)) = store.media(key.as_str())? else {
         return Err(ApiError::not_found("no such media"));
     };
     Ok((

@@ -18,7 +18,7 @@ use super::refusal::{too_fast, Refusal};
 use super::site::JoinSite;
 use super::tokens::TokenCheck;
 use crate::board::participant_id;
-use crate::domain::{placeholder_svg, Inbound, InboundKind, MessageKind, Provider};
+use crate::domain::{placeholder_svg, Inbound, InboundKind, MediaRef, MessageKind, Provider};
 use crate::http::client_ip::ClientIp;
 use crate::http::error::ApiError;
 use crate::media::MediaError;
@@ -335,7 +335,7 @@ async fn post_voice(
         sender: device.clone(),
         kind: InboundKind::Media {
             kind: MessageKind::Voice,
-            media: format!("cache:{key}"),
+            media: MediaRef::Cached(key),
             transcript: None,
         },
         pushed_at: now,

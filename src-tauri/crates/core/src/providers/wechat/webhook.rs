@@ -9,7 +9,7 @@
 use super::account::Account;
 use super::crypto;
 use super::xml::{self, Push, PushKind, XmlError};
-use crate::domain::{Inbound, InboundKind, MessageKind, Provider};
+use crate::domain::{Inbound, InboundKind, MediaRef, MessageKind, Provider};
 use crate::http::error::ApiError;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -218,17 +218,17 @@ pub fn inbound_kind(push: &Push) -> Option<InboundKind> {
             ..
         } => Some(InboundKind::Media {
             kind: MessageKind::Voice,
-            media: media_id.clone(),
+            media: MediaRef::Platform(media_id.clone()),
             transcript: recognition.clone(),
         }),
         PushKind::Video { media_id, .. } => Some(InboundKind::Media {
             kind: MessageKind::Video,
-            media: media_id.clone(),
+            media: MediaRef::Platform(media_id.clone()),
             transcript: None,
         }),
         PushKind::Image { media_id, .. } => Some(InboundKind::Media {
             kind: MessageKind::Image,
-            media: media_id.clone(),
+            media: MediaRef::Platform(media_id.clone()),
             transcript: None,
         }),
         PushKind::Text { content } => Some(InboundKind::Text {
