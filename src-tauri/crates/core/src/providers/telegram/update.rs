@@ -162,12 +162,14 @@ enum MessageContent {
 fn media(kind: MessageKind, file_id: &str, mime: String, size: Option<i64>) -> MessageContent {
     MessageContent::Media(InboundKind::Media {
         kind,
-        media: MediaRef {
-            file_id: file_id.to_string(),
-            mime_type: mime,
-            file_size: size,
-        }
-        .encode(),
+        media: crate::domain::MediaRef::Platform(
+            MediaRef {
+                file_id: file_id.to_string(),
+                mime_type: mime,
+                file_size: size,
+            }
+            .encode(),
+        ),
         transcript: None,
     })
 }
@@ -276,12 +278,14 @@ mod tests {
                 sender: "648183991".into(),
                 kind: InboundKind::Media {
                     kind: MessageKind::Voice,
-                    media: MediaRef {
-                        file_id: "AwACAgQAAxkBAAIDQ2QxvVEjeuOy_y0B9po8m4pqoDp1AAKgEQACLdmRUcuxGB-fVV7XLwQ".into(),
-                        mime_type: "audio/ogg".into(),
-                        file_size: Some(5282),
-                    }
-                    .encode(),
+                    media: crate::domain::MediaRef::Platform(
+                        MediaRef {
+                            file_id: "AwACAgQAAxkBAAIDQ2QxvVEjeuOy_y0B9po8m4pqoDp1AAKgEQACLdmRUcuxGB-fVV7XLwQ".into(),
+                            mime_type: "audio/ogg".into(),
+                            file_size: Some(5282),
+                        }
+                        .encode()
+                    ),
                     transcript: None,
                 },
                 pushed_at: 1680981329000,
@@ -385,6 +389,7 @@ mod tests {
         let InboundKind::Media { kind, media, .. } = a.inbound.kind else {
             panic!("not media")
         };
+        let media = String::from(media);
         assert_eq!(kind, MessageKind::Voice);
         assert_eq!(MediaRef::decode(&media).mime_type, "video/mp4");
 
@@ -401,6 +406,7 @@ mod tests {
         let InboundKind::Media { media, .. } = a.inbound.kind else {
             panic!("not media")
         };
+        let media = String::from(media);
         assert_eq!(
             MediaRef::decode(&media),
             MediaRef {
