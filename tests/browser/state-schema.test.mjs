@@ -68,7 +68,15 @@ test('the real server\'s wall state conforms to the schema', async () => {
     const voice = form({ token, upload_id: 'up-schema' });
     voice.append('audio', new Blob([fs.readFileSync(path.join(ROOT, 'tests/fixtures/audio/hello.ogg'))]), 'hello.ogg');
     assert.equal((await post('voice', voice)).status, 201);
-    const state = await (await fetch(`${srv.url}/api/walls/${srv.wallId}`)).json();
+    // The 201 means stored; the message reaches the wall when the pipeline has analysed it. Wait for that
+    // state (bounded), so the schema is checked on a ready message with its duration and waveform.
+    let state;
+    for (const deadline = Date.now() + 15000; ;) {
+      state = await (await fetch(`${srv.url}/api/walls/${srv.wallId}`)).json();
+      if (state.messages.length === 1 && state.messages[0].status === 'ready') break;
+      assert.ok(Date.now() < deadline, `the voice never became ready: ${JSON.stringify(state.messages)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
     assert.equal(state.participants.length, 1);
     assert.equal(state.messages.length, 1);
     assert.deepEqual(violations(state), []);
