@@ -28,6 +28,17 @@ impl ApiError {
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
+    /// A webhook body that could not be read (over the route's limit → 413 `too_large`, otherwise the
+    /// rejection's own status as `bad_body`); `what` names the body in the message ("push", "update").
+    pub fn body_rejected(what: &str, rej: axum::extract::rejection::BytesRejection) -> Self {
+        let status = rej.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "too_large"
+        } else {
+            "bad_body"
+        };
+        Self::new(status, code, format!("{what} body: {}", rej.body_text()))
+    }
     pub fn internal(e: impl std::fmt::Display) -> Self {
         tracing::error!(error = %e, "internal error");
         Self::new(

@@ -61,15 +61,7 @@ async fn handle(
             },
         ));
     }
-    let body = body.map_err(|rej| {
-        let status = rej.status();
-        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            "too_large"
-        } else {
-            "bad_body"
-        };
-        ApiError::new(status, code, format!("update body: {}", rej.body_text()))
-    })?;
+    let body = body.map_err(|rej| ApiError::body_rejected("update", rej))?;
     let accepted = match update::parse_update(&body, &bot.wall, bot.clock.now_ms()) {
         Err(e) => {
             return Err(ApiError::new(

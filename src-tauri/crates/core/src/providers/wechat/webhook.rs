@@ -105,15 +105,7 @@ async fn handle_push(
     q: &CallbackQuery,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = body.map_err(|rej| {
-        let status = rej.status();
-        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            "too_large"
-        } else {
-            "bad_body"
-        };
-        ApiError::new(status, code, format!("push body: {}", rej.body_text()))
-    })?;
+    let body = body.map_err(|rej| ApiError::body_rejected("push", rej))?;
     let (timestamp, nonce) = check_url_signature(p, q)?;
     // In plaintext mode the signature does not cover the body: a captured query string could replay
     // any XML for ever. WeChat signs each delivery (and retry) afresh, so an old timestamp is a replay.
