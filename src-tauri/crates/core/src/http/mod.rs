@@ -9,6 +9,8 @@
 //! `type` and its data the JSON of `events::WallEvent`. A client rebuilds its state from
 //! `GET /api/walls/{id}` on (re)connect.
 
+pub mod access;
+pub mod admin;
 pub mod client_ip;
 pub mod error;
 pub mod state;
@@ -64,6 +66,7 @@ pub fn router(state: AppState) -> Router {
             "/webhook/{platform}/{id}",
             axum::routing::any(no_such_route),
         )
+        .merge(admin::routes())
         .with_state(state);
     walls
         .iter()
@@ -233,19 +236,7 @@ where
     ) -> Result<Self, Infallible> {
         let ClientIp(ip) = ClientIp::from_request_parts(parts, state).await?;
         let admin = <AdminToken as axum::extract::FromRef<S>>::from_ref(state);
-        let bearer = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        let token_ok = bearer.is_some_and(|b| {
-            use sha2::Digest;
-            // Compare digests in constant time: neither the token's bytes nor its length leak.
-            crate::secret::same(
-                &sha2::Sha256::digest(b.as_bytes()),
-                &sha2::Sha256::digest(admin.0.as_bytes()),
-            )
-        });
+        let token_ok = access::bearer_is_admin(parts, &admin);
         Ok(Self {
             may_play: ip.is_loopback() || token_ok,
         })
@@ -492,6 +483,25 @@ mod tests {
                 id: "5".into()
             })
         );
+    }
+
+    #[tokio::test]
+    async fn the_admin_api_answers_only_the_operator() {
+        let s = server();
+        let (status, _, body) = call(&s, get("/api/admin/whoami")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        assert!(body.contains("\"code\":\"unauthorized\""), "{body}");
+        let mut wrong = get("/api/admin/whoami");
+        wrong
+            .headers_mut()
+            .insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer s3cre7"));
+        assert_eq!(call(&s, wrong).await.0, StatusCode::UNAUTHORIZED);
+        let mut right = get("/api/admin/whoami");
+        right
+            .headers_mut()
+            .insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer s3cret"));
+        let (status, _, body) = call(&s, right).await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, r#"{"actor":"bearer"}"#));
     }
 
     #[tokio::test]
