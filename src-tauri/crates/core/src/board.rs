@@ -3,7 +3,7 @@
 //! pipeline and the player change the wall through this handle.
 
 use crate::clock::Clock;
-use crate::domain::{FetchedProfile, Message, Participant, Provider};
+use crate::domain::{FetchedProfile, MediaKey, Message, Participant, Provider};
 use crate::events::{Hub, WallEvent};
 use crate::store::{Profile, Store, StoreError};
 
@@ -84,14 +84,14 @@ impl Board {
         provider: Provider,
         sender: &str,
         name: &str,
-        avatar_url: String,
+        avatar: MediaKey,
     ) -> Participant {
         let id = participant_id(provider, sender);
         Participant {
             person_id: id.clone(),
             id,
             display_name: name.to_string(),
-            avatar_url,
+            avatar,
             provider,
             joined_at: self.clock.now_ms(),
             has_profile: true,
@@ -107,13 +107,13 @@ impl Board {
         sender: &str,
         fetched: FetchedProfile,
     ) -> Result<Profile, StoreError> {
-        let avatar_url = match fetched.avatar {
-            Some((bytes, ct)) => Some(format!("/media/{}", self.store.put_media(&bytes, &ct)?)),
+        let avatar = match fetched.avatar {
+            Some((bytes, ct)) => Some(self.store.put_media(&bytes, &ct)?),
             None => None,
         };
         let profile = Profile {
             nickname: fetched.nickname,
-            avatar_url,
+            avatar,
             unionid: fetched.unionid,
             fetched_at: self.clock.now_ms(),
         };
@@ -139,8 +139,8 @@ pub fn apply_profile(p: &mut Participant, profile: &Profile) {
     if !profile.nickname.trim().is_empty() {
         p.display_name = profile.nickname.clone();
     }
-    if let Some(url) = &profile.avatar_url {
-        p.avatar_url = url.clone();
+    if let Some(key) = &profile.avatar {
+        p.avatar = key.clone();
     }
     if let Some(u) = &profile.unionid {
         p.person_id = format!("{}:union:{u}", p.provider.as_str());

@@ -69,12 +69,23 @@ pub enum Dispatch {
     Exit(i32),
 }
 
-/// Load the config the CLI points at (creating the default file when none was given and none exists).
-pub fn load_config(cli: &Cli) -> Result<Config, config::ConfigError> {
-    match &cli.config {
-        Some(path) => Config::load(path),
-        None => config::load_or_create(&config::default_config_path()),
-    }
+/// Load the config the CLI points at (creating the default file when none was given and none exists),
+/// with every wall's provider section checked, as `check-config` does.
+pub fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    let config = match &cli.config {
+        Some(path) => Config::load(path)?,
+        None => config::load_or_create(&config::default_config_path())?,
+    };
+    check_providers(&config)?;
+    Ok(config)
+}
+
+/// Each wall's provider checks its own section.
+fn check_providers(config: &Config) -> Result<(), crate::provider::ProviderError> {
+    config
+        .provider_sections()
+        .iter()
+        .try_for_each(crate::providers::check)
 }
 
 /// Run every headless command to completion; return `Desktop` for the window modes. `simulation` is the
@@ -148,10 +159,7 @@ pub fn dispatch(cli: Cli, simulation: Option<Box<dyn Simulation>>) -> Dispatch {
 /// Load a config file and validate every wall's provider section, exactly as `serve` would.
 fn check_config(file: &std::path::Path) -> anyhow::Result<Config> {
     let config = Config::load(file)?;
-    let text: Option<std::sync::Arc<str>> = std::fs::read_to_string(file).ok().map(Into::into);
-    for (i, wall) in config.walls.iter().enumerate() {
-        crate::providers::check(&crate::providers::section_of(i, wall, text.clone()))?;
-    }
+    check_providers(&config)?;
     Ok(config)
 }
 

@@ -146,7 +146,7 @@ impl std::fmt::Debug for AdminConfig {
     }
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct WallConfig {
     pub id: String,
@@ -156,13 +156,40 @@ pub struct WallConfig {
     pub locale: String,
     #[serde(default)]
     pub theme: ThemeConfig,
+    /// The wall's provider table (exactly one), kept as written: the provider parses and checks its
+    /// own ([`ProviderSection`], `providers::check`).
     #[serde(default)]
-    pub web: Option<WebConfig>,
+    pub web: Option<toml::Table>,
     #[serde(default)]
-    pub wechat: Option<WechatConfig>,
-    /// Reserved for the Telegram issue; accepted as a table so configs written ahead of it parse.
+    pub wechat: Option<toml::Table>,
     #[serde(default)]
     pub telegram: Option<toml::Table>,
+}
+
+impl WallConfig {
+    /// The provider table that is set: its name and contents.
+    fn provider_table(&self) -> Option<(&'static str, &toml::Table)> {
+        [
+            ("web", &self.web),
+            ("wechat", &self.wechat),
+            ("telegram", &self.telegram),
+        ]
+        .into_iter()
+        .find_map(|(name, t)| t.as_ref().map(|t| (name, t)))
+    }
+}
+
+impl std::fmt::Debug for WallConfig {
+    // Provider tables hold secrets (app_secret, bot tokens): name the provider only.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WallConfig")
+            .field("id", &self.id)
+            .field("title", &self.title)
+            .field("locale", &self.locale)
+            .field("theme", &self.theme)
+            .field("provider", &self.provider_table().map(|(name, _)| name))
+            .finish()
+    }
 }
 
 fn default_title() -> String {
@@ -209,107 +236,6 @@ fn default_safe_margin() -> f32 {
     2.0
 }
 
-/// The built-in web join page (the default provider).
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebConfig {
-    /// How often the join token in the QR rotates, in seconds.
-    #[serde(default = "default_token_rotate")]
-    pub token_rotate_s: u64,
-    /// How long the previous token stays valid after a rotation, in seconds.
-    #[serde(default = "default_token_grace")]
-    pub token_grace_s: u64,
-    #[serde(default = "default_nickname_max")]
-    pub nickname_max_chars: usize,
-    #[serde(default = "default_avatar_max")]
-    pub avatar_max_bytes: usize,
-    #[serde(default = "default_audio_max")]
-    pub audio_max_bytes: usize,
-    #[serde(default = "default_web_duration")]
-    pub audio_max_duration_s: u64,
-    #[serde(default = "default_per_minute")]
-    pub messages_per_minute: u32,
-    #[serde(default = "default_per_ip_minute")]
-    pub messages_per_ip_per_minute: u32,
-}
-
-impl Default for WebConfig {
-    fn default() -> Self {
-        Self {
-            token_rotate_s: default_token_rotate(),
-            token_grace_s: default_token_grace(),
-            nickname_max_chars: default_nickname_max(),
-            avatar_max_bytes: default_avatar_max(),
-            audio_max_bytes: default_audio_max(),
-            audio_max_duration_s: default_web_duration(),
-            messages_per_minute: default_per_minute(),
-            messages_per_ip_per_minute: default_per_ip_minute(),
-        }
-    }
-}
-
-fn default_token_rotate() -> u64 {
-    600
-}
-fn default_token_grace() -> u64 {
-    300
-}
-fn default_nickname_max() -> usize {
-    24
-}
-fn default_avatar_max() -> usize {
-    2 * 1024 * 1024
-}
-fn default_audio_max() -> usize {
-    4 * 1024 * 1024
-}
-fn default_web_duration() -> u64 {
-    60
-}
-fn default_per_minute() -> u32 {
-    6
-}
-fn default_per_ip_minute() -> u32 {
-    30
-}
-
-/// A WeChat Official Account (see the WeChat provider).
-#[derive(Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct WechatConfig {
-    pub app_id: String,
-    pub app_secret: String,
-    pub token: String,
-    #[serde(default)]
-    pub encoding_aes_key: Option<String>,
-    pub original_id: String,
-    #[serde(default = "default_wechat_api")]
-    pub api_base: String,
-    #[serde(default = "default_wechat_oauth")]
-    pub oauth_base: String,
-    #[serde(default)]
-    pub welcome: Option<String>,
-}
-
-impl std::fmt::Debug for WechatConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WechatConfig")
-            .field("app_id", &self.app_id)
-            .field("original_id", &self.original_id)
-            .field("api_base", &self.api_base)
-            .field("oauth_base", &self.oauth_base)
-            .field("safe_mode", &self.encoding_aes_key.is_some())
-            .finish_non_exhaustive()
-    }
-}
-
-fn default_wechat_api() -> String {
-    "https://api.weixin.qq.com".into()
-}
-fn default_wechat_oauth() -> String {
-    "https://open.weixin.qq.com".into()
-}
-
 /// A configuration error that names the key at fault, and the line when the file is.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -337,18 +263,15 @@ pub enum ConfigError {
     Env { var: String, message: String },
 }
 
-/// Where each value came from: the file's line of every key (`walls[0].web.token_rotate_s` → 12), the
-/// keys set by environment variables, and each wall's provider section as written (name and raw table).
+/// Where each value came from: the file's line of every key (`walls[0].web.token_rotate_s` → 12) and the
+/// keys set by environment variables.
 #[derive(Clone, Default)]
 pub struct Origins {
     lines: HashMap<String, usize>,
     env: HashMap<String, String>,
-    /// Index = wall index; `None` for walls built in code (the default wall, the demo).
-    providers: Vec<Option<(String, toml::Table)>>,
 }
 
 impl std::fmt::Debug for Origins {
-    // The raw provider tables hold secrets (app_secret, tokens): never print them.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Origins")
             .field("keys", &self.lines.len())
@@ -388,19 +311,47 @@ impl Origins {
 
 /// One wall's provider section: the provider's name (`web`, `wechat`, `telegram`, …) and its table as
 /// written, with the lines of its keys. The provider module parses and checks its own typed config from
-/// it ([`ProviderSection::parse`]); its errors name the full key (`walls[0].wechat.app_id`) and line.
+/// it ([`ProviderSection::parse`], `providers::check`); its errors name the full key
+/// (`walls[0].wechat.app_id`) and its line, or the variable that set it.
 #[derive(Clone)]
-pub struct ProviderSection<'a> {
+pub struct ProviderSection {
+    /// The index of the wall in the config.
     pub wall: usize,
+    /// The platform, e.g. `"wechat"` (the table's name in `[walls.wechat]`).
     pub name: String,
     pub table: toml::Table,
-    origins: &'a Origins,
+    origins: Arc<Origins>,
 }
 
-impl ProviderSection<'_> {
+impl std::fmt::Debug for ProviderSection {
+    // The table holds secrets: never print it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderSection")
+            .field("wall", &self.wall)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ProviderSection {
+    /// A section known only by its table (a wall built in code, a test): errors name keys, not lines.
+    pub fn new(wall: usize, name: &str, table: toml::Table) -> Self {
+        Self {
+            wall,
+            name: name.into(),
+            table,
+            origins: Arc::default(),
+        }
+    }
+
+    /// The key path of the whole section, e.g. `walls[0].wechat`.
+    pub fn path(&self) -> String {
+        format!("walls[{}].{}", self.wall, self.name)
+    }
+
     /// The full key of one of this section's keys, e.g. `walls[0].wechat.app_id`.
     pub fn key(&self, key: &str) -> String {
-        format!("walls[{}].{}.{key}", self.wall, self.name)
+        format!("{}.{key}", self.path())
     }
 
     /// An error about one of this section's keys, with its line.
@@ -414,7 +365,7 @@ impl ProviderSection<'_> {
         serde_path_to_error::deserialize(value).map_err(|e| {
             let path = path_key(e.path());
             let key = if path.is_empty() {
-                format!("walls[{}].{}", self.wall, self.name)
+                self.path()
             } else {
                 self.key(&path)
             };
@@ -495,6 +446,15 @@ fn index_lines(
     }
 }
 
+/// An environment value that does not fit its key's type.
+#[derive(Debug, thiserror::Error)]
+enum BadValue {
+    #[error("{0:?} is not a number")]
+    NotANumber(String),
+    #[error("{0:?} is not true/false")]
+    NotABool(String),
+}
+
 /// Variables that start with `VOICEWALL_` but are not configuration: the test tools' path to the binary.
 const NOT_CONFIG: &[&str] = &["VOICEWALL_BIN"];
 
@@ -551,18 +511,6 @@ impl Config {
                     line,
                 }
             })?;
-        // Each wall's provider section as written: the one table that is not the theme.
-        let raw: toml::Table = toml::from_str(text).unwrap_or_default();
-        if let Some(walls) = raw.get("walls").and_then(|w| w.as_array()) {
-            for wall in walls {
-                let section = wall.as_table().and_then(|t| {
-                    t.iter()
-                        .filter(|(k, _)| k.as_str() != "theme")
-                        .find_map(|(k, v)| v.as_table().map(|t| (k.clone(), t.clone())))
-                });
-                origins.providers.push(section);
-            }
-        }
         config.origins = Arc::new(origins);
         config.apply_defaults();
         Ok(config)
@@ -594,7 +542,8 @@ impl Config {
                 title: "Voicewall".into(),
                 locale: default_locale(),
                 theme: ThemeConfig::default(),
-                web: Some(WebConfig::default()),
+                // An empty table: the join page with its defaults.
+                web: Some(toml::Table::new()),
                 wechat: None,
                 telegram: None,
             });
@@ -646,11 +595,9 @@ impl Config {
         Ok(())
     }
 
-    fn set_from_env(&mut self, key: &str, v: &str) -> Result<(), String> {
-        fn num<T: std::str::FromStr>(v: &str) -> Result<T, String> {
-            v.trim()
-                .parse()
-                .map_err(|_| format!("{v:?} is not a number"))
+    fn set_from_env(&mut self, key: &str, v: &str) -> Result<(), BadValue> {
+        fn num<T: std::str::FromStr>(v: &str) -> Result<T, BadValue> {
+            v.trim().parse().map_err(|_| BadValue::NotANumber(v.into()))
         }
         let path = |v: &str| (!v.is_empty()).then(|| PathBuf::from(v));
         match key {
@@ -664,10 +611,7 @@ impl Config {
             "audio.output" => self.audio.output = v.into(),
             "audio.volume" => self.audio.volume = num(v)?,
             "audio.autoplay" => {
-                self.audio.autoplay = v
-                    .trim()
-                    .parse()
-                    .map_err(|_| format!("{v:?} is not true/false"))?
+                self.audio.autoplay = v.trim().parse().map_err(|_| BadValue::NotABool(v.into()))?
             }
             "audio.gap_ms" => self.audio.gap_ms = num(v)?,
             "audio.max_duration_s" => self.audio.max_duration_s = num(v)?,
@@ -677,32 +621,24 @@ impl Config {
         Ok(())
     }
 
-    /// Each wall's provider section (name and raw table with line info), in wall order. Walls built in code
-    /// (the default wall, the demo) get their typed config as the table.
-    pub fn provider_sections(&self) -> Vec<ProviderSection<'_>> {
+    /// Each wall's provider section (name and raw table, with the lines of its keys), in wall order: what
+    /// `providers::check` (check-config) and `providers::build` (serve) read.
+    pub fn provider_sections(&self) -> Vec<ProviderSection> {
         self.walls
             .iter()
             .enumerate()
-            .filter_map(|(i, w)| {
-                let (name, table) = match self.origins.providers.get(i).cloned().flatten() {
-                    Some(raw) => raw,
-                    None => {
-                        let typed = if let Some(web) = &w.web {
-                            ("web", toml::Table::try_from(web).ok())
-                        } else if let Some(wx) = &w.wechat {
-                            ("wechat", toml::Table::try_from(wx).ok())
-                        } else {
-                            ("telegram", w.telegram.clone())
-                        };
-                        (typed.0.to_string(), typed.1?)
-                    }
-                };
-                Some(ProviderSection {
+            .map(|(i, w)| {
+                // Validation guarantees one table; a wall built in code without one gets the join page.
+                let (name, table) = w
+                    .provider_table()
+                    .map(|(name, t)| (name, t.clone()))
+                    .unwrap_or(("web", toml::Table::new()));
+                ProviderSection {
                     wall: i,
-                    name,
+                    name: name.into(),
                     table,
-                    origins: &self.origins,
-                })
+                    origins: self.origins.clone(),
+                }
             })
             .collect()
     }
@@ -775,9 +711,6 @@ impl Config {
                 ));
             }
         }
-        for section in self.provider_sections() {
-            check_builtin_provider(&section)?;
-        }
         Ok(())
     }
 
@@ -823,43 +756,6 @@ impl TlsConfig {
             }
         }
     }
-}
-
-/// The checks of the providers built into this crate, run on their own sections. (Transition: these move
-/// into each provider module, which will parse its section itself; `check-config` and `serve` both come
-/// through here, so they refuse the same configs.)
-fn check_builtin_provider(section: &ProviderSection<'_>) -> Result<(), ConfigError> {
-    match section.name.as_str() {
-        "web" => {
-            let web: WebConfig = section.parse()?;
-            if web.token_rotate_s < 10 {
-                return Err(section.invalid("token_rotate_s", "must be at least 10 seconds"));
-            }
-        }
-        "wechat" => {
-            let wx: WechatConfig = section.parse()?;
-            for (name, value) in [
-                ("app_id", &wx.app_id),
-                ("app_secret", &wx.app_secret),
-                ("token", &wx.token),
-                ("original_id", &wx.original_id),
-            ] {
-                if value.trim().is_empty() {
-                    return Err(section.invalid(name, "must not be empty"));
-                }
-            }
-            if let Some(k) = &wx.encoding_aes_key {
-                if k.len() != 43 {
-                    return Err(section.invalid(
-                        "encoding_aes_key",
-                        format!("must be 43 characters, has {}", k.len()),
-                    ));
-                }
-            }
-        }
-        _ => {}
-    }
-    Ok(())
 }
 
 pub fn default_config_path() -> PathBuf {
@@ -999,34 +895,7 @@ mod tests {
             .to_string();
         assert!(e.contains("walls[1].locale") && e.contains("line 8"), "{e}");
 
-        let text = "[[walls]]\nid = \"a\"\n[walls.web]\ntoken_rotate_s = 600\n[[walls]]\nid = \"b\"\n[walls.web]\ntoken_rotate_s = 5\n";
-        let e = Config::from_toml(text, Path::new("x"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("walls[1].web.token_rotate_s") && e.contains("line 8"),
-            "{e}"
-        );
-
-        // A type error inside a provider section names the full key.
-        let text = "[[walls]]\nid = \"a\"\n[walls.web]\ntoken_grace_s = \"long\"\n";
-        let e = Config::from_toml(text, Path::new("x"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("walls[0].web.token_grace_s") && e.contains("line 4"),
-            "{e}"
-        );
-
-        // A missing required key names the key and the section's line.
-        let text = "[[walls]]\nid = \"w\"\n[walls.wechat]\napp_id = \"wx1\"\napp_secret = \"\"\ntoken = \"t\"\noriginal_id = \"gh\"\n";
-        let e = Config::from_toml(text, Path::new("x"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("walls[0].wechat.app_secret") && e.contains("line 5"),
-            "{e}"
-        );
+        // Errors inside a provider section: see `providers::tests` (each provider checks its own).
     }
 
     #[test]

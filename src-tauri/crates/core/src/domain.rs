@@ -54,14 +54,15 @@ pub enum MessageStatus {
 
 /// One person on one wall. `id` is `{provider}:{provider user id}` (for WeChat the openid);
 /// `person_id` links the same person across walls (WeChat's unionid when known).
-#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Participant {
     pub id: String,
     pub person_id: String,
     pub display_name: String,
-    /// `/media/{key}` of the cached avatar, or a generated `/avatar/{id}.svg`.
-    pub avatar_url: String,
+    /// The avatar in the media cache: a real picture, or the generated placeholder (an SVG). Pages get
+    /// it as a URL from the HTTP layer (`avatar_url`).
+    #[serde(alias = "avatar_url", deserialize_with = "stored::key")]
+    pub avatar: MediaKey,
     pub provider: Provider,
     pub joined_at: Millis,
     /// False until a real profile (name, avatar) arrived; the wall shows a generated placeholder meanwhile.
@@ -69,7 +70,6 @@ pub struct Participant {
     pub has_profile: bool,
 }
 
-#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Message {
     pub id: String,
@@ -81,9 +81,13 @@ pub struct Message {
     pub received_at: Millis,
     pub played_count: u32,
     pub transcript: Option<String>,
-    /// `/media/{key}` of the original bytes once fetched.
-    #[serde(default)]
-    pub media_url: Option<String>,
+    /// The original bytes in the media cache, once fetched. Pages get it as a URL (`media_url`).
+    #[serde(
+        default,
+        alias = "media_url",
+        deserialize_with = "stored::optional_key"
+    )]
+    pub media: Option<MediaKey>,
     /// Peak waveform (0..1, ~100 buckets) of a voice message.
     #[serde(default)]
     pub waveform: Vec<f32>,
@@ -266,6 +270,27 @@ impl TryFrom<String> for MediaRef {
     }
 }
 
+/// Reading media keys in stored records. Records written before keys were typed hold the URL the wall
+/// was given (`"avatar_url": "/media/{key}"`); they load as keys, and are written back as keys.
+pub(crate) mod stored {
+    use super::MediaKey;
+    use serde::{Deserialize, Deserializer};
+
+    /// The prefix of the URLs that earlier versions stored (the route was `/media/{key}` then too).
+    const EARLIER_URL: &str = "/media/";
+
+    pub fn key<'de, D: Deserializer<'de>>(d: D) -> Result<MediaKey, D::Error> {
+        let s = String::deserialize(d)?;
+        MediaKey::parse(s.strip_prefix(EARLIER_URL).unwrap_or(&s)).map_err(serde::de::Error::custom)
+    }
+
+    pub fn optional_key<'de, D: Deserializer<'de>>(d: D) -> Result<Option<MediaKey>, D::Error> {
+        #[derive(Deserialize)]
+        struct Key(#[serde(deserialize_with = "key")] MediaKey);
+        Ok(Option::<Key>::deserialize(d)?.map(|k| k.0))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,5 +342,41 @@ mod tests {
             r#"{"type":"media","kind":"voice","media":"cache:../x","transcript":null}"#
         )
         .is_err());
+    }
+
+    /// Participants and messages written before keys were typed hold `/media/{key}` URLs; they load as
+    /// keys. What is written now is the key alone, and reads back.
+    #[test]
+    fn stored_participants_and_messages_of_earlier_versions_load() {
+        let key = MediaKey::of(b"avatar");
+        let old_participant = format!(
+            r#"{{"id":"web:d1","person_id":"web:d1","display_name":"Ann","avatar_url":"/media/{key}","provider":"web","joined_at":5}}"#
+        );
+        let p: Participant = serde_json::from_str(&old_participant).unwrap();
+        assert_eq!(p.avatar, key);
+        assert!(!p.has_profile);
+        let written = serde_json::to_string(&p).unwrap();
+        assert!(
+            written.contains(&format!(r#""avatar":"{key}""#)),
+            "{written}"
+        );
+        assert!(!written.contains("/media/"), "{written}");
+        assert_eq!(serde_json::from_str::<Participant>(&written).unwrap(), p);
+
+        let old_message = format!(
+            r#"{{"id":"7","participant_id":"web:d1","kind":"voice","status":"ready","error":null,"duration_ms":900,"received_at":5,"played_count":1,"transcript":null,"media_url":"/media/{key}"}}"#
+        );
+        let m: Message = serde_json::from_str(&old_message).unwrap();
+        assert_eq!(m.media, Some(key.clone()));
+        let fetching = old_message.replace(&format!(r#""/media/{key}""#), "null");
+        assert_eq!(
+            serde_json::from_str::<Message>(&fetching).unwrap().media,
+            None
+        );
+        let m2: Message = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
+        assert_eq!(m2, m);
+        // Anything else where a key belongs is refused rather than taken for one.
+        let bad = old_participant.replace(&format!("/media/{key}"), "/avatar/x.svg");
+        assert!(serde_json::from_str::<Participant>(&bad).is_err());
     }
 }

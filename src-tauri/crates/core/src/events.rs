@@ -1,15 +1,13 @@
 //! Typed wall events on one broadcast channel per wall. The server streams them as SSE
-//! (`GET /api/walls/{id}/events`, event name = `type`, data = the JSON below); the Tauri shell and
-//! tests subscribe to the same channel.
+//! (`GET /api/walls/{id}/events`, event name = `type`, data = `http::state::EventView`: these events
+//! with media as URLs); the Tauri shell and tests subscribe to the same channel.
 
-use crate::domain::{Message, Participant};
-use serde::Serialize;
+use crate::domain::{MediaKey, Message, Participant};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::broadcast;
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[derive(Clone, Debug, PartialEq)]
 pub enum WallEvent {
     ParticipantJoined {
         participant: Participant,
@@ -31,7 +29,7 @@ pub enum WallEvent {
         participant_id: String,
         duration_ms: u64,
         kind: crate::domain::MessageKind,
-        media_url: Option<String>,
+        media: Option<MediaKey>,
     },
     PlaybackProgress {
         message_id: String,

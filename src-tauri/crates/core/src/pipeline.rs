@@ -69,6 +69,24 @@ struct Failed {
     attempts: u32,
 }
 
+/// Why a profile could not be refreshed (logged; the wall keeps the generated name and picture).
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("{message} (after {attempts} attempts)")]
+    Fetch { message: String, attempts: u32 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<Failed> for ProfileError {
+    fn from(f: Failed) -> Self {
+        Self::Fetch {
+            message: f.message,
+            attempts: f.attempts,
+        }
+    }
+}
+
 impl Pipeline {
     /// Run until the sender side closes: first the inbox left by a previous run, then each new entry.
     pub async fn run(self, mut rx: Wakeups) {
@@ -187,7 +205,7 @@ impl Pipeline {
                     Ok(prepared) => {
                         m.status = MessageStatus::Ready;
                         m.error = None;
-                        m.media_url = Some(format!("/media/{}", prepared.key));
+                        m.media = Some(prepared.key.clone());
                         m.duration_ms = prepared.duration_ms;
                         m.waveform = prepared.waveform.clone();
                         m.attempts = prepared.attempts;
@@ -230,7 +248,7 @@ impl Pipeline {
             id: id.clone(),
             person_id: id.clone(),
             display_name: name,
-            avatar_url: format!("/media/{key}"),
+            avatar: key,
             provider: inbound.provider,
             joined_at: inbound.received_at,
             has_profile: false,
@@ -253,7 +271,7 @@ impl Pipeline {
     }
 
     /// Fetch the sender's profile (step 13), cache the avatar, store it by sender id and update the wall.
-    pub async fn refresh_profile(&self, wall: &str, sender: &str) -> anyhow::Result<()> {
+    pub async fn refresh_profile(&self, wall: &str, sender: &str) -> Result<(), ProfileError> {
         let Some(w) = self.walls.get(wall) else {
             return Ok(());
         };
@@ -341,7 +359,7 @@ fn new_message(id: &str, participant: &str, kind: MessageKind, inbound: &Inbound
         received_at: inbound.received_at,
         played_count: 0,
         transcript: None,
-        media_url: None,
+        media: None,
         waveform: Vec::new(),
         text: None,
         attempts: 0,

@@ -153,8 +153,17 @@ impl Playback {
     }
 }
 
+/// Why the kiosk has no sound output (it carries on without: messages still appear).
+#[derive(Debug, thiserror::Error)]
+pub enum NoOutput {
+    #[error(transparent)]
+    Device(#[from] voicewall_audio::OutputError),
+    #[error("opening the sound output crashed")]
+    Crashed,
+}
+
 /// Open the configured output (off the async threads: a device may take a while to answer).
-pub async fn open_output(audio: &AudioConfig) -> Result<Output, String> {
+pub async fn open_output(audio: &AudioConfig) -> Result<Output, NoOutput> {
     let kind = OutputKind::from_config(&audio.output);
     let volume = audio.volume;
     match tokio::task::spawn_blocking(move || Output::open(&kind)).await {
@@ -162,8 +171,8 @@ pub async fn open_output(audio: &AudioConfig) -> Result<Output, String> {
             o.set_volume(volume);
             Ok(o)
         }
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("opening the sound output crashed".into()),
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => Err(NoOutput::Crashed),
     }
 }
 
@@ -182,7 +191,7 @@ impl PlaybackTask {
 
     /// Serve commands until the app stops. `output` is the opened output (`Err`: why there is none —
     /// messages still appear, playback is skipped); `null` says it is the silent null output.
-    pub async fn run(self, player: Player, output: Result<Output, String>, null: bool) {
+    pub async fn run(self, player: Player, output: Result<Output, NoOutput>, null: bool) {
         let PlaybackTask { mut rx, handle } = self;
         let output = match output {
             Ok(o) => {
@@ -193,7 +202,7 @@ impl PlaybackTask {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "no sound output: messages still appear, playback is skipped");
-                handle.set_status("no_device", &e);
+                handle.set_status("no_device", &e.to_string());
                 None
             }
         };
@@ -332,11 +341,7 @@ impl PlayerRun {
     /// Start playing a message from the cache; None when it cannot be played (event sent).
     async fn start(&self, wall: &str, id: &str) -> Option<Current> {
         let message = self.player.store.message(wall, id).ok().flatten()?;
-        let key = message
-            .media_url
-            .as_deref()?
-            .strip_prefix("/media/")?
-            .to_string();
+        let key = message.media.clone()?;
         let Some(output) = &self.output else {
             self.finished(wall, id, "no_device");
             return None;
@@ -370,7 +375,7 @@ impl PlayerRun {
                 participant_id: message.participant_id,
                 duration_ms,
                 kind: message.kind,
-                media_url: message.media_url.clone(),
+                media: message.media.clone(),
             },
         );
         Some(Current {
@@ -411,7 +416,7 @@ mod tests {
 
     fn store_voice(fx: &Fixture, id: &str, bytes: &[u8]) {
         let key = fx.store.put_media(bytes, "audio/ogg").unwrap();
-        let m = crate::testing::ready_voice(id, Some(format!("/media/{key}")));
+        let m = crate::testing::ready_voice(id, Some(key));
         fx.store.put_message(WALL, &m).unwrap();
     }
 
@@ -506,7 +511,11 @@ mod tests {
         store_voice(&fx, "2", &fixture("hello.ogg"));
         let mut events = fx.events();
         let (handle, task) = Playback::new(false);
-        let run = tokio::spawn(task.run(player(&fx), Err("no card".into()), false));
+        let run = tokio::spawn(task.run(
+            player(&fx),
+            Err(voicewall_audio::OutputError::NoDevice("no card".into()).into()),
+            false,
+        ));
         handle.play_now(WALL, "2");
         match next_event(&mut events).await {
             WallEvent::PlaybackFinished {

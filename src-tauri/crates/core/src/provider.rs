@@ -25,7 +25,8 @@
 
 use crate::board::Board;
 use crate::clock::Clock;
-use crate::config::WallConfig;
+pub use crate::config::ProviderSection;
+use crate::config::{ConfigError, WallConfig};
 use crate::domain::{FetchedProfile, MessageKind, Provider};
 use crate::events::Hub;
 use crate::inbox::Inbox;
@@ -36,7 +37,6 @@ use async_trait::async_trait;
 use axum::extract::Request;
 use axum::response::Response;
 use axum::Router;
-use serde::de::DeserializeOwned;
 use std::sync::Arc;
 
 /// One platform on one wall. Implementations are shared between the server's tasks: `Send + Sync`,
@@ -115,88 +115,12 @@ pub struct ProviderContext {
     pub metrics: Arc<Metrics>,
 }
 
-/// A wall's provider section of the config: the platform's name and its raw table, as written.
-#[derive(Clone, Debug)]
-pub struct ProviderSection {
-    /// The platform, e.g. `"wechat"` (the table's name in `[walls.wechat]`).
-    pub name: String,
-    /// The key path of the table, for errors: `walls[0].wechat`.
-    pub key: String,
-    pub table: toml::Table,
-    /// The config file's text, when there is one, so an error can name its line.
-    pub source: Option<Arc<str>>,
-}
-
-impl ProviderSection {
-    /// Deserialize the table into the provider's typed config (unknown keys refused with
-    /// `#[serde(deny_unknown_fields)]` on the type).
-    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ProviderError> {
-        toml::Value::Table(self.table.clone())
-            .try_into::<T>()
-            .map_err(|e| {
-                let message = e.message().to_string();
-                // serde names the field in the message ("missing field `app_id`", "unknown field `x`").
-                let field = message.split('`').nth(1).map(str::to_string);
-                match field {
-                    Some(f) => self.invalid(&f, &message),
-                    None => ProviderError::Invalid {
-                        key: self.key.clone(),
-                        message,
-                        line: None,
-                    },
-                }
-            })
-    }
-
-    /// An error about `field` of this section: its full key, and the line where the field is
-    /// written (the first line mentioning it inside the section) when the file is known.
-    pub fn invalid(&self, field: &str, message: &str) -> ProviderError {
-        ProviderError::Invalid {
-            key: format!("{}.{field}", self.key),
-            message: message.to_string(),
-            line: self.line_of(field),
-        }
-    }
-
-    fn line_of(&self, field: &str) -> Option<usize> {
-        let text = self.source.as_deref()?;
-        let header = format!("[walls.{}]", self.name);
-        let index: usize = self
-            .key
-            .strip_prefix("walls[")
-            .and_then(|k| k.split(']').next())
-            .and_then(|i| i.parse().ok())?;
-        // The index-th `[walls.NAME]` header is only right when every wall has this provider: count
-        // `[[walls]]` headers instead and look for the field after the index-th one.
-        let mut walls_seen = 0usize;
-        let mut in_section = false;
-        for (n, line) in text.lines().enumerate() {
-            let t = line.trim();
-            if t == "[[walls]]" {
-                walls_seen += 1;
-                in_section = false;
-            } else if t.starts_with('[') {
-                in_section = walls_seen == index + 1 && t == header;
-            } else if in_section
-                && t.split('=').next().map(str::trim) == Some(field)
-                && t.contains('=')
-            {
-                return Some(n + 1);
-            }
-        }
-        None
-    }
-}
-
 /// A provider could not be configured or started.
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
-    #[error("{key}: {message}{}", .line.map(|l| format!(" (line {l})")).unwrap_or_default())]
-    Invalid {
-        key: String,
-        message: String,
-        line: Option<usize>,
-    },
+    /// A key of the section is wrong: the error names it, and its line or variable.
+    #[error(transparent)]
+    Invalid(#[from] ConfigError),
     #[error("{key}: no provider {name:?} in this build (known: {known})")]
     Unknown {
         key: String,
@@ -243,43 +167,4 @@ pub struct JoinInfo {
     pub url: String,
     /// Instructions in the wall's locale.
     pub instructions: String,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[derive(serde::Deserialize, Debug)]
-    #[serde(deny_unknown_fields)]
-    #[allow(dead_code)]
-    struct Cfg {
-        app_id: String,
-    }
-
-    fn section(table: &str, source: &str) -> ProviderSection {
-        ProviderSection {
-            name: "wechat".into(),
-            key: "walls[1].wechat".into(),
-            table: table.parse().unwrap(),
-            source: Some(source.into()),
-        }
-    }
-
-    #[test]
-    fn errors_name_the_key_and_the_line_in_the_right_wall() {
-        let file = "[[walls]]\nid = \"a\"\n[walls.wechat]\napp_id = \"x\"\n\n[[walls]]\nid = \"b\"\n[walls.wechat]\nap_id = \"y\"\n";
-        let s = section("ap_id = \"y\"", file);
-        let e = s.parse::<Cfg>().unwrap_err();
-        let text = e.to_string();
-        assert!(
-            text.starts_with("walls[1].wechat.ap_id: unknown field"),
-            "{text}"
-        );
-        assert!(text.ends_with("(line 9)"), "{text}");
-        let e = s.invalid("app_id", "must not be empty").to_string();
-        assert_eq!(
-            e, "walls[1].wechat.app_id: must not be empty",
-            "not written: no line"
-        );
-    }
 }

@@ -109,10 +109,9 @@ impl Application {
         let board = Board::new(store.clone(), hub.clone(), clock.clone());
         let media = Media::new(store.clone(), config.audio.max_duration_s);
         let public_url: Arc<str> = public_url.into();
-        let source: Option<Arc<str>> = None;
         let mut walls = Vec::new();
-        for (i, w) in config.walls.iter().enumerate() {
-            let section = crate::providers::section_of(i, w, source.clone());
+        for section in config.provider_sections() {
+            let w = &config.walls[section.wall];
             let ctx = ProviderContext {
                 wall: w.clone(),
                 public_url: public_url.clone(),

@@ -62,8 +62,13 @@ pub struct MediaMeta {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
 pub struct Profile {
     pub nickname: String,
-    /// `/media/{key}` of the cached avatar.
-    pub avatar_url: Option<String>,
+    /// The cached avatar (stored as `avatar_url: "/media/{key}"` by earlier versions: still read).
+    #[serde(
+        default,
+        alias = "avatar_url",
+        deserialize_with = "crate::domain::stored::optional_key"
+    )]
+    pub avatar: Option<crate::domain::MediaKey>,
     /// Platform-wide id (WeChat unionid): links one person across accounts.
     pub unionid: Option<String>,
     pub fetched_at: u64,

@@ -153,7 +153,7 @@ pub fn drain(rx: &mut broadcast::Receiver<WallEvent>) -> Vec<WallEvent> {
 }
 
 /// A ready voice message of `telegram:u1`, never played.
-pub fn ready_voice(id: &str, media_url: Option<String>) -> Message {
+pub fn ready_voice(id: &str, media: Option<crate::domain::MediaKey>) -> Message {
     Message {
         id: id.into(),
         participant_id: "telegram:u1".into(),
@@ -164,7 +164,7 @@ pub fn ready_voice(id: &str, media_url: Option<String>) -> Message {
         received_at: 1,
         played_count: 0,
         transcript: None,
-        media_url,
+        media,
         waveform: Vec::new(),
         text: None,
         attempts: 0,

@@ -480,7 +480,7 @@ async fn no_set_webhook_without_https_but_instructions() {
 
 #[test]
 fn check_config_refuses_what_serve_would() {
-    use voicewall_core::providers::{check, section_of};
+    use voicewall_core::providers::check;
     let base = format!(
         "[[walls]]\nid = \"{WALL}\"\n[walls.telegram]\nbot_username = \"{BOT}\"\nsecret_token = \"{SECRET}\"\n"
     );
@@ -488,7 +488,7 @@ fn check_config_refuses_what_serve_would() {
         let config =
             voicewall_core::config::Config::from_toml(text, std::path::Path::new("t.toml"))
                 .expect("the generic config parses");
-        check(&section_of(0, &config.walls[0], Some(text.into())))
+        check(&config.provider_sections()[0])
     };
     assert!(check_text(&format!("{base}bot_token = \"{TOKEN}\"\n")).is_ok());
     for (extra, key) in [

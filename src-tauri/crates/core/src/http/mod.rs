@@ -6,7 +6,7 @@
 //! - `client_ip` — the client's address as an extractor.
 //!
 //! Live updates: `GET /api/walls/{id}/events` is Server-Sent Events; the event name is the event's
-//! `type` and its data the JSON of `events::WallEvent`. A client rebuilds its state from
+//! `type` and its data the JSON of `state::EventView` (an `events::WallEvent`, media as URLs). A client rebuilds its state from
 //! `GET /api/walls/{id}` on (re)connect.
 
 pub mod access;
@@ -142,8 +142,13 @@ pub fn wall_state_of(state: &AppState, id: &str) -> Result<WallState, ApiError> 
             instructions: join.instructions,
             qr_svg_url,
         },
-        participants: state.store.participants(id)?,
-        messages: state.store.messages(id)?,
+        participants: state
+            .store
+            .participants(id)?
+            .iter()
+            .map(Into::into)
+            .collect(),
+        messages: state.store.messages(id)?.iter().map(Into::into).collect(),
         playback: state.playback.now_playing(id),
     })
 }
@@ -193,7 +198,7 @@ const HEARTBEAT: Duration = Duration::from_secs(15);
 fn to_sse(ev: &WallEvent) -> Event {
     Event::default()
         .event(ev.name())
-        .data(serde_json::to_string(ev).unwrap_or_default())
+        .data(serde_json::to_string(&state::EventView::from(ev)).unwrap_or_default())
 }
 
 async fn wall_qr(State(walls): State<Walls>, Path(id): Path<String>) -> Result<Response, ApiError> {
@@ -492,16 +497,21 @@ mod tests {
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
         assert!(body.contains("\"code\":\"unauthorized\""), "{body}");
         let mut wrong = get("/api/admin/whoami");
-        wrong
-            .headers_mut()
-            .insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer s3cre7"));
+        wrong.headers_mut().insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer s3cre7"),
+        );
         assert_eq!(call(&s, wrong).await.0, StatusCode::UNAUTHORIZED);
         let mut right = get("/api/admin/whoami");
-        right
-            .headers_mut()
-            .insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer s3cret"));
+        right.headers_mut().insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer s3cret"),
+        );
         let (status, _, body) = call(&s, right).await;
-        assert_eq!((status, body.as_str()), (StatusCode::OK, r#"{"actor":"bearer"}"#));
+        assert_eq!(
+            (status, body.as_str()),
+            (StatusCode::OK, r#"{"actor":"bearer"}"#)
+        );
     }
 
     #[tokio::test]

@@ -2,11 +2,21 @@
 //! Its JSON Schema is generated from these types by a unit test and committed at
 //! `tests/browser/wall-state.schema.json`; the browser tests' fake server checks its own answers against
 //! that file, so the fake and the server cannot drift apart.
+//!
+//! The domain keeps media as keys ([`MediaKey`]); the URLs pages load them from are built here only
+//! ([`media_url`]), with the participant and message as pages see them ([`ParticipantView`],
+//! [`MessageView`]) — in the state, in live events ([`EventView`]) and on the join page's API.
 
 use crate::config::ThemeConfig;
-use crate::domain::{Message, Participant, Provider};
+use crate::domain::{MediaKey, Message, MessageKind, MessageStatus, Participant, Provider};
+use crate::events::WallEvent;
 use crate::playback::NowPlaying;
 use serde::Serialize;
+
+/// Where the server serves a cached blob (the `/media/{key}` route).
+pub fn media_url(key: &MediaKey) -> String {
+    format!("/media/{key}")
+}
 
 /// The answer of `GET /api/walls/{id}`.
 #[derive(Clone, Debug, Serialize)]
@@ -22,9 +32,9 @@ pub struct WallState {
     /// True when the wall runs the labelled demo (`voicewall demo`).
     pub demo: bool,
     pub join: JoinState,
-    pub participants: Vec<Participant>,
+    pub participants: Vec<ParticipantView>,
     /// Oldest first.
-    pub messages: Vec<Message>,
+    pub messages: Vec<MessageView>,
     /// What is playing on this wall now, if anything.
     pub playback: Option<NowPlaying>,
 }
@@ -61,6 +71,203 @@ pub struct JoinState {
     pub instructions: String,
     /// The QR image; its `v` changes with the URL, so a page reloads it only then.
     pub qr_svg_url: String,
+}
+
+/// One person on one wall. `id` is `{provider}:{provider user id}` (for WeChat the openid);
+/// `person_id` links the same person across walls (WeChat's unionid when known).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[cfg_attr(test, schemars(rename = "Participant"))]
+pub struct ParticipantView {
+    pub id: String,
+    pub person_id: String,
+    pub display_name: String,
+    /// `/media/{key}` of the cached avatar, or a generated `/avatar/{id}.svg`.
+    pub avatar_url: String,
+    pub provider: Provider,
+    pub joined_at: u64,
+    /// False until a real profile (name, avatar) arrived; the wall shows a generated placeholder meanwhile.
+    #[serde(default)]
+    pub has_profile: bool,
+}
+
+impl From<&Participant> for ParticipantView {
+    fn from(p: &Participant) -> Self {
+        // Every field named: a field added to the domain type must be added here (or left out on purpose).
+        let Participant {
+            id,
+            person_id,
+            display_name,
+            avatar,
+            provider,
+            joined_at,
+            has_profile,
+        } = p;
+        Self {
+            id: id.clone(),
+            person_id: person_id.clone(),
+            display_name: display_name.clone(),
+            avatar_url: media_url(avatar),
+            provider: *provider,
+            joined_at: *joined_at,
+            has_profile: *has_profile,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[cfg_attr(test, schemars(rename = "Message"))]
+pub struct MessageView {
+    pub id: String,
+    pub participant_id: String,
+    pub kind: MessageKind,
+    pub status: MessageStatus,
+    pub error: Option<String>,
+    pub duration_ms: Option<u64>,
+    pub received_at: u64,
+    pub played_count: u32,
+    pub transcript: Option<String>,
+    /// `/media/{key}` of the original bytes once fetched.
+    #[serde(default)]
+    pub media_url: Option<String>,
+    /// Peak waveform (0..1, ~100 buckets) of a voice message.
+    #[serde(default)]
+    pub waveform: Vec<f32>,
+    /// Text of a text message.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// How many fetch attempts were made (shown to the operator on failure).
+    #[serde(default)]
+    pub attempts: u32,
+}
+
+impl From<&Message> for MessageView {
+    fn from(m: &Message) -> Self {
+        // Every field named: a field added to the domain type must be added here (or left out on purpose).
+        let Message {
+            id,
+            participant_id,
+            kind,
+            status,
+            error,
+            duration_ms,
+            received_at,
+            played_count,
+            transcript,
+            media,
+            waveform,
+            text,
+            attempts,
+        } = m;
+        Self {
+            id: id.clone(),
+            participant_id: participant_id.clone(),
+            kind: *kind,
+            status: *status,
+            error: error.clone(),
+            duration_ms: *duration_ms,
+            received_at: *received_at,
+            played_count: *played_count,
+            transcript: transcript.clone(),
+            media_url: media.as_ref().map(media_url),
+            waveform: waveform.clone(),
+            text: text.clone(),
+            attempts: *attempts,
+        }
+    }
+}
+
+/// A wall event as pages get it (`GET /api/walls/{id}/events`): `type` names it, media as URLs.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventView {
+    ParticipantJoined {
+        participant: ParticipantView,
+    },
+    ParticipantUpdated {
+        participant: ParticipantView,
+    },
+    ParticipantLeft {
+        participant_id: String,
+    },
+    MessageAdded {
+        message: MessageView,
+    },
+    MessageUpdated {
+        message: MessageView,
+    },
+    PlaybackStarted {
+        message_id: String,
+        participant_id: String,
+        duration_ms: u64,
+        kind: MessageKind,
+        media_url: Option<String>,
+    },
+    PlaybackProgress {
+        message_id: String,
+        position_ms: u64,
+        duration_ms: u64,
+    },
+    PlaybackFinished {
+        message_id: String,
+        outcome: String,
+    },
+    JoinUpdated {
+        join_url: String,
+    },
+}
+
+impl From<&WallEvent> for EventView {
+    fn from(ev: &WallEvent) -> Self {
+        match ev.clone() {
+            WallEvent::ParticipantJoined { participant } => Self::ParticipantJoined {
+                participant: (&participant).into(),
+            },
+            WallEvent::ParticipantUpdated { participant } => Self::ParticipantUpdated {
+                participant: (&participant).into(),
+            },
+            WallEvent::ParticipantLeft { participant_id } => {
+                Self::ParticipantLeft { participant_id }
+            }
+            WallEvent::MessageAdded { message } => Self::MessageAdded {
+                message: (&message).into(),
+            },
+            WallEvent::MessageUpdated { message } => Self::MessageUpdated {
+                message: (&message).into(),
+            },
+            WallEvent::PlaybackStarted {
+                message_id,
+                participant_id,
+                duration_ms,
+                kind,
+                media,
+            } => Self::PlaybackStarted {
+                message_id,
+                participant_id,
+                duration_ms,
+                kind,
+                media_url: media.as_ref().map(media_url),
+            },
+            WallEvent::PlaybackProgress {
+                message_id,
+                position_ms,
+                duration_ms,
+            } => Self::PlaybackProgress {
+                message_id,
+                position_ms,
+                duration_ms,
+            },
+            WallEvent::PlaybackFinished {
+                message_id,
+                outcome,
+            } => Self::PlaybackFinished {
+                message_id,
+                outcome,
+            },
+            WallEvent::JoinUpdated { join_url } => Self::JoinUpdated { join_url },
+        }
+    }
 }
 
 impl WallState {
@@ -101,6 +308,59 @@ mod tests {
         let mut v = serde_json::to_value(schemars::schema_for!(WallState)).unwrap();
         closed(&mut v);
         serde_json::to_string_pretty(&v).unwrap() + "\n"
+    }
+
+    /// Pages get media as `/media/{key}` URLs, with the same fields as before keys were typed.
+    #[test]
+    fn participants_messages_and_events_carry_media_urls() {
+        let key = MediaKey::of(b"voice");
+        let url = format!("/media/{key}");
+        let m = crate::testing::ready_voice("3", Some(key.clone()));
+        let view = serde_json::to_value(MessageView::from(&m)).unwrap();
+        assert_eq!(view["media_url"], url.as_str());
+        assert!(view.get("media").is_none(), "{view}");
+        let p = Participant {
+            id: "web:d".into(),
+            person_id: "web:d".into(),
+            display_name: "Ann".into(),
+            avatar: key.clone(),
+            provider: Provider::Web,
+            joined_at: 1,
+            has_profile: true,
+        };
+        let keys = |v: &serde_json::Value| -> Vec<String> {
+            v.as_object().unwrap().keys().cloned().collect()
+        };
+        let view = serde_json::to_value(ParticipantView::from(&p)).unwrap();
+        assert_eq!(view["avatar_url"], url.as_str());
+        assert_eq!(
+            keys(&view),
+            [
+                "avatar_url",
+                "display_name",
+                "has_profile",
+                "id",
+                "joined_at",
+                "person_id",
+                "provider"
+            ]
+        );
+        let started = serde_json::to_value(EventView::from(&WallEvent::PlaybackStarted {
+            message_id: "3".into(),
+            participant_id: "web:d".into(),
+            duration_ms: 900,
+            kind: MessageKind::Voice,
+            media: Some(key.clone()),
+        }))
+        .unwrap();
+        assert_eq!(started["type"], "playback_started");
+        assert_eq!(started["media_url"], url.as_str());
+        let joined = serde_json::to_value(EventView::from(&WallEvent::ParticipantJoined {
+            participant: p,
+        }))
+        .unwrap();
+        assert_eq!(joined["type"], "participant_joined");
+        assert_eq!(joined["participant"]["avatar_url"], url.as_str());
     }
 
     #[test]

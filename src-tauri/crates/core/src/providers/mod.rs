@@ -8,7 +8,6 @@ pub mod telegram;
 pub mod web;
 pub mod wechat;
 
-use crate::config::WallConfig;
 use crate::provider::{ProviderContext, ProviderError, ProviderSection, WallProvider};
 use std::sync::Arc;
 
@@ -49,7 +48,7 @@ fn platform(section: &ProviderSection) -> Result<&'static Platform, ProviderErro
         .iter()
         .find(|p| p.name == section.name)
         .ok_or_else(|| ProviderError::Unknown {
-            key: section.key.clone(),
+            key: section.path(),
             name: section.name.clone(),
             known: PLATFORMS
                 .iter()
@@ -72,25 +71,69 @@ pub fn build(
     (platform(section)?.build)(ctx, section)
 }
 
-/// The provider section of the `index`-th wall, from today's typed config. The config keeps one
-/// optional table per platform; this hands the one that is set on as a raw table, so that each
-/// platform parses its own (the config↔providers seam: the config will hand raw tables directly).
-pub fn section_of(index: usize, wall: &WallConfig, source: Option<Arc<str>>) -> ProviderSection {
-    let raw = |v: Result<toml::Table, toml::ser::Error>| v.unwrap_or_default();
-    let (name, table) = if let Some(web) = &wall.web {
-        ("web", raw(toml::Table::try_from(web)))
-    } else if let Some(wx) = &wall.wechat {
-        ("wechat", raw(toml::Table::try_from(wx)))
-    } else if let Some(t) = &wall.telegram {
-        ("telegram", t.clone())
-    } else {
-        // Config validation guarantees one table; an empty web section is the default provider.
-        ("web", toml::Table::new())
-    };
-    ProviderSection {
-        name: name.to_string(),
-        key: format!("walls[{index}].{name}"),
-        table,
-        source,
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    /// What `check-config` says about a file: the first provider section it refuses.
+    fn check_text(text: &str) -> String {
+        let config =
+            Config::from_toml(text, std::path::Path::new("x")).expect("the generic part parses");
+        config
+            .provider_sections()
+            .iter()
+            .find_map(|s| check(s).err())
+            .expect("a section is refused")
+            .to_string()
+    }
+
+    #[test]
+    fn each_provider_checks_its_own_section_naming_key_and_line() {
+        let text = "[[walls]]\nid = \"a\"\n[walls.web]\ntoken_rotate_s = 600\n[[walls]]\nid = \"b\"\n[walls.web]\ntoken_rotate_s = 5\n";
+        let e = check_text(text);
+        assert!(
+            e.contains("walls[1].web.token_rotate_s") && e.contains("line 8"),
+            "{e}"
+        );
+
+        // A type error inside a provider section names the full key.
+        let text = "[[walls]]\nid = \"a\"\n[walls.web]\ntoken_grace_s = \"long\"\n";
+        let e = check_text(text);
+        assert!(
+            e.contains("walls[0].web.token_grace_s") && e.contains("line 4"),
+            "{e}"
+        );
+
+        // A missing required key names the key and the section's line.
+        let text = "[[walls]]\nid = \"w\"\n[walls.wechat]\napp_id = \"wx1\"\napp_secret = \"\"\ntoken = \"t\"\noriginal_id = \"gh\"\n";
+        let e = check_text(text);
+        assert!(
+            e.contains("walls[0].wechat.app_secret") && e.contains("line 5"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_line_in_the_right_wall() {
+        let file = "[[walls]]\nid = \"a\"\n[walls.web]\ntoken_rotate_s = 60\n\n[[walls]]\nid = \"b\"\n[walls.web]\ntoken_rotat_s = 60\n";
+        let e = check_text(file);
+        assert!(
+            e.starts_with("walls[1].web.token_rotat_s: unknown field"),
+            "{e}"
+        );
+        assert!(e.ends_with("(line 9)"), "{e}");
+        // A section built in code has no file: the key, no line.
+        let s = ProviderSection::new(1, "wechat", toml::Table::new());
+        assert_eq!(
+            s.invalid("app_id", "must not be empty").to_string(),
+            "walls[1].wechat.app_id: must not be empty"
+        );
+        let unknown = ProviderSection::new(0, "matrix", toml::Table::new());
+        let e = check(&unknown).unwrap_err().to_string();
+        assert!(
+            e.starts_with("walls[0].matrix: no provider \"matrix\""),
+            "{e}"
+        );
     }
 }

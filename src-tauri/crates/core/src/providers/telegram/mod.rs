@@ -46,7 +46,8 @@ pub fn check(section: &ProviderSection) -> Result<(), ProviderError> {
 }
 
 fn parse(section: &ProviderSection) -> Result<TelegramConfig, ProviderError> {
-    TelegramConfig::from_table(&section.table).map_err(|e| section.invalid(&e.key, &e.message))
+    TelegramConfig::from_table(&section.table)
+        .map_err(|e| section.invalid(&e.key, e.message).into())
 }
 
 /// Build a wall's bot (what `serve` runs).

@@ -1,113 +1,127 @@
 //! The device cookie: one phone = one participant (`web:{device id}`) for the whole event season. The
-//! cookie value is `{device id}.{tag}`, the tag a truncated HMAC-SHA256 under the wall's web secret, so
-//! a guest cannot claim another phone's participant.
+//! cookie is signed with axum-extra's signed cookie jar (HMAC-SHA256 over name and value, the `cookie`
+//! crate's format) under a key derived from the wall's web secret, so a guest cannot claim another
+//! phone's participant. A cookie that does not verify (forged, another kiosk's, or the hand-signed format
+//! of earlier versions) counts as none: the phone is given a new device id.
 
 use axum::http::{header, HeaderMap, HeaderValue};
-use base64::Engine;
+use axum::response::IntoResponse;
+use axum_extra::extract::cookie::{Cookie, Key, SameSite, SignedCookieJar};
 use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use sha2::Sha512;
 
 const DEVICE_COOKIE: &str = "vw_device";
 /// Two years: a phone stays the same participant for the whole event season.
-const DEVICE_COOKIE_MAX_AGE_S: u64 = 2 * 365 * 86_400;
+const DEVICE_COOKIE_MAX_AGE_S: i64 = 2 * 365 * 86_400;
 
 /// Signs and reads device cookies with one key.
 #[derive(Clone)]
 pub struct DeviceCookies {
-    key: Vec<u8>,
+    key: Key,
     /// Served over HTTPS: the cookie gets `Secure`.
     secure: bool,
 }
 
 impl DeviceCookies {
-    pub fn new(key: &[u8], secure: bool) -> Self {
+    /// `secret` is the wall's web secret (it also derives join tokens): the cookie key is its own
+    /// 64 bytes derived from it.
+    pub fn new(secret: &[u8], secure: bool) -> Self {
+        let mut mac = Hmac::<Sha512>::new_from_slice(secret).expect("any key length");
+        mac.update(b"voicewall device cookie");
         Self {
-            key: key.to_vec(),
+            key: Key::from(&mac.finalize().into_bytes()),
             secure,
         }
     }
 
-    fn mac(&self, device: &str) -> Hmac<Sha256> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("any key length");
-        mac.update(format!("device:{device}").as_bytes());
-        mac
-    }
-
-    /// Sign a device id into the cookie value.
-    pub fn sign(&self, device: &str) -> String {
-        let tag = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(&self.mac(device).finalize().into_bytes()[..16]);
-        format!("{device}.{tag}")
-    }
-
-    /// The device id of a signed cookie value, if the signature holds.
-    pub fn verify(&self, value: &str) -> Option<String> {
-        let (device, tag) = value.rsplit_once('.')?;
-        if device.is_empty()
-            || device.len() > 64
-            || !device.chars().all(|c| c.is_ascii_alphanumeric())
-        {
-            return None;
-        }
-        let tag = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(tag)
-            .ok()?;
-        // `verify_truncated_left` compares in constant time.
-        (tag.len() == 16 && self.mac(device).verify_truncated_left(&tag).is_ok())
-            .then(|| device.to_string())
-    }
-
     /// The device of a request, from its signed cookie.
     pub fn device_of(&self, headers: &HeaderMap) -> Option<String> {
-        headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|kv| kv.trim().split_once('='))
-            .filter(|(k, _)| *k == DEVICE_COOKIE)
-            .find_map(|(_, v)| self.verify(v))
+        SignedCookieJar::from_headers(headers, self.key.clone())
+            .get(DEVICE_COOKIE)
+            .map(|c| c.value().to_string())
+            .filter(|device| valid_device(device))
     }
 
     /// The `Set-Cookie` value that gives a phone its device id.
     pub fn set_cookie(&self, device: &str) -> HeaderValue {
-        let value = format!(
-            "{DEVICE_COOKIE}={}; Path=/; Max-Age={DEVICE_COOKIE_MAX_AGE_S}; HttpOnly; SameSite=Lax{}",
-            self.sign(device),
-            if self.secure { "; Secure" } else { "" }
-        );
-        HeaderValue::from_str(&value).expect("cookie is ASCII")
+        let cookie = Cookie::build((DEVICE_COOKIE, device.to_string()))
+            .path("/")
+            .max_age(cookie::time::Duration::seconds(DEVICE_COOKIE_MAX_AGE_S))
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(self.secure);
+        let response = SignedCookieJar::new(self.key.clone())
+            .add(cookie)
+            .into_response();
+        response
+            .headers()
+            .get(header::SET_COOKIE)
+            .cloned()
+            .expect("a jar with one cookie sets it")
     }
+}
+
+/// Device ids are ours (`random::token`): short and alphanumeric.
+fn valid_device(device: &str) -> bool {
+    !device.is_empty() && device.len() <= 64 && device.chars().all(|c| c.is_ascii_alphanumeric())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The `name=value` pair a browser sends back for a `Set-Cookie`.
+    fn pair(set: &HeaderValue) -> String {
+        set.to_str().unwrap().split(';').next().unwrap().to_string()
+    }
+
+    fn headers(cookie: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, HeaderValue::from_str(cookie).unwrap());
+        h
+    }
+
     #[test]
     fn device_cookies_are_signed() {
         let p = DeviceCookies::new(b"secret", false);
-        let v = p.sign("abc123");
-        assert_eq!(p.verify(&v).as_deref(), Some("abc123"));
-        assert_eq!(p.verify("abc123.AAAAAAAAAAAAAAAAAAAAAA"), None);
-        let forged = v.replacen("abc123", "abc124", 1);
-        assert_eq!(p.verify(&forged), None);
-        assert_eq!(p.verify("nodot"), None);
-        assert_eq!(DeviceCookies::new(b"other", false).verify(&v), None);
+        let signed = pair(&p.set_cookie("abc123"));
+        assert!(
+            signed.starts_with("vw_device=") && signed.ends_with("abc123"),
+            "{signed}"
+        );
+        assert_eq!(p.device_of(&headers(&signed)).as_deref(), Some("abc123"));
+        let forged = signed.replacen("abc123", "abc124", 1);
+        assert_eq!(p.device_of(&headers(&forged)), None);
+        assert_eq!(p.device_of(&headers("vw_device=abc123")), None, "unsigned");
+        assert_eq!(
+            DeviceCookies::new(b"other", false).device_of(&headers(&signed)),
+            None,
+            "another kiosk's key"
+        );
+        // The format of earlier versions (`{device}.{truncated tag}`) is not read: a new id is issued.
+        assert_eq!(
+            p.device_of(&headers("vw_device=abc123.AAAAAAAAAAAAAAAAAAAAAA")),
+            None
+        );
     }
 
     #[test]
     fn the_cookie_is_read_among_others_and_secure_over_https() {
         let p = DeviceCookies::new(b"secret", true);
         let set = p.set_cookie("dev1");
-        let set = set.to_str().unwrap();
-        assert!(set.ends_with("; Secure"), "{set}");
-        let pair = set.split(';').next().unwrap();
-        let mut h = HeaderMap::new();
-        h.insert(
-            header::COOKIE,
-            HeaderValue::from_str(&format!("a=b; {pair}; c=d")).unwrap(),
-        );
-        assert_eq!(p.device_of(&h).as_deref(), Some("dev1"));
+        let text = set.to_str().unwrap();
+        for attr in [
+            "HttpOnly",
+            "SameSite=Lax",
+            "Path=/",
+            "Max-Age=63072000",
+            "Secure",
+        ] {
+            assert!(text.split("; ").any(|a| a == attr), "{attr} in {text}");
+        }
+        let cookie = format!("a=b; {}; c=d", pair(&set));
+        assert_eq!(p.device_of(&headers(&cookie)).as_deref(), Some("dev1"));
+        let plain = DeviceCookies::new(b"secret", false).set_cookie("dev1");
+        assert!(!plain.to_str().unwrap().contains("Secure"), "{plain:?}");
     }
 }

@@ -1,16 +1,21 @@
-//! Reading a join form: multipart, field by field, each against its limit (the one file field against
-//! the wall's configured size, text fields small), a bounded number of fields; and the small text rules
-//! (nicknames, upload ids).
+//! Reading a join form: multipart through multer's constraints — the allowed fields, the one file field
+//! against the wall's configured size, text fields small, the whole body bounded — and a bounded number
+//! of fields; and the small text rules (nicknames, upload ids).
 
 use super::refusal::Refusal;
-use axum::extract::multipart::MultipartRejection;
-use axum::extract::Multipart;
+use axum::body::{Body, BodyDataStream};
 use axum::http::{header, HeaderMap};
+use futures_util::StreamExt;
+use std::sync::Arc;
 
 /// Text fields (nickname, token, upload id) are small; anything longer is refused.
 const TEXT_FIELD_MAX: usize = 4 * 1024;
+/// The text fields of the join page's forms; with the endpoint's file field, the only ones accepted.
+const TEXT_FIELDS: [&str; 4] = ["token", "nickname", "avatar_mode", "upload_id"];
 /// A form has a handful of fields; more is not our page.
 const MAX_FIELDS: usize = 12;
+/// Room for each part's boundary and headers in the whole body's limit.
+const PART_OVERHEAD: usize = 1024;
 /// Oversized uploads are read (and dropped) up to this much past the limit, so that the browser gets our
 /// 413 answer instead of a reset connection; beyond it the connection is cut short.
 const DRAIN_SLACK: usize = 2 * 1024 * 1024;
@@ -21,69 +26,134 @@ pub struct JoinForm {
     pub nickname: Option<String>,
     pub avatar_mode: Option<String>,
     pub upload_id: Option<String>,
-    /// (field name, bytes) of the one file field the endpoint expects.
+    /// The bytes of the one file field the endpoint expects.
     pub file: Option<Vec<u8>>,
 }
 
-/// Read a multipart body. `file_field` is the one file this endpoint takes, limited to `file_max` bytes
-/// (`too_large` names the refusal). Unknown fields are read and dropped, within the same bounds.
+/// The most a form may weigh: the file, every text field, their part headers.
+fn whole_max(file_max: usize) -> usize {
+    file_max + MAX_FIELDS * (TEXT_FIELD_MAX + PART_OVERHEAD)
+}
+
+/// Read a multipart body (`headers` give its boundary). `file_field` is the one file this endpoint takes,
+/// limited to `file_max` bytes (`too_large` names the refusal, 413); a field that is not ours, a text
+/// field over its limit or a broken body is `BadForm` (400).
 pub async fn read_form(
-    multipart: Result<Multipart, MultipartRejection>,
+    headers: &HeaderMap,
+    body: Body,
     file_field: &str,
     file_max: usize,
     too_large: Refusal,
 ) -> Result<JoinForm, Refusal> {
-    let mut multipart = multipart.map_err(|_| Refusal::BadForm)?;
+    let boundary = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| multer::parse_boundary(ct).ok())
+        .ok_or(Refusal::BadForm)?;
+    let constraints = multer::Constraints::new()
+        .allowed_fields(TEXT_FIELDS.iter().copied().chain([file_field]).collect())
+        .size_limit(
+            multer::SizeLimit::new()
+                .whole_stream(whole_max(file_max) as u64)
+                .per_field(TEXT_FIELD_MAX as u64)
+                .for_field(file_field, file_max as u64),
+        );
+    let body = SharedBody::new(body);
+    let mut multipart = multer::Multipart::with_constraints(body.stream(), boundary, constraints);
+    let read = read_fields(&mut multipart, file_field).await;
+    drop(multipart);
+    let refusal = match read {
+        Ok(form) => return Ok(form),
+        Err(FormError::Multipart(e)) => {
+            tracing::debug!(error = %e, "join form refused");
+            match e {
+                multer::Error::FieldSizeExceeded { field_name, .. }
+                    if field_name.as_deref() == Some(file_field) =>
+                {
+                    too_large
+                }
+                multer::Error::StreamSizeExceeded { .. } => too_large,
+                _ => Refusal::BadForm,
+            }
+        }
+        Err(FormError::TooManyFields | FormError::NotText) => Refusal::BadForm,
+    };
+    if refusal == too_large {
+        body.drain(DRAIN_SLACK).await;
+    }
+    Err(refusal)
+}
+
+/// Why a form could not be read.
+#[derive(Debug, thiserror::Error)]
+enum FormError {
+    #[error(transparent)]
+    Multipart(#[from] multer::Error),
+    #[error("more than {MAX_FIELDS} fields")]
+    TooManyFields,
+    #[error("a text field is not UTF-8")]
+    NotText,
+}
+
+async fn read_fields(
+    multipart: &mut multer::Multipart<'static>,
+    file_field: &str,
+) -> Result<JoinForm, FormError> {
     let mut form = JoinForm::default();
     let mut fields = 0;
-    while let Some(mut field) = multipart.next_field().await.map_err(|_| Refusal::BadForm)? {
+    while let Some(field) = multipart.next_field().await? {
         fields += 1;
         if fields > MAX_FIELDS {
-            return Err(Refusal::BadForm);
+            return Err(FormError::TooManyFields);
         }
         let name = field.name().unwrap_or("").to_string();
-        let max = if name == file_field {
-            file_max
-        } else {
-            TEXT_FIELD_MAX
-        };
-        let mut buf = Vec::new();
-        let mut over = false;
-        let mut seen = 0usize;
-        while let Some(chunk) =
-            field
-                .chunk()
-                .await
-                .map_err(|_| if over { too_large } else { Refusal::BadForm })?
-        {
-            seen += chunk.len();
-            if seen > max {
-                over = true;
-                if seen > max + DRAIN_SLACK {
-                    break;
-                }
-                continue;
-            }
-            buf.extend_from_slice(&chunk);
+        let bytes = field.bytes().await?.to_vec();
+        if name == file_field {
+            form.file = Some(bytes);
+            continue;
         }
-        if over {
-            return Err(if name == file_field {
-                too_large
-            } else {
-                Refusal::BadForm
-            });
-        }
-        let text = || String::from_utf8(buf.clone()).map_err(|_| Refusal::BadForm);
+        let text = String::from_utf8(bytes).map_err(|_| FormError::NotText)?;
         match name.as_str() {
-            n if n == file_field => form.file = Some(buf),
-            "token" => form.token = Some(text()?),
-            "nickname" => form.nickname = Some(text()?),
-            "avatar_mode" => form.avatar_mode = Some(text()?),
-            "upload_id" => form.upload_id = Some(text()?),
-            _ => {}
+            "token" => form.token = Some(text),
+            "nickname" => form.nickname = Some(text),
+            "avatar_mode" => form.avatar_mode = Some(text),
+            "upload_id" => form.upload_id = Some(text),
+            _ => {} // not reached: multer refuses fields that are not allowed
         }
     }
     Ok(form)
+}
+
+/// The request body, shared between multer and us: when multer stops at a limit, the rest of an
+/// oversized upload is still read (up to `DRAIN_SLACK`) so the browser gets the 413.
+#[derive(Clone)]
+struct SharedBody(Arc<tokio::sync::Mutex<BodyDataStream>>);
+
+impl SharedBody {
+    fn new(body: Body) -> Self {
+        Self(Arc::new(tokio::sync::Mutex::new(body.into_data_stream())))
+    }
+
+    fn stream(
+        &self,
+    ) -> impl futures_util::Stream<Item = Result<axum::body::Bytes, axum::Error>> + Send + 'static
+    {
+        futures_util::stream::unfold(self.0.clone(), |body| async move {
+            let next = body.lock().await.next().await;
+            next.map(|chunk| (chunk, body))
+        })
+    }
+
+    async fn drain(&self, max: usize) {
+        let mut body = self.0.lock().await;
+        let mut seen = 0;
+        while let Some(Ok(chunk)) = body.next().await {
+            seen += chunk.len();
+            if seen > max {
+                break;
+            }
+        }
+    }
 }
 
 /// Refuse a body whose declared length is far beyond anything the endpoint takes, before reading it.
@@ -97,7 +167,7 @@ pub fn check_length(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     match declared {
-        Some(n) if n > file_max + MAX_FIELDS * TEXT_FIELD_MAX + DRAIN_SLACK => Err(too_large),
+        Some(n) if n > whole_max(file_max) + DRAIN_SLACK => Err(too_large),
         _ => Ok(()),
     }
 }
@@ -153,11 +223,83 @@ mod tests {
         );
         h.insert(
             header::CONTENT_LENGTH,
-            (1000 + MAX_FIELDS * TEXT_FIELD_MAX + DRAIN_SLACK + 1)
+            (whole_max(1000) + DRAIN_SLACK + 1)
                 .to_string()
                 .parse()
                 .unwrap(),
         );
         assert_eq!(check_length(&h, 1000, too_large), Err(too_large));
+    }
+
+    /// A multipart body of these `(name, bytes)` parts, and its headers.
+    fn multipart(parts: &[(&str, &[u8])]) -> (HeaderMap, Body) {
+        let mut body = Vec::new();
+        for (name, bytes) in parts {
+            body.extend_from_slice(
+                format!("--XyZ\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n")
+                    .as_bytes(),
+            );
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(b"--XyZ--\r\n");
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONTENT_TYPE,
+            "multipart/form-data; boundary=XyZ".parse().unwrap(),
+        );
+        (h, Body::from(body))
+    }
+
+    async fn read(parts: &[(&str, &[u8])]) -> Result<JoinForm, Refusal> {
+        let (h, body) = multipart(parts);
+        read_form(&h, body, "audio", 1000, Refusal::AudioTooLarge(1000)).await
+    }
+
+    #[tokio::test]
+    async fn forms_are_read_within_their_limits() {
+        let form = read(&[
+            ("token", b"t1"),
+            ("upload_id", b"u1"),
+            ("audio", &[7; 1000]),
+        ])
+        .await
+        .unwrap();
+        assert_eq!(form.token.as_deref(), Some("t1"));
+        assert_eq!(form.upload_id.as_deref(), Some("u1"));
+        assert_eq!(form.file.unwrap().len(), 1000);
+
+        let too_large = read(&[("token", b"t1"), ("audio", &[7; 1001])]).await;
+        assert_eq!(too_large.err(), Some(Refusal::AudioTooLarge(1000)));
+        let long_text = vec![b'a'; TEXT_FIELD_MAX + 1];
+        let bad = read(&[("nickname", &long_text)]).await;
+        assert_eq!(
+            bad.err(),
+            Some(Refusal::BadForm),
+            "a text field over its limit"
+        );
+        let bad = read(&[("token", b"t1"), ("payload", b"x")]).await;
+        assert_eq!(
+            bad.err(),
+            Some(Refusal::BadForm),
+            "a field that is not ours"
+        );
+        let bad = read(&[("nickname", &[0xff, 0xfe])]).await;
+        assert_eq!(bad.err(), Some(Refusal::BadForm), "not UTF-8");
+        let many: Vec<(&str, &[u8])> = vec![("token", b"t"); MAX_FIELDS + 1];
+        assert_eq!(
+            read(&many).await.err(),
+            Some(Refusal::BadForm),
+            "too many fields"
+        );
+        let no_boundary = read_form(
+            &HeaderMap::new(),
+            Body::from("x"),
+            "audio",
+            1000,
+            Refusal::AudioTooLarge(1000),
+        )
+        .await;
+        assert_eq!(no_boundary.err(), Some(Refusal::BadForm));
     }
 }

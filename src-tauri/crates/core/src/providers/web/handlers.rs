@@ -21,11 +21,11 @@ use crate::board::participant_id;
 use crate::domain::{placeholder_svg, Inbound, InboundKind, MediaRef, MessageKind, Provider};
 use crate::http::client_ip::ClientIp;
 use crate::http::error::ApiError;
+use crate::http::state::{MessageView, ParticipantView};
 use crate::media::MediaError;
 use crate::store::{Accepted, Profile};
 use crate::ui;
-use axum::extract::multipart::MultipartRejection;
-use axum::extract::{DefaultBodyLimit, Multipart, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -48,8 +48,8 @@ pub fn routes(site: Arc<JoinSite>) -> Router {
     let uploads = Router::new()
         .route(&api("profile"), post(post_profile).put(post_profile))
         .route(&api("voice"), post(post_voice))
-        // The handlers stream each field against the wall's own limits (WebConfig), so the global
-        // body limit is lifted here.
+        // The handlers read each field against the wall's own limits (WebConfig, multer constraints),
+        // so the global body limit is lifted here.
         .layer(DefaultBodyLimit::disable());
     Router::new()
         .route(&api("info"), get(info))
@@ -118,9 +118,10 @@ async fn post_profile(
     State(site): Site,
     Query(q): Query<TokenQuery>,
     ClientIp(ip): ClientIp,
-    headers: HeaderMap,
-    multipart: Result<Multipart, MultipartRejection>,
+    request: Request,
 ) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
     let lang = site.lang(&headers);
     let refuse = |r: Refusal| r.to_error(lang);
     let cfg = &site.config;
@@ -139,7 +140,7 @@ async fn post_profile(
     }
     let too_large = Refusal::AvatarTooLarge(cfg.avatar_max_bytes);
     check_length(&headers, cfg.avatar_max_bytes, too_large).map_err(refuse)?;
-    let form = read_form(multipart, "avatar", cfg.avatar_max_bytes, too_large)
+    let form = read_form(&headers, body, "avatar", cfg.avatar_max_bytes, too_large)
         .await
         .map_err(refuse)?;
     let token = early_token.or(form.token.clone());
@@ -174,36 +175,27 @@ async fn post_profile(
     let existing = site.board.participant(&site.wall, &pid)?;
     // Is the current avatar the generated one? Then it follows the (maybe new) name.
     let has_generated = match &existing {
-        Some(p) => match p.avatar_url.strip_prefix("/media/") {
-            Some(key) => site
-                .store
-                .media(key)?
-                .is_some_and(|(m, _)| m.content_type == "image/svg+xml"),
-            None => true,
-        },
+        Some(p) => site
+            .store
+            .media(&p.avatar)?
+            .is_some_and(|(m, _)| m.content_type == "image/svg+xml"),
         None => true,
     };
     let wants_generated = form.avatar_mode.as_deref() == Some("generated");
-    let avatar_url = match photo {
-        Some((bytes, ct)) => format!("/media/{}", site.store.put_media(&bytes, ct)?),
-        None if wants_generated || has_generated => {
+    let avatar = match (photo, &existing) {
+        (Some((bytes, ct)), _) => site.store.put_media(&bytes, ct)?,
+        (None, Some(p)) if !(wants_generated || has_generated) => p.avatar.clone(),
+        (None, _) => {
             let svg = placeholder_svg(&pid, &nickname);
-            format!(
-                "/media/{}",
-                site.store.put_media(svg.as_bytes(), "image/svg+xml")?
-            )
+            site.store.put_media(svg.as_bytes(), "image/svg+xml")?
         }
-        None => existing
-            .as_ref()
-            .map(|p| p.avatar_url.clone())
-            .unwrap_or_default(),
     };
     site.store.put_profile(
         Provider::Web,
         &device,
         &Profile {
             nickname: nickname.clone(),
-            avatar_url: Some(avatar_url.clone()),
+            avatar: Some(avatar.clone()),
             unionid: None,
             fetched_at: site.clock.now_ms(),
         },
@@ -211,13 +203,13 @@ async fn post_profile(
     let (participant, is_new) = match existing {
         Some(mut p) => {
             p.display_name = nickname;
-            p.avatar_url = avatar_url;
+            p.avatar = avatar;
             p.has_profile = true;
             (p, false)
         }
         None => (
             site.board
-                .new_participant(Provider::Web, &device, &nickname, avatar_url),
+                .new_participant(Provider::Web, &device, &nickname, avatar),
             true,
         ),
     };
@@ -233,7 +225,7 @@ async fn post_profile(
             StatusCode::OK
         },
         Json(json!({
-            "participant": participant,
+            "participant": ParticipantView::from(&participant),
             "token": site.current_token(),
         })),
     )
@@ -253,9 +245,10 @@ async fn post_voice(
     State(site): Site,
     Query(q): Query<TokenQuery>,
     ClientIp(ip): ClientIp,
-    headers: HeaderMap,
-    multipart: Result<Multipart, MultipartRejection>,
+    request: Request,
 ) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
     let lang = site.lang(&headers);
     let refuse = |r: Refusal| r.to_error(lang);
     let cfg = &site.config;
@@ -269,7 +262,7 @@ async fn post_voice(
     }
     let too_large = Refusal::AudioTooLarge(cfg.audio_max_bytes);
     check_length(&headers, cfg.audio_max_bytes, too_large).map_err(refuse)?;
-    let form = read_form(multipart, "audio", cfg.audio_max_bytes, too_large)
+    let form = read_form(&headers, body, "audio", cfg.audio_max_bytes, too_large)
         .await
         .map_err(refuse)?;
     let token = early_token.or(form.token.clone());
@@ -282,8 +275,9 @@ async fn post_voice(
         (device_key.as_str(), cfg.messages_per_minute),
         (ip_key.as_str(), cfg.messages_per_ip_per_minute),
     ];
-    if let Err((which, s)) = site.rate.try_take_all(&windows, now) {
-        let refusal = if which == 0 {
+    if let Err(full) = site.rate.try_take_all(&windows, now) {
+        let s = full.wait_s;
+        let refusal = if full.window == 0 {
             Refusal::TooFast(s)
         } else {
             Refusal::TooFastNetwork(s)
@@ -386,18 +380,19 @@ async fn me(
             lang.pick("This phone has not joined yet.", "这部手机还没有加入。"),
         ));
     };
-    let messages: Vec<_> = site
+    let messages: Vec<MessageView> = site
         .store
         .messages(&site.wall)?
-        .into_iter()
+        .iter()
         .filter(|m| m.participant_id == participant.id)
+        .map(Into::into)
         .collect();
     let now_s = site.clock.now_s();
     let fresh = token
         .filter(|t| site.tokens.check(t, now_s) == TokenCheck::Valid)
         .map(|_| site.current_token());
     Ok(Json(json!({
-        "participant": participant,
+        "participant": ParticipantView::from(&participant),
         "messages": messages,
         "token": fresh,
     })))

@@ -1,6 +1,7 @@
 //! The built-in web join page (the default provider): the wall's QR opens `/join/{wall}?t=TOKEN` on the
 //! kiosk itself; the phone joins with a nickname and picture and sends voice recorded in the browser.
 //!
+//! - `config` — `[walls.web]`, parsed and checked here;
 //! - `tokens` — the rotating join tokens in the QR;
 //! - `device` — the signed device cookie (one phone = one participant);
 //! - `form`, `avatar` — reading an upload within limits, normalising a picture;
@@ -9,6 +10,7 @@
 //! - `site` — one wall's join site (config, secrets, handles); `handlers` — its routes.
 
 pub mod avatar;
+pub mod config;
 pub mod device;
 pub mod form;
 pub mod handlers;
@@ -20,7 +22,6 @@ pub mod tokens;
 pub use site::JoinSite;
 pub use tokens::{JoinTokens, TokenCheck};
 
-use crate::config::WebConfig;
 use crate::domain::{FetchedProfile, MessageKind, Provider};
 use crate::events::WallEvent;
 use crate::provider::{
@@ -30,6 +31,7 @@ use async_trait::async_trait;
 use axum::extract::Request;
 use axum::response::Response;
 use axum::Router;
+use config::WebConfig;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,7 +43,9 @@ pub fn check(section: &ProviderSection) -> Result<(), ProviderError> {
 fn parse(section: &ProviderSection) -> Result<WebConfig, ProviderError> {
     let config: WebConfig = section.parse()?;
     if config.token_rotate_s < 10 {
-        return Err(section.invalid("token_rotate_s", "must be at least 10 seconds"));
+        return Err(section
+            .invalid("token_rotate_s", "must be at least 10 seconds")
+            .into());
     }
     Ok(config)
 }

@@ -4,6 +4,16 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
+/// A window was full.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("window {window} is full for {wait_s} s")]
+pub struct Full {
+    /// The index of the full window in the list asked for.
+    pub window: usize,
+    /// Seconds until it has a free slot again.
+    pub wait_s: u64,
+}
+
 #[derive(Default)]
 pub struct RateLimits {
     hits: Mutex<HashMap<String, VecDeque<u64>>>,
@@ -13,12 +23,12 @@ impl RateLimits {
     /// Take one slot of `limit` per minute for `key` at `now_ms`; `Err(seconds to wait)` when full.
     pub fn try_take(&self, key: &str, limit: u32, now_ms: u64) -> Result<(), u64> {
         self.try_take_all(&[(key, limit)], now_ms)
-            .map_err(|(_, s)| s)
+            .map_err(|full| full.wait_s)
     }
 
-    /// Take a slot in each window at once, or in none: `Err((index of the full window, seconds to wait))`.
+    /// Take a slot in each window at once, or in none: `Err` names the full window.
     /// A refused attempt costs nothing, so one phone over its own limit does not eat its network's.
-    pub fn try_take_all(&self, windows: &[(&str, u32)], now_ms: u64) -> Result<(), (usize, u64)> {
+    pub fn try_take_all(&self, windows: &[(&str, u32)], now_ms: u64) -> Result<(), Full> {
         let mut hits = self.hits.lock().unwrap_or_else(|e| e.into_inner());
         if hits.len() > 10_000 {
             hits.retain(|_, q| q.back().is_some_and(|t| now_ms.saturating_sub(*t) < 60_000));
@@ -36,7 +46,10 @@ impl RateLimits {
                 let wait = (60_000 - now_ms.saturating_sub(oldest))
                     .div_ceil(1000)
                     .max(1);
-                return Err((i, wait));
+                return Err(Full {
+                    window: i,
+                    wait_s: wait,
+                });
             }
         }
         for (key, _) in windows {
@@ -67,11 +80,23 @@ mod tests {
     fn a_refused_attempt_takes_no_slot_in_the_other_window() {
         let r = RateLimits::default();
         assert!(r.try_take_all(&[("dev", 1), ("ip", 2)], 0).is_ok());
-        assert_eq!(r.try_take_all(&[("dev", 1), ("ip", 2)], 1), Err((0, 60)));
+        assert_eq!(
+            r.try_take_all(&[("dev", 1), ("ip", 2)], 1),
+            Err(Full {
+                window: 0,
+                wait_s: 60
+            })
+        );
         assert!(
             r.try_take_all(&[("dev2", 1), ("ip", 2)], 2).is_ok(),
             "ip still had a slot"
         );
-        assert_eq!(r.try_take_all(&[("dev3", 1), ("ip", 2)], 3), Err((1, 60)));
+        assert_eq!(
+            r.try_take_all(&[("dev3", 1), ("ip", 2)], 3),
+            Err(Full {
+                window: 1,
+                wait_s: 60
+            })
+        );
     }
 }

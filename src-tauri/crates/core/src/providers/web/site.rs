@@ -1,13 +1,13 @@
 //! One wall's join site: its web config, join tokens, device cookies, rate windows, and the handles
 //! its handlers use (store, board, inbox, events, clock). Shared by the handlers as `Arc<JoinSite>`.
 
+use super::config::WebConfig;
 use super::device::DeviceCookies;
 use super::rate::RateLimits;
 use super::refusal::Refusal;
 use super::tokens::{JoinTokens, TokenCheck};
 use crate::board::Board;
 use crate::clock::Clock;
-use crate::config::WebConfig;
 use crate::events::Hub;
 use crate::inbox::Inbox;
 use crate::lang::Lang;

@@ -2,7 +2,7 @@
 //! valid for a grace period) and are derived, not stored — HMAC-SHA256(secret, wall ‖ epoch) — so they
 //! survive a restart and need no table.
 
-use crate::config::WebConfig;
+use super::config::WebConfig;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;

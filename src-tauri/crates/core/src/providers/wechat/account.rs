@@ -1,10 +1,10 @@
 //! One Official Account serving one wall: its config, API client, message crypt, the QR the wall
 //! shows, and the handles its webhook and join handlers use.
 
+use super::config::WechatConfig;
 use super::{api, crypto};
 use crate::board::Board;
 use crate::clock::Clock;
-use crate::config::WechatConfig;
 use crate::events::{Hub, WallEvent};
 use crate::inbox::Inbox;
 use crate::metrics::Metrics;

@@ -9,7 +9,8 @@
 use super::account::Account;
 use super::api::{WxError, MAX_AVATAR_BYTES};
 use crate::board::participant_id;
-use crate::domain::{FetchedProfile, Inbound, InboundKind, Provider};
+use crate::domain::{FetchedProfile, Inbound, InboundKind, MediaKey, Provider};
+use crate::http::state::media_url;
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -149,9 +150,9 @@ pub async fn oauth_callback(
         );
     }
     match complete(p, code).await {
-        Ok((name, avatar_url)) => {
-            let img = avatar_url
-                .map(|u| format!("<p><img src=\"{}\" alt=\"\"></p>", esc(&u)))
+        Ok((name, avatar)) => {
+            let img = avatar
+                .map(|key| format!("<p><img src=\"{}\" alt=\"\"></p>", esc(&media_url(&key))))
                 .unwrap_or_default();
             if p.english() {
                 page(
@@ -205,7 +206,7 @@ enum JoinError {
 }
 
 /// Exchange the code, read the profile, cache the avatar, store by openid, join the wall.
-async fn complete(p: &Account, code: &str) -> Result<(String, Option<String>), JoinError> {
+async fn complete(p: &Account, code: &str) -> Result<(String, Option<MediaKey>), JoinError> {
     let wall = p.wall.as_str();
     let grant = p
         .api
@@ -264,5 +265,5 @@ async fn complete(p: &Account, code: &str) -> Result<(String, Option<String>), J
             })
             .await?;
     }
-    Ok((info.nickname, profile.avatar_url))
+    Ok((info.nickname, profile.avatar))
 }

@@ -6,6 +6,7 @@
 //!   comes back): the person's nickname and avatar, since `user/info` no longer returns them;
 //! - `api` — access_token, media/get, qrcode/create, OAuth, custom/send;
 //! - `crypto`, `xml` — the protocol, small and exact;
+//! - `config` — `[walls.wechat]`, parsed and checked here;
 //! - `account` — one wall's account: config, API client, crypt, the QR it shows.
 //!
 //! The wall's join QR is the account's parametric QR (scene = wall id), renewed before it expires; until
@@ -13,6 +14,7 @@
 
 pub mod account;
 pub mod api;
+pub mod config;
 pub mod crypto;
 pub mod join;
 pub mod webhook;
@@ -20,7 +22,6 @@ pub mod xml;
 
 pub use account::Account;
 
-use crate::config::WechatConfig;
 use crate::domain::{FetchedProfile, MessageKind, Provider};
 use crate::provider::{
     FetchError, Fetched, JoinInfo, ProviderContext, ProviderError, ProviderSection, WallProvider,
@@ -31,6 +32,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
+use config::WechatConfig;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,15 +55,17 @@ fn parse(section: &ProviderSection) -> Result<WechatConfig, ProviderError> {
         ("original_id", &config.original_id),
     ] {
         if value.trim().is_empty() {
-            return Err(section.invalid(name, "must not be empty"));
+            return Err(section.invalid(name, "must not be empty").into());
         }
     }
     if let Some(k) = &config.encoding_aes_key {
         if k.len() != 43 {
-            return Err(section.invalid(
-                "encoding_aes_key",
-                &format!("must be 43 characters, has {}", k.len()),
-            ));
+            return Err(section
+                .invalid(
+                    "encoding_aes_key",
+                    format!("must be 43 characters, has {}", k.len()),
+                )
+                .into());
         }
     }
     for (name, url) in [
@@ -69,7 +73,9 @@ fn parse(section: &ProviderSection) -> Result<WechatConfig, ProviderError> {
         ("oauth_base", &config.oauth_base),
     ] {
         if reqwest::Url::parse(url).is_err() {
-            return Err(section.invalid(name, &format!("{url:?} is not a URL")));
+            return Err(section
+                .invalid(name, format!("{url:?} is not a URL"))
+                .into());
         }
     }
     Ok(config)
@@ -107,10 +113,8 @@ impl WallProvider for Account {
             .map_err(|e| FetchError::retryable(e.to_string()))?;
         let Some(p) = stored else { return Ok(None) };
         let avatar = p
-            .avatar_url
-            .as_deref()
-            .and_then(|u| u.strip_prefix("/media/"))
-            .and_then(|key| self.store.media(key).ok().flatten())
+            .avatar
+            .and_then(|key| self.store.media(&key).ok().flatten())
             .map(|(meta, bytes)| (bytes.to_vec(), meta.content_type));
         Ok(Some(FetchedProfile {
             nickname: p.nickname,

@@ -1,0 +1,68 @@
+//! `[walls.web]`: the join page's limits and token rotation. The web provider parses and checks its own
+//! section (`web::check`); every key is optional.
+
+use serde::{Deserialize, Serialize};
+
+/// The built-in web join page (the default provider).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebConfig {
+    /// How often the join token in the QR rotates, in seconds.
+    #[serde(default = "default_token_rotate")]
+    pub token_rotate_s: u64,
+    /// How long the previous token stays valid after a rotation, in seconds.
+    #[serde(default = "default_token_grace")]
+    pub token_grace_s: u64,
+    #[serde(default = "default_nickname_max")]
+    pub nickname_max_chars: usize,
+    #[serde(default = "default_avatar_max")]
+    pub avatar_max_bytes: usize,
+    #[serde(default = "default_audio_max")]
+    pub audio_max_bytes: usize,
+    #[serde(default = "default_web_duration")]
+    pub audio_max_duration_s: u64,
+    #[serde(default = "default_per_minute")]
+    pub messages_per_minute: u32,
+    #[serde(default = "default_per_ip_minute")]
+    pub messages_per_ip_per_minute: u32,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            token_rotate_s: default_token_rotate(),
+            token_grace_s: default_token_grace(),
+            nickname_max_chars: default_nickname_max(),
+            avatar_max_bytes: default_avatar_max(),
+            audio_max_bytes: default_audio_max(),
+            audio_max_duration_s: default_web_duration(),
+            messages_per_minute: default_per_minute(),
+            messages_per_ip_per_minute: default_per_ip_minute(),
+        }
+    }
+}
+
+fn default_token_rotate() -> u64 {
+    600
+}
+fn default_token_grace() -> u64 {
+    300
+}
+fn default_nickname_max() -> usize {
+    24
+}
+fn default_avatar_max() -> usize {
+    2 * 1024 * 1024
+}
+fn default_audio_max() -> usize {
+    4 * 1024 * 1024
+}
+fn default_web_duration() -> u64 {
+    60
+}
+fn default_per_minute() -> u32 {
+    6
+}
+fn default_per_ip_minute() -> u32 {
+    30
+}
