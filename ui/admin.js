@@ -511,7 +511,15 @@
     if (m.banned) tags.appendChild(el('span', 'tag banned', t('banned')));
     body.appendChild(tags);
     if (m.failure) body.appendChild(el('p', 'failure', m.failure));
+    if (m.text) body.appendChild(el('p', 'transcript', m.text));
     if (m.transcript) body.appendChild(el('p', 'transcript', m.transcript));
+    if (m.kind === 'image' && m.media_url && m.status === 'ready') {
+      const pic = el('img', 'picture');
+      pic.alt = '';
+      pic.loading = 'lazy';
+      pic.src = m.media_url;
+      body.appendChild(pic);
+    }
 
     const actions = el('div', 'actions');
     const playable = m.status === 'ready' && m.media_url;
