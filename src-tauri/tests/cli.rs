@@ -309,3 +309,57 @@ fn http_get(url: &str) -> std::io::Result<String> {
     }
     Ok(out)
 }
+
+fn bare_config(dir: &std::path::Path, extra: &str) -> std::path::PathBuf {
+    let cfg = dir.join("v.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\ndata_dir = {:?}\n[audio]\noutput = \"null\"\n{extra}",
+            dir.join("data").display().to_string()
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+#[test]
+fn a_generated_admin_token_is_printed_once_to_the_terminal_and_never_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = bare_config(dir.path(), "");
+    let first = ServeProcess::start(std::path::Path::new(BIN), &cfg).unwrap();
+    let (status, lines) = first.terminate();
+    assert!(status.success());
+    let at = lines
+        .iter()
+        .position(|l| l.contains("the operator's admin token"))
+        .unwrap_or_else(|| panic!("the token is printed on the first run: {lines:#?}"));
+    let token = lines[at + 1].trim().to_string();
+    assert_eq!(token.len(), 24, "{lines:#?}");
+    let logged: String = std::fs::read_dir(dir.path().join("data/logs"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+        .collect();
+    assert!(!logged.is_empty(), "a log file is written");
+    assert!(!logged.contains(&token), "the token is in the log file");
+    let second = ServeProcess::start(std::path::Path::new(BIN), &cfg).unwrap();
+    let (_, lines) = second.terminate();
+    assert!(
+        !lines.iter().any(|l| l.contains(&token)),
+        "printed once only: {lines:#?}"
+    );
+}
+
+#[test]
+fn an_empty_admin_token_is_refused_at_start_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = bare_config(dir.path(), "[admin]\ntoken = \"\"\n");
+    let out = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("[admin] token"), "{err}");
+}

@@ -18,7 +18,13 @@ test('real server: join → avatar on the wall → native playback drives the sp
   const browser = await launchChromium();
   try {
     const page = await newPage(browser, { width: 1280, height: 720 });
-    await openWall(page, `${srv.url}/wall/main`, { participants: 0 });
+    // Without a display credential the wall is a 401 page that says how to open one.
+    const locked = await page.goto(`${srv.url}/wall/main`);
+    assert.equal(locked.status(), 401);
+    assert.match(await page.textContent('body'), /Open a display/);
+    // The console's one-time link: the browser gets the display cookie and lands on the clean URL.
+    await openWall(page, await srv.displayUrl(), { participants: 0 });
+    assert.equal(new URL(page.url()).pathname, '/wall/main');
     await saveScreenshot(page, 'real-wall-idle');
 
     const who = await guestJoinsAndSpeaks(srv, 'Ada', 'hello.ogg');

@@ -5,6 +5,7 @@
 use crate::board::Board;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::credentials::Credentials;
 use crate::domain::Inbound;
 use crate::events::Hub;
 use crate::inbox::Inbox;
@@ -51,6 +52,8 @@ pub struct AppState {
     #[from_ref(skip)]
     pub public_url: Arc<str>,
     pub admin_token: AdminToken,
+    /// Operator sessions, display credentials and one-time display links.
+    pub credentials: Credentials,
     pub demo: DemoMode,
     pub shutdown: Shutdown,
 }

@@ -42,6 +42,69 @@ pub struct ServerConfig {
     /// HTTPS on the listener (browsers only allow the microphone in a secure context).
     #[serde(default)]
     pub tls: Option<TlsConfig>,
+    /// Reverse proxies (or tunnels) in front of the kiosk: only a request from one of these networks has
+    /// its `X-Forwarded-For` believed (for rate limits and logs). It never grants access.
+    #[serde(default)]
+    pub trusted_proxies: Vec<Cidr>,
+}
+
+/// A network, `10.0.0.0/8` or `::1/128` (a bare address is a /32 or /128).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cidr {
+    net: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let bad = || format!("{s:?} is not a network like \"10.0.0.0/8\" or \"::1/128\"");
+        let (addr, prefix) = match s.trim().split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s.trim(), None),
+        };
+        let net: std::net::IpAddr = addr.parse().map_err(|_| bad())?;
+        let max = if net.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(bad)?,
+            None => max,
+        };
+        Ok(Self { net, prefix })
+    }
+
+    /// Is `ip` in this network? (An IPv4-mapped IPv6 address counts as its IPv4 address.)
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        let (net, ip, bits) = match (self.net, ip) {
+            (IpAddr::V4(n), IpAddr::V4(i)) => (u32::from(n) as u128, u32::from(i) as u128, 32),
+            (IpAddr::V6(n), IpAddr::V6(i)) => (u128::from(n), u128::from(i), 128),
+            _ => return false,
+        };
+        let shift = bits - u32::from(self.prefix);
+        shift >= bits || (net >> shift) == (ip >> shift)
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.net, self.prefix)
+    }
+}
+
+impl<'de> Deserialize<'de> for Cidr {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Cidr::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for Cidr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, Default)]
@@ -67,6 +130,7 @@ impl Default for ServerConfig {
             listen: default_listen(),
             public_url: None,
             tls: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -731,6 +795,18 @@ impl Config {
         if let Some(tls) = &self.server.tls {
             tls.check(o)?;
         }
+        if self
+            .admin
+            .token
+            .as_deref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
+            return Err(o.invalid(
+                "admin.token",
+                "[admin] token is empty: set it to a long secret, or remove the line to have one generated"
+                    .into(),
+            ));
+        }
         if !(0.0..=1.0).contains(&self.audio.volume) {
             return Err(o.invalid(
                 "audio.volume",
@@ -884,6 +960,8 @@ pub const DEFAULT_CONFIG_TOML: &str = r##"# Voicewall configuration. Every key i
 listen = "0.0.0.0:8787"
 # What the join QR code encodes. Default: this machine's LAN IPv4 address and the listen port.
 # public_url = "http://192.168.1.20:8787"
+# Reverse proxies or tunnels in front of the kiosk whose X-Forwarded-For is believed (rate limits, logs):
+# trusted_proxies = ["127.0.0.1/32"]
 # HTTPS lets phones use their microphone on the join page (see README). cert = "" and key = "": self-signed.
 # [server.tls]
 # cert = "/etc/voicewall/cert.pem"
@@ -900,7 +978,7 @@ gap_ms = 800            # silence between queued messages
 max_duration_s = 120
 
 [admin]
-# token = "…"           # generated on first run if absent, and logged once
+# token = "…"           # generated on first run if absent, and printed once to the terminal
 
 [[walls]]
 id = "main"
@@ -1152,5 +1230,45 @@ mod tests {
             !dbg.contains("s3cret") && !dbg.contains("topsecret"),
             "{dbg}"
         );
+    }
+
+    #[test]
+    fn trusted_proxies_are_networks_and_a_bad_one_names_its_key_and_line() {
+        let c = Config::from_toml(
+            "[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n",
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        let [ten, one] = c.server.trusted_proxies[..] else {
+            panic!("two networks")
+        };
+        assert!(ten.contains("10.9.8.7".parse().unwrap()));
+        assert!(ten.contains("::ffff:10.1.2.3".parse().unwrap()));
+        assert!(!ten.contains("11.0.0.1".parse().unwrap()));
+        assert!(one.contains("::1".parse().unwrap()));
+        assert!(!one.contains("127.0.0.1".parse().unwrap()));
+        assert!(Cidr::parse("0.0.0.0/0")
+            .unwrap()
+            .contains("8.8.8.8".parse().unwrap()));
+        let e = Config::from_toml(
+            "[server]\nlisten = \"127.0.0.1:0\"\ntrusted_proxies = [\"10.0.0.0/33\"]\n",
+            Path::new("t.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("server.trusted_proxies")
+                && e.contains("line 3")
+                && e.contains("10.0.0.0/33"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_empty_admin_token_is_refused_by_name() {
+        let e = Config::from_toml("[admin]\ntoken = \"\"\n", Path::new("t.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[admin] token") && e.contains("line 2"), "{e}");
     }
 }

@@ -11,6 +11,7 @@ pub mod board;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod credentials;
 pub mod domain;
 pub mod events;
 pub mod http;

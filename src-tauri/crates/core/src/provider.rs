@@ -80,6 +80,12 @@ pub trait WallProvider: Send + Sync + 'static {
         Router::new()
     }
 
+    /// The participant (`{kind}:{sender}`) whose own guest credential this request carries on this wall,
+    /// if any (the web join page's signed device cookie): a guest may fetch their own media. Default: none.
+    fn guest(&self, _headers: &axum::http::HeaderMap) -> Option<String> {
+        None
+    }
+
     /// Background upkeep for the whole run (join token rotation, renewing a platform QR, polling).
     /// Spawned once per wall at start and aborted at shutdown: loop for ever, sleep between rounds,
     /// log and retry failures with backoff; never return early on an error. Default: nothing to do.

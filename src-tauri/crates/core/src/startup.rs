@@ -6,6 +6,7 @@ use crate::app::{AdminToken, AppState, DemoMode, Shutdown};
 use crate::board::Board;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::credentials::{Credentials, DisplayScope};
 use crate::events::Hub;
 use crate::inbox::{Inbox, Wakeups};
 use crate::media::Media;
@@ -54,7 +55,12 @@ pub enum StartError {
     Provider(#[from] ProviderError),
     #[error("cannot make the HTTP client: {0}")]
     Http(reqwest::Error),
+    #[error("[admin] token is empty: set it to a long secret, or remove it to have one generated")]
+    EmptyAdminToken,
 }
+
+/// The store key of the generated admin token (when `[admin] token` is not set).
+const ADMIN_TOKEN_KEY: &str = "admin_token";
 
 impl Application {
     pub async fn build(config: Config) -> Result<Self, StartError> {
@@ -82,14 +88,21 @@ impl Application {
         tracing::info!(%public_url, listen = %local, "join links and the QR code use this address");
 
         let admin_token = match &config.admin.token {
+            // `Config::validate` refuses it too; a config built in code comes through here.
+            Some(t) if t.trim().is_empty() => return Err(StartError::EmptyAdminToken),
             Some(t) => t.clone(),
-            None => match store.meta_get("admin_token").ok().flatten() {
-                Some(t) => t,
-                None => {
+            None => match store.meta_get(ADMIN_TOKEN_KEY).ok().flatten() {
+                Some(t) if !t.is_empty() => t,
+                _ => {
                     let t = crate::random::token(24);
-                    let _ = store.meta_put("admin_token", &t);
-                    // Logged once, on the run that generated it.
-                    tracing::warn!(admin_token = %t, "generated the operator's admin token (set [admin] token to choose one)");
+                    if let Err(e) = store.meta_put(ADMIN_TOKEN_KEY, &t) {
+                        tracing::error!(error = %e, "cannot save the generated admin token; it changes at restart");
+                    }
+                    // Printed once, on the run that generated it, to the terminal only: never to a log.
+                    eprintln!(
+                        "voicewall: the operator's admin token (shown this once; set [admin] token to choose one):\n  {t}\nSign in at {public_url}/admin"
+                    );
+                    tracing::info!("generated the operator's admin token and printed it to the terminal (set [admin] token to choose one)");
                     t
                 }
             },
@@ -134,6 +147,7 @@ impl Application {
 
         let (playback, playback_task) = Playback::new(config.audio.autoplay);
         let (shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
+        let credentials = Credentials::new(store.clone(), clock.clone());
         let state = AppState {
             config: Arc::new(config),
             store,
@@ -147,6 +161,7 @@ impl Application {
             metrics,
             public_url,
             admin_token: AdminToken(admin_token.into()),
+            credentials,
             demo: DemoMode(options.demo),
             shutdown: Shutdown(shutdown),
         };
@@ -171,6 +186,17 @@ impl Application {
 
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// A one-time link (a path, `/display/<code>`) that makes the kiosk's own window a display of every
+    /// wall, opening `wall`: the shell opens it at start. The credential comes from here, never from the
+    /// address a request arrives from.
+    pub fn kiosk_display_path(&self, wall: &str) -> String {
+        let code = self
+            .state
+            .credentials
+            .display_link(wall, DisplayScope::Kiosk);
+        format!("/display/{code}")
     }
 
     /// Serve until `shutdown` resolves; then stop the background tasks and flush the store.

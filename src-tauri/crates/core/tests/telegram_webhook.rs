@@ -475,6 +475,9 @@ async fn no_set_webhook_without_https_but_instructions() {
     assert!(instructions.contains("https://"), "{instructions}");
     assert!(!instructions.contains(TOKEN) && !instructions.contains(SECRET));
     assert_eq!(mock.count("setWebhook"), 0);
+    // The status page is the operator's: without the admin token (or a session) it is 401.
+    let r = app.anonymous.get(app.webhook()).send().await.unwrap();
+    assert_eq!(r.status(), 401);
     app.stop().await;
 }
 

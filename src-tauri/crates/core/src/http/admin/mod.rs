@@ -2,6 +2,8 @@
 //! operator's credential is 401 before it does anything. Each concern is a submodule contributing its own
 //! routes here.
 
+pub mod session;
+
 use crate::app::AppState;
 use crate::http::access::Operator;
 use axum::routing::get;
@@ -9,7 +11,9 @@ use axum::{Json, Router};
 use serde_json::json;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/admin/whoami", get(whoami))
+    Router::new()
+        .route("/api/admin/whoami", get(whoami))
+        .merge(session::routes())
 }
 
 /// Who the console is logged in as (the console's check that its session is still valid).

@@ -40,7 +40,10 @@ pub async fn push(
 }
 
 /// `GET`: where the wall's webhook stands (set, or what the technician must do). No secrets in it.
-pub async fn status(State(bot): State<Arc<Bot>>) -> Json<super::bot::WebhookStatus> {
+pub async fn status(
+    _op: crate::http::access::Operator,
+    State(bot): State<Arc<Bot>>,
+) -> Json<super::bot::WebhookStatus> {
     Json(bot.webhook_status())
 }
 

@@ -59,6 +59,12 @@ impl WallProvider for JoinSite {
         Provider::Web
     }
 
+    fn guest(&self, headers: &axum::http::HeaderMap) -> Option<String> {
+        self.cookies
+            .device_of(headers)
+            .map(|d| crate::board::participant_id(Provider::Web, &d))
+    }
+
     /// Uploads are stored before the ack (`cache:` references), so there is nothing to fetch.
     async fn fetch_media(&self, media: &str, _kind: MessageKind) -> Result<Fetched, FetchError> {
         Err(FetchError::permanent(format!(
