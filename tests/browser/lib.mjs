@@ -104,8 +104,9 @@ export function fpsStats(deltas) {
 
 // ---------- the operator's side (console.test.mjs) ----------
 
-/** The admin token of the test config written by server.mjs. */
-export const ADMIN_TOKEN = 'test-admin-token';
+import { ADMIN_TOKEN } from './server.mjs';
+
+export { ADMIN_TOKEN };
 
 /** Call the real server as the operator (admin Bearer): {status, data, headers}. */
 export async function adminApi(srv, method, urlPath, body) {
