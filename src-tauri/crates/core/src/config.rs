@@ -220,6 +220,13 @@ pub struct WallConfig {
     pub locale: String,
     #[serde(default)]
     pub theme: ThemeConfig,
+    /// `"post"` (default): messages show at once, the operator may remove them; `"pre"`: held until
+    /// approved. The operator can switch it live (the live value is kept in the store).
+    #[serde(default)]
+    pub moderation: crate::domain::ModerationMode,
+    /// Replay approved voices when nothing new arrived for this many seconds (default: off).
+    #[serde(default)]
+    pub idle_loop_s: Option<u64>,
     #[serde(default)]
     pub web: Option<WebConfig>,
     #[serde(default)]
@@ -658,6 +665,8 @@ impl Config {
                 title: "Voicewall".into(),
                 locale: default_locale(),
                 theme: ThemeConfig::default(),
+                moderation: Default::default(),
+                idle_loop_s: None,
                 web: Some(WebConfig::default()),
                 wechat: None,
                 telegram: None,

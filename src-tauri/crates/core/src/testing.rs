@@ -125,6 +125,8 @@ impl Fixture {
                 title: "Test".into(),
                 locale: "en".into(),
                 theme: Default::default(),
+                moderation: Default::default(),
+                idle_loop_s: None,
                 web: None,
                 wechat: None,
                 telegram: None,
@@ -168,5 +170,6 @@ pub fn ready_voice(id: &str, media_url: Option<String>) -> Message {
         waveform: Vec::new(),
         text: None,
         attempts: 0,
+        moderation: crate::domain::Moderation::Approved,
     }
 }

@@ -3,6 +3,11 @@
 //! routes here.
 
 pub mod session;
+pub mod audit;
+pub mod health;
+pub mod moderation;
+pub mod playback;
+pub mod wall;
 
 use crate::app::AppState;
 use crate::http::access::Operator;
@@ -14,6 +19,11 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/admin/whoami", get(whoami))
         .merge(session::routes())
+        .merge(audit::routes())
+        .merge(moderation::routes())
+        .merge(playback::routes())
+        .merge(wall::routes())
+        .merge(health::routes())
 }
 
 /// Who the console is logged in as (the console's check that its session is still valid).
