@@ -8,8 +8,12 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
+pub mod privacy;
+
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/admin/whoami", get(whoami))
+    Router::new()
+        .route("/api/admin/whoami", get(whoami))
+        .merge(privacy::routes())
 }
 
 /// Who the console is logged in as (the console's check that its session is still valid).
