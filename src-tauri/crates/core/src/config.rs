@@ -218,6 +218,10 @@ pub struct WallConfig {
     pub title: String,
     #[serde(default = "default_locale")]
     pub locale: String,
+    /// How long a guest's name, picture and voices are kept, in days (the retention sweeper deletes
+    /// older messages, their media and derived data, and people with nothing left). The join page says it.
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u32,
     #[serde(default)]
     pub theme: ThemeConfig,
     /// `"post"` (default): messages show at once, the operator may remove them; `"pre"`: held until
@@ -242,6 +246,11 @@ fn default_title() -> String {
 fn default_locale() -> String {
     "zh-CN".into()
 }
+pub fn default_retention_days() -> u32 {
+    30
+}
+/// Ten years: longer is a typo, not a policy.
+const MAX_RETENTION_DAYS: u32 = 3650;
 
 /// Look of a wall: readable from 10 m, with a safe margin for projectors that crop edges.
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -664,6 +673,7 @@ impl Config {
                 id: "main".into(),
                 title: "Voicewall".into(),
                 locale: default_locale(),
+                retention_days: default_retention_days(),
                 theme: ThemeConfig::default(),
                 moderation: Default::default(),
                 idle_loop_s: None,
@@ -851,6 +861,15 @@ impl Config {
                     format!("{:?} must be \"zh-CN\" or \"en\"", w.locale),
                 ));
             }
+            if !(1..=MAX_RETENTION_DAYS).contains(&w.retention_days) {
+                return Err(o.invalid(
+                    &key("retention_days"),
+                    format!(
+                        "{} must be a number of days from 1 to {MAX_RETENTION_DAYS}",
+                        w.retention_days
+                    ),
+                ));
+            }
             let providers =
                 w.web.is_some() as u8 + w.wechat.is_some() as u8 + w.telegram.is_some() as u8;
             if providers != 1 {
@@ -993,6 +1012,7 @@ max_duration_s = 120
 id = "main"
 title = "Voicewall"
 locale = "zh-CN"        # "zh-CN" or "en"
+retention_days = 30     # guests' names, pictures and voices are deleted after this many days
 # [walls.theme]
 # background = "#0b1020"
 # accent = "#ffb703"
@@ -1114,6 +1134,31 @@ mod tests {
             e.contains("walls[0].wechat.app_secret") && e.contains("line 5"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn retention_defaults_to_30_days_and_bad_values_name_key_and_line() {
+        let c = Config::from_toml("[[walls]]\nid = \"a\"\n[walls.web]\n", Path::new("x")).unwrap();
+        assert_eq!(c.walls[0].retention_days, 30);
+        assert_eq!(Config::builtin().walls[0].retention_days, 30);
+        let c = Config::from_toml(
+            "[[walls]]\nid = \"a\"\nretention_days = 7\n[walls.web]\n",
+            Path::new("x"),
+        )
+        .unwrap();
+        assert_eq!(c.walls[0].retention_days, 7);
+        for bad in ["0", "-1", "\"thirty\"", "99999"] {
+            let text = format!(
+                "[[walls]]\nid = \"a\"\n[walls.web]\n[[walls]]\nid = \"b\"\nretention_days = {bad}\n[walls.web]\n"
+            );
+            let e = Config::from_toml(&text, Path::new("x"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("walls[1].retention_days") && e.contains("line 6"),
+                "{bad}: {e}"
+            );
+        }
     }
 
     #[test]

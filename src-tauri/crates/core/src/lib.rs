@@ -22,6 +22,7 @@ pub mod media;
 pub mod metrics;
 pub mod pipeline;
 pub mod playback;
+pub mod privacy;
 pub mod provider;
 pub mod providers;
 pub mod qr;

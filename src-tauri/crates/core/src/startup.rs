@@ -253,6 +253,18 @@ impl Application {
             self.background
                 .push(tokio::spawn(wall.provider.clone().upkeep()));
         }
+        let eraser = crate::privacy::erase::Eraser::new(
+            state.store.clone(),
+            state.media.clone(),
+            state.hub.clone(),
+            &state.config.walls,
+        );
+        let retention = crate::privacy::retention::Retention::new(
+            eraser,
+            &state.config.walls,
+            state.clock.clone(),
+        );
+        self.background.push(tokio::spawn(retention.run()));
         let router = crate::http::router(state.clone());
         let shutdown_tx = self.shutdown_tx;
         let shutdown = async move {

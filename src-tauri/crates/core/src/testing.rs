@@ -124,6 +124,7 @@ impl Fixture {
                 id: WALL.into(),
                 title: "Test".into(),
                 locale: "en".into(),
+                retention_days: 30,
                 theme: Default::default(),
                 moderation: Default::default(),
                 idle_loop_s: None,

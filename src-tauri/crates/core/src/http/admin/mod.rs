@@ -2,11 +2,11 @@
 //! operator's credential is 401 before it does anything. Each concern is a submodule contributing its own
 //! routes here.
 
-pub mod session;
 pub mod audit;
 pub mod health;
 pub mod moderation;
 pub mod playback;
+pub mod session;
 pub mod wall;
 
 use crate::app::AppState;
@@ -14,6 +14,8 @@ use crate::http::access::Operator;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
+
+pub mod privacy;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -24,6 +26,7 @@ pub fn routes() -> Router<AppState> {
         .merge(playback::routes())
         .merge(wall::routes())
         .merge(health::routes())
+        .merge(privacy::routes())
 }
 
 /// Who the console is logged in as (the console's check that its session is still valid).

@@ -33,6 +33,8 @@ pub enum WebhookStatus {
 pub struct Bot {
     pub wall: String,
     pub locale: String,
+    /// The wall's `retention_days`, for the consent line in the join instructions.
+    pub retention_days: u32,
     pub config: TelegramConfig,
     pub api: BotApi,
     public_url: String,
@@ -49,6 +51,7 @@ impl Bot {
         Self {
             wall: ctx.wall.id.clone(),
             locale: ctx.wall.locale.clone(),
+            retention_days: ctx.wall.retention_days,
             api: BotApi::new(ctx.http.clone(), config.api_base(), &config.bot_token),
             config,
             public_url: ctx.public_url.trim_end_matches('/').to_string(),

@@ -105,11 +105,18 @@ impl WallProvider for Bot {
     fn join_info(&self) -> JoinInfo {
         JoinInfo {
             url: update::deep_link(&self.config.bot_username, &self.wall),
-            instructions: if self.english() {
-                "Scan to open the bot in Telegram, tap Start, then send a voice message".into()
-            } else {
-                "用 Telegram 扫码，点击“开始”，然后发送语音".into()
-            },
+            instructions: format!(
+                "{} {}",
+                if self.english() {
+                    "Scan to open the bot in Telegram, tap Start, then send a voice message."
+                } else {
+                    "用 Telegram 扫码，点击“开始”，然后发送语音。"
+                },
+                crate::privacy::consent::line(
+                    crate::lang::Lang::of_locale(&self.locale),
+                    self.retention_days
+                )
+            ),
         }
     }
 

@@ -102,6 +102,12 @@ async fn info(State(site): Site) -> Json<serde_json::Value> {
         "wall": site.wall,
         "title": site.title,
         "locale": site.locale,
+        "retention_days": site.retention_days,
+        // What is kept, how long, shown and played in the room: joining is the consent.
+        "consent": {
+            "en": crate::privacy::consent::line(crate::lang::Lang::En, site.retention_days),
+            "zh": crate::privacy::consent::line(crate::lang::Lang::Zh, site.retention_days),
+        },
         "limits": {
             "nickname_max_chars": c.nickname_max_chars,
             "avatar_max_bytes": c.avatar_max_bytes,

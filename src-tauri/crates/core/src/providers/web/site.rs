@@ -23,6 +23,8 @@ pub struct JoinSite {
     pub wall: String,
     pub title: String,
     pub locale: String,
+    /// The wall's `retention_days`: the join page's consent line says it.
+    pub retention_days: u32,
     pub config: WebConfig,
     pub public_url: String,
     pub tokens: JoinTokens,
@@ -55,6 +57,7 @@ impl JoinSite {
             wall: ctx.wall.id,
             title: ctx.wall.title,
             locale: ctx.wall.locale,
+            retention_days: ctx.wall.retention_days,
             config,
             public_url: ctx.public_url.trim_end_matches('/').to_string(),
             rate: RateLimits::default(),

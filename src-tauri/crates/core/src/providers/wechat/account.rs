@@ -15,6 +15,8 @@ use std::sync::{Arc, RwLock};
 pub struct Account {
     pub wall: String,
     pub locale: String,
+    /// The wall's `retention_days`, for the consent line in the join instructions.
+    pub retention_days: u32,
     pub config: WechatConfig,
     pub public_url: String,
     pub api: api::WechatApi,
@@ -54,6 +56,7 @@ impl Account {
         Self {
             wall: wall.id.clone(),
             locale: wall.locale.clone(),
+            retention_days: wall.retention_days,
             api: api::WechatApi::new(
                 ctx.http.clone(),
                 &config.app_id,

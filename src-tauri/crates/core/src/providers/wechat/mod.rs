@@ -122,11 +122,18 @@ impl WallProvider for Account {
     fn join_info(&self) -> JoinInfo {
         JoinInfo {
             url: self.current_join_url(),
-            instructions: if self.english() {
-                "Scan with WeChat, follow, then send a voice message".into()
-            } else {
-                "微信扫码关注，发送语音即可上墙".into()
-            },
+            instructions: format!(
+                "{} {}",
+                if self.english() {
+                    "Scan with WeChat, follow, then send a voice message."
+                } else {
+                    "微信扫码关注，发送语音即可上墙。"
+                },
+                crate::privacy::consent::line(
+                    crate::lang::Lang::of_locale(&self.locale),
+                    self.retention_days
+                )
+            ),
         }
     }
 
