@@ -12,7 +12,7 @@ use crate::events::Hub;
 use crate::inbox::Inbox;
 use crate::lang::Lang;
 use crate::media::Media;
-use crate::provider::ProviderContext;
+use crate::provider::{ProviderContext, PublicUrl};
 use crate::store::Store;
 use axum::http::HeaderMap;
 
@@ -24,7 +24,8 @@ pub struct JoinSite {
     pub title: String,
     pub locale: String,
     pub config: WebConfig,
-    pub public_url: String,
+    /// Read at each link: it follows the kiosk's LAN address when that is detected.
+    pub public_url: PublicUrl,
     pub tokens: JoinTokens,
     pub cookies: DeviceCookies,
     /// Upload attempts per device and per client IP in the last minute.
@@ -47,7 +48,7 @@ impl JoinSite {
             title: ctx.wall.title,
             locale: ctx.wall.locale,
             config,
-            public_url: ctx.public_url.trim_end_matches('/').to_string(),
+            public_url: ctx.public_url,
             rate: RateLimits::default(),
             store: ctx.store,
             board: ctx.board,
@@ -62,7 +63,7 @@ impl JoinSite {
     pub fn join_url(&self) -> String {
         format!(
             "{}/join/{}?t={}",
-            self.public_url,
+            self.public_url.get(),
             self.wall,
             self.tokens.current(self.clock.now_s())
         )
