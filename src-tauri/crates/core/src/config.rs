@@ -841,15 +841,13 @@ impl Config {
         let mut seen = std::collections::HashSet::new();
         for (i, w) in self.walls.iter().enumerate() {
             let key = |k: &str| format!("walls[{i}].{k}");
-            if w.id.is_empty()
-                || !w
-                    .id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            {
+            if !valid_wall_id(&w.id) {
                 return Err(o.invalid(
                     &key("id"),
-                    format!("{:?} must be URL-safe (letters, digits, - and _)", w.id),
+                    format!(
+                        "{:?} must be 1 to {MAX_WALL_ID} characters of A-Z a-z 0-9 _ - (it is in every URL of the wall and is the Telegram deep-link payload)",
+                        w.id
+                    ),
                 ));
             }
             if !seen.insert(w.id.clone()) {
@@ -879,8 +877,35 @@ impl Config {
                 ));
             }
         }
+        self.check_one_wall_per_bot()?;
         for section in self.provider_sections() {
             check_builtin_provider(&section)?;
+        }
+        Ok(())
+    }
+
+    /// A Telegram bot has one webhook: two walls on one `bot_token` would take each other's updates.
+    fn check_one_wall_per_bot(&self) -> Result<(), ConfigError> {
+        let mut bots: HashMap<&str, &str> = HashMap::new();
+        for (i, w) in self.walls.iter().enumerate() {
+            let token = w
+                .telegram
+                .as_ref()
+                .and_then(|t| t.get("bot_token"))
+                .and_then(toml::Value::as_str)
+                .map(str::trim)
+                .filter(|t| !t.is_empty());
+            let Some(token) = token else { continue };
+            if let Some(first) = bots.insert(token, &w.id) {
+                // Never echo the token: it is a credential.
+                return Err(self.origins.invalid(
+                    &format!("walls[{i}].telegram.bot_token"),
+                    format!(
+                        "wall {:?} uses the same bot as wall {first:?}; a Telegram bot has one webhook, so each wall needs its own bot (make another with @BotFather)",
+                        w.id
+                    ),
+                ));
+            }
         }
         Ok(())
     }
@@ -964,6 +989,17 @@ fn check_builtin_provider(section: &ProviderSection<'_>) -> Result<(), ConfigErr
         _ => {}
     }
     Ok(())
+}
+
+/// The longest wall id: a Telegram deep-link payload (`?start=<wall>`) holds at most 64 characters.
+pub const MAX_WALL_ID: usize = 64;
+
+/// A wall id is 1 to [`MAX_WALL_ID`] of `A-Z a-z 0-9 _ -`: URL-safe, and a valid Telegram `start` payload.
+pub fn valid_wall_id(id: &str) -> bool {
+    (1..=MAX_WALL_ID).contains(&id.len())
+        && id
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
 }
 
 pub fn default_config_path() -> PathBuf {
@@ -1159,6 +1195,45 @@ mod tests {
                 "{bad}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn wall_ids_are_telegram_payloads_and_errors_name_key_and_line() {
+        assert!(valid_wall_id("a") && valid_wall_id("Hall_2-b") && valid_wall_id(&"x".repeat(64)));
+        for bad in ["", "a b", "a/b", "é", "a.b", &"x".repeat(65)] {
+            assert!(!valid_wall_id(bad), "{bad:?}");
+        }
+        let long = "x".repeat(65);
+        let text = format!(
+            "[[walls]]\nid = \"ok\"\n[walls.web]\n\n[[walls]]\nid = \"{long}\"\n[walls.web]\n"
+        );
+        let e = Config::from_toml(&text, Path::new("x"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("walls[1].id") && e.contains("line 6") && e.contains("1 to 64"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn two_walls_on_one_bot_token_are_refused_naming_the_second() {
+        let tg = |id: &str, token: &str| {
+            format!("[[walls]]\nid = \"{id}\"\n[walls.telegram]\nbot_token = \"{token}\"\nbot_username = \"VwBot\"\nsecret_token = \"s3cret-s3cret\"\n")
+        };
+        let text = format!("{}{}", tg("a", "123:AAA"), tg("b", "123:AAA"));
+        let e = Config::from_toml(&text, Path::new("x"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("walls[1].telegram.bot_token")
+                && e.contains("line 10")
+                && e.contains("same bot as wall \"a\""),
+            "{e}"
+        );
+        assert!(!e.contains("123:AAA"), "the token is never echoed: {e}");
+        let text = format!("{}{}", tg("a", "123:AAA"), tg("b", "456:BBB"));
+        assert!(Config::from_toml(&text, Path::new("x")).is_ok());
     }
 
     #[test]

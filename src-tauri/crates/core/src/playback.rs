@@ -55,7 +55,8 @@ pub use crate::domain::NowPlaying;
 /// The operator-visible state of the sound output.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct OutputStatus {
-    /// "ok", "no_device" or "null".
+    /// "ok", "no_device", "null", "lost" (the device went away: messages go on in silence while it is
+    /// tried again every 2 s) or "reopened" (it came back and plays; `detail` says how often).
     pub state: String,
     pub detail: String,
     pub queued: usize,
@@ -224,6 +225,27 @@ impl Playback {
         st.state = s.into();
         st.detail = detail.into();
     }
+
+    /// The sound device's health on `/healthz`: `ok`, `lost` or `reopened`.
+    fn device_status(&self, output: &str, h: &voicewall_audio::DeviceHealth) {
+        let (state, detail) = device_state(output, h);
+        self.set_status(state, &detail);
+    }
+}
+
+fn device_state(output: &str, h: &voicewall_audio::DeviceHealth) -> (&'static str, String) {
+    let error = h.last_error.as_deref().unwrap_or("?");
+    match (h.open, h.reopened) {
+        (true, 0) => ("ok", output.to_string()),
+        (true, n) => (
+            "reopened",
+            format!("{output} — reopened {n} time(s) after a loss (last: {error})"),
+        ),
+        (false, _) => (
+            "lost",
+            format!("{output} — device lost, trying again every 2 s: {error}"),
+        ),
+    }
 }
 
 /// Open the configured output (off the async threads: a device may take a while to answer).
@@ -371,6 +393,11 @@ impl PlaybackTask {
                     }
                 }
                 _ = tick.tick() => {
+                    if let Some(o) = &output {
+                        if let Some(h) = o.health() {
+                            p.handle.device_status(&o.describe(), &h);
+                        }
+                    }
                     if let Some(c) = &current {
                         if c.playing.is_finished() {
                             let c = current.take().expect("current");
@@ -589,6 +616,26 @@ mod tests {
     use super::*;
     use crate::testing::{fixture, FakePlatform, Fixture, WALL};
     use std::sync::atomic::{AtomicBool, Ordering};
+
+    #[test]
+    fn a_lost_and_reopened_device_reads_so_on_healthz() {
+        let h = |open, lost, reopened| voicewall_audio::DeviceHealth {
+            open,
+            lost,
+            reopened,
+            last_error: (lost > 0).then(|| "device not available".into()),
+        };
+        assert_eq!(
+            device_state("default", &h(true, 0, 0)),
+            ("ok", "default".into())
+        );
+        let (state, detail) = device_state("default", &h(false, 1, 0));
+        assert_eq!(state, "lost");
+        assert!(detail.contains("device not available"), "{detail}");
+        let (state, detail) = device_state("default", &h(true, 2, 2));
+        assert_eq!(state, "reopened");
+        assert!(detail.contains("reopened 2 time(s)"), "{detail}");
+    }
 
     fn store_voice(fx: &Fixture, id: &str, bytes: &[u8]) {
         let key = fx.store.put_media(bytes, "audio/ogg").unwrap();

@@ -7,9 +7,10 @@ use super::update::Names;
 use super::webhook_setup::{self, WebhookPlan};
 use crate::board::Board;
 use crate::clock::Clock;
+use crate::domain::Millis;
 use crate::inbox::Inbox;
 use crate::metrics::Metrics;
-use crate::provider::ProviderContext;
+use crate::provider::{ProviderContext, ProviderStatus};
 use crate::store::Store;
 use serde::Serialize;
 use std::sync::{Arc, RwLock};
@@ -43,7 +44,8 @@ pub struct Bot {
     pub(super) inbox: Inbox,
     pub(super) clock: Clock,
     pub(super) metrics: Arc<Metrics>,
-    webhook: RwLock<WebhookStatus>,
+    /// Where the webhook stands, and when it got there (the clock's ms; `None` while pending).
+    webhook: RwLock<(WebhookStatus, Option<Millis>)>,
 }
 
 impl Bot {
@@ -54,13 +56,13 @@ impl Bot {
             retention_days: ctx.wall.retention_days,
             api: BotApi::new(ctx.http.clone(), config.api_base(), &config.bot_token),
             config,
-            public_url: ctx.public_url.trim_end_matches('/').to_string(),
+            public_url: ctx.public_url.get().to_string(),
             store: ctx.store,
             board: ctx.board,
             inbox: ctx.inbox,
             clock: ctx.clock,
             metrics: ctx.metrics,
-            webhook: RwLock::new(WebhookStatus::Pending),
+            webhook: RwLock::new((WebhookStatus::Pending, None)),
         }
     }
 
@@ -80,11 +82,35 @@ impl Bot {
     }
 
     pub fn webhook_status(&self) -> WebhookStatus {
-        self.webhook.read().expect("webhook status lock").clone()
+        self.webhook.read().expect("webhook status lock").0.clone()
     }
 
     fn set_webhook_status(&self, s: WebhookStatus) {
-        *self.webhook.write().expect("webhook status lock") = s;
+        *self.webhook.write().expect("webhook status lock") = (s, Some(self.clock.now_ms()));
+    }
+
+    /// The webhook's state for `/healthz` and the console: ok once Telegram accepted setWebhook; else the
+    /// error or what to do. (URLs and Telegram's answer only: the token and the secret are in neither.)
+    pub fn provider_status(&self) -> ProviderStatus {
+        let (status, at_ms) = self.webhook.read().expect("webhook status lock").clone();
+        let (ok, state, detail) = match status {
+            WebhookStatus::Pending => (false, "pending", "setWebhook not tried yet".to_string()),
+            WebhookStatus::Set { url, description } => {
+                (true, "set", format!("webhook set to {url}: {description}"))
+            }
+            WebhookStatus::Manual { instructions, .. } => (false, "manual", instructions),
+            WebhookStatus::Failed { url, error } => (
+                false,
+                "failed",
+                format!("setWebhook to {url} failed: {error}"),
+            ),
+        };
+        ProviderStatus {
+            ok,
+            state: state.into(),
+            detail,
+            at_ms,
+        }
     }
 
     fn names_key(sender: &str) -> String {

@@ -28,7 +28,8 @@ pub mod webhook_setup;
 
 use crate::domain::{FetchedProfile, MessageKind, Provider};
 use crate::provider::{
-    FetchError, Fetched, JoinInfo, ProviderContext, ProviderError, ProviderSection, WallProvider,
+    FetchError, Fetched, JoinInfo, ProviderContext, ProviderError, ProviderSection, ProviderStatus,
+    WallProvider,
 };
 use async_trait::async_trait;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -123,6 +124,11 @@ impl WallProvider for Bot {
     /// setWebhook at start (or the instructions, when the kiosk cannot ask for it itself).
     async fn upkeep(self: Arc<Self>) {
         self.ensure_webhook().await;
+    }
+
+    /// The setWebhook result (ok / the error or what to do / when), for `/healthz` and the console.
+    fn status(&self) -> Option<ProviderStatus> {
+        Some(self.provider_status())
     }
 
     /// `GET /join/{wall}`: to the bot's deep link (its Start button sends `/start <wall>`).

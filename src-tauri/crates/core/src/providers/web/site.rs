@@ -12,7 +12,7 @@ use crate::events::Hub;
 use crate::inbox::Inbox;
 use crate::lang::Lang;
 use crate::media::Media;
-use crate::provider::ProviderContext;
+use crate::provider::{ProviderContext, PublicUrl};
 use crate::store::Store;
 use axum::http::HeaderMap;
 
@@ -26,7 +26,8 @@ pub struct JoinSite {
     /// The wall's `retention_days`: the join page's consent line says it.
     pub retention_days: u32,
     pub config: WebConfig,
-    pub public_url: String,
+    /// Read at each link: it follows the kiosk's LAN address when that is detected.
+    pub public_url: PublicUrl,
     pub tokens: JoinTokens,
     pub cookies: DeviceCookies,
     /// Upload attempts per device and per client IP in the last minute.
@@ -59,7 +60,7 @@ impl JoinSite {
             locale: ctx.wall.locale,
             retention_days: ctx.wall.retention_days,
             config,
-            public_url: ctx.public_url.trim_end_matches('/').to_string(),
+            public_url: ctx.public_url,
             rate: RateLimits::default(),
             store: ctx.store,
             board: ctx.board,
@@ -74,7 +75,7 @@ impl JoinSite {
     pub fn join_url(&self) -> String {
         format!(
             "{}/join/{}?t={}",
-            self.public_url,
+            self.public_url.get(),
             self.wall,
             self.tokens.current(self.clock.now_s())
         )

@@ -52,7 +52,8 @@ impl Account {
                     None
                 }
             });
-        let public_url = ctx.public_url.trim_end_matches('/').to_string();
+        // WeChat needs a configured public address (OAuth): no LAN following here.
+        let public_url = ctx.public_url.get().to_string();
         Self {
             wall: wall.id.clone(),
             locale: wall.locale.clone(),
