@@ -51,6 +51,8 @@ where
                 actor: "bearer".into(),
             });
         }
-        Err(unauthorized("the operator's console needs a session (log in at /admin)"))
+        Err(unauthorized(
+            "the operator's console needs a session (log in at /admin)",
+        ))
     }
 }

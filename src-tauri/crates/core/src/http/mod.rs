@@ -492,16 +492,21 @@ mod tests {
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
         assert!(body.contains("\"code\":\"unauthorized\""), "{body}");
         let mut wrong = get("/api/admin/whoami");
-        wrong
-            .headers_mut()
-            .insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer s3cre7"));
+        wrong.headers_mut().insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer s3cre7"),
+        );
         assert_eq!(call(&s, wrong).await.0, StatusCode::UNAUTHORIZED);
         let mut right = get("/api/admin/whoami");
-        right
-            .headers_mut()
-            .insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer s3cret"));
+        right.headers_mut().insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer s3cret"),
+        );
         let (status, _, body) = call(&s, right).await;
-        assert_eq!((status, body.as_str()), (StatusCode::OK, r#"{"actor":"bearer"}"#));
+        assert_eq!(
+            (status, body.as_str()),
+            (StatusCode::OK, r#"{"actor":"bearer"}"#)
+        );
     }
 
     #[tokio::test]

@@ -26,6 +26,8 @@ pub struct Account {
     pub events: Hub,
     pub clock: Clock,
     pub metrics: Arc<Metrics>,
+    /// Signed (timestamp, nonce) pairs seen, each bound to its body.
+    pub nonces: super::replay::NonceCache,
     join_url: RwLock<String>,
 }
 
@@ -71,6 +73,7 @@ impl Account {
             events: ctx.events,
             clock: ctx.clock,
             metrics: ctx.metrics,
+            nonces: Default::default(),
         }
     }
 

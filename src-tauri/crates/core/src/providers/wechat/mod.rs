@@ -6,6 +6,7 @@
 //!   comes back): the person's nickname and avatar, since `user/info` no longer returns them;
 //! - `api` — access_token, media/get, qrcode/create, OAuth, custom/send;
 //! - `crypto`, `xml` — the protocol, small and exact;
+//! - `replay` — the nonce cache that binds a signed (timestamp, nonce) to one body;
 //! - `account` — one wall's account: config, API client, crypt, the QR it shows.
 //!
 //! The wall's join QR is the account's parametric QR (scene = wall id), renewed before it expires; until
@@ -15,6 +16,7 @@ pub mod account;
 pub mod api;
 pub mod crypto;
 pub mod join;
+pub mod replay;
 pub mod webhook;
 pub mod xml;
 
