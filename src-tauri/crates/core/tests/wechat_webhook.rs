@@ -285,6 +285,12 @@ async fn a_rejected_token_is_refreshed_once_and_the_fetch_retried() {
     let (_d, mock, app) = setup().await;
     wait_platform_qr(&app).await;
     assert_eq!(mock.count("/cgi-bin/token"), 1);
+    // A known follower (their user/info is behind us), so the media fetch is the next token use.
+    let sub = wechat::subscribe_xml(ORIGINAL_ID, "oTok", now_s(), Some(WALL));
+    assert_eq!(app.push(&sub, PushMode::Compatible).await.status(), 200);
+    app.wait_wall(10, |w| participant(w, "oTok").is_some())
+        .await;
+    wait_for(|| mock.count("/cgi-bin/user/info") == 1).await;
     mock.add_media("m-tok", hello_amr(), "audio/amr");
     mock.reject_token_once();
     let xml = wechat::voice_xml(ORIGINAL_ID, "oTok", now_s(), "m-tok", unique(), "");
@@ -566,4 +572,120 @@ async fn a_plaintext_wall_binds_each_signed_url_to_its_first_body() {
     assert_eq!(message_count(&wall), 1, "{wall:#}");
     assert!(participant(&wall, "oVictim").is_none());
     app.stop().await;
+}
+
+#[tokio::test]
+async fn the_access_token_is_kept_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = MockWechat::start(APP_ID, SECRET).await.unwrap();
+    let tokens = |m: &MockWechat| m.count("/cgi-bin/token") + m.count("/cgi-bin/stable_token");
+    for (i, media) in ["m-run1", "m-run2"].into_iter().enumerate() {
+        let app = spawn_app_in(dir.path(), &mock).await;
+        mock.add_media(media, hello_amr(), "audio/amr");
+        let xml = wechat::voice_xml(ORIGINAL_ID, "oKeep", now_s(), media, unique(), "");
+        assert_eq!(app.push(&xml, PushMode::Compatible).await.status(), 200);
+        app.wait_wall(20, |w| with_status(w, "ready").len() == i + 1)
+            .await;
+        app.stop().await;
+    }
+    assert_eq!(tokens(&mock), 1, "the second run reused the kept token");
+
+    // The platform forgot it (another server of the account fetched a new one): refreshed once.
+    let other = MockWechat::start(APP_ID, SECRET).await.unwrap();
+    let app = spawn_app_in(dir.path(), &other).await;
+    other.add_media("m-run3", hello_amr(), "audio/amr");
+    let xml = wechat::voice_xml(ORIGINAL_ID, "oKeep", now_s(), "m-run3", unique(), "");
+    assert_eq!(app.push(&xml, PushMode::Compatible).await.status(), 200);
+    app.wait_wall(20, |w| with_status(w, "ready").len() == 3)
+        .await;
+    assert_eq!(tokens(&other), 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_follower_of_two_accounts_is_one_person_from_the_first_voice() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (
+        MockWechat::start(APP_ID, SECRET).await.unwrap(),
+        MockWechat::start("wx_second_account", SECRET)
+            .await
+            .unwrap(),
+    );
+    a.add_user("oOnA", "", Some("union-42"));
+    b.add_user("oOnB", "", Some("union-42"));
+    a.add_user("oLoner", "", None);
+    let walls = format!(
+        "{}[[walls]]\nid = \"wx2\"\n[walls.wechat]\napp_id = \"wx_second_account\"\napp_secret = \"{SECRET}\"\ntoken = \"{TOKEN}\"\nencoding_aes_key = \"{AES_KEY}\"\noriginal_id = \"gh_second\"\napi_base = \"{b_base}\"\noauth_base = \"{b_base}\"\n",
+        wechat_walls(&a.base_url()),
+        b_base = b.base_url()
+    );
+    let app = TestApp::try_spawn_config(
+        voicewall_testkit::test_config(dir.path(), &walls),
+        voicewall_core::startup::Options {
+            retry: Some(fast_retry()),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("build app");
+    for (media, mock) in [("m-a", &a), ("m-b", &b)] {
+        mock.add_media(media, hello_amr(), "audio/amr");
+    }
+    let second =
+        voicewall_sim::wechat::Pusher::new(TOKEN, Some(AES_KEY), "wx_second_account", "gh_second");
+    let r = second
+        .deliver(
+            &app.client,
+            &app.url("/webhook/wechat/wx2"),
+            &wechat::voice_xml("gh_second", "oOnB", now_s(), "m-b", unique(), ""),
+            PushMode::Safe,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    for openid in ["oOnA", "oLoner"] {
+        let xml = wechat::voice_xml(ORIGINAL_ID, openid, now_s(), "m-a", unique(), "");
+        assert_eq!(app.push(&xml, PushMode::Safe).await.status(), 200);
+    }
+    let person = |w: &serde_json::Value, id: &str| {
+        w["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == id)
+            .map(|p| p["person_id"].as_str().unwrap().to_string())
+    };
+    let on_a = app
+        .wait_wall(20, |w| {
+            person(w, "wechat:oOnA").is_some_and(|p| p.contains("union"))
+                && person(w, "wechat:oLoner").is_some()
+        })
+        .await;
+    let on_b = app
+        .wait_state("wx2", 20, |w| {
+            person(w, "wechat:oOnB").is_some_and(|p| p.contains("union"))
+        })
+        .await;
+    assert_eq!(person(&on_a, "wechat:oOnA"), person(&on_b, "wechat:oOnB"));
+    assert_eq!(
+        person(&on_a, "wechat:oOnA").unwrap(),
+        "wechat:union:union-42"
+    );
+    // Nobody else is linked by accident; user/info was asked once per new follower.
+    assert_eq!(person(&on_a, "wechat:oLoner").unwrap(), "wechat:oLoner");
+    assert_eq!(a.count("/cgi-bin/user/info"), 2);
+    assert_eq!(b.count("/cgi-bin/user/info"), 1);
+    app.stop().await;
+}
+
+/// Poll `cond` until it holds (panics after 10 s).
+async fn wait_for(cond: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "condition not met in 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }

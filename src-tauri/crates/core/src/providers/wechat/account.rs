@@ -62,6 +62,8 @@ impl Account {
                 &config.app_secret,
                 &config.api_base,
                 &config.oauth_base,
+                ctx.clock.clone(),
+                Some(ctx.store.clone()),
             ),
             config: config.clone(),
             join_url: RwLock::new(format!("{public_url}/join/{}", wall.id)),
