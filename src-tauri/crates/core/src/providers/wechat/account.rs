@@ -28,6 +28,8 @@ pub struct Account {
     pub events: Hub,
     pub clock: Clock,
     pub metrics: Arc<Metrics>,
+    /// Signed (timestamp, nonce) pairs seen, each bound to its body.
+    pub nonces: super::replay::NonceCache,
     join_url: RwLock<String>,
 }
 
@@ -64,6 +66,8 @@ impl Account {
                 &config.app_secret,
                 &config.api_base,
                 &config.oauth_base,
+                ctx.clock.clone(),
+                Some(ctx.store.clone()),
             ),
             config: config.clone(),
             join_url: RwLock::new(format!("{public_url}/join/{}", wall.id)),
@@ -75,6 +79,7 @@ impl Account {
             events: ctx.events,
             clock: ctx.clock,
             metrics: ctx.metrics,
+            nonces: Default::default(),
         }
     }
 

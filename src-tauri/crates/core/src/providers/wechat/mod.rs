@@ -6,6 +6,7 @@
 //!   comes back): the person's nickname and avatar, since `user/info` no longer returns them;
 //! - `api` — access_token, media/get, qrcode/create, OAuth, custom/send;
 //! - `crypto`, `xml` — the protocol, small and exact;
+//! - `replay` — the nonce cache that binds a signed (timestamp, nonce) to one body;
 //! - `account` — one wall's account: config, API client, crypt, the QR it shows.
 //!
 //! The wall's join QR is the account's parametric QR (scene = wall id), renewed before it expires; until
@@ -15,6 +16,7 @@ pub mod account;
 pub mod api;
 pub mod crypto;
 pub mod join;
+pub mod replay;
 pub mod webhook;
 pub mod xml;
 
@@ -97,15 +99,18 @@ impl WallProvider for Account {
         })
     }
 
-    /// `user/info` no longer returns nickname or avatar: the only profile is the one the person
-    /// consented to on the OAuth join page, stored by openid. Returning it here closes the race where
-    /// the OAuth callback stored it while the pipeline was creating the participant.
+    /// `user/info` no longer returns nickname or avatar: the only name and picture are the ones the
+    /// person consented to on the OAuth join page, stored by openid. Returning it here closes the race
+    /// where the OAuth callback stored it while the pipeline was creating the participant. Without one,
+    /// `user/info` still gives the unionid, so a follower of two venue accounts is one person at once.
     async fn fetch_profile(&self, sender: &str) -> Result<Option<FetchedProfile>, FetchError> {
         let stored = self
             .store
             .profile(Provider::Wechat, sender)
             .map_err(|e| FetchError::retryable(e.to_string()))?;
-        let Some(p) = stored else { return Ok(None) };
+        let Some(p) = stored else {
+            return self.follower_unionid(sender).await;
+        };
         let avatar = p
             .avatar_url
             .as_deref()
@@ -195,5 +200,34 @@ impl WallProvider for Account {
             .layer(DefaultBodyLimit::max(MAX_PUSH_BYTES))
             .route(&format!("/join/{wall}/oauth"), get(join::oauth_callback))
             .with_state(self)
+    }
+}
+
+impl Account {
+    /// A follower known only by openid: their unionid from `user/info` (a nameless profile that links
+    /// the person across accounts). An account without the permission, or an unknown openid, is no
+    /// profile rather than a failure.
+    async fn follower_unionid(&self, openid: &str) -> Result<Option<FetchedProfile>, FetchError> {
+        match self.api.user_unionid(openid).await {
+            Ok(Some(unionid)) => {
+                // The OAuth callback may have stored the full profile meanwhile: it wins.
+                if let Ok(Some(p)) = self.store.profile(Provider::Wechat, openid) {
+                    if !p.nickname.is_empty() {
+                        return Ok(None);
+                    }
+                }
+                Ok(Some(FetchedProfile {
+                    nickname: String::new(),
+                    avatar: None,
+                    unionid: Some(unionid),
+                }))
+            }
+            Ok(None) => Ok(None),
+            Err(api::WxError::Permanent(reason)) => {
+                tracing::info!(%reason, "no unionid from user/info");
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }
