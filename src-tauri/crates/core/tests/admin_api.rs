@@ -318,9 +318,6 @@ async fn playback_controls_queue_and_remove_while_playing() {
     let (s, _) = op(&app, "POST", "/api/admin/playback/pause", None).await;
     assert_eq!(s, 202);
     assert_eq!(last_audit(&app).await["action"], "playback.pause");
-    let a = voice(&app, "dev-a", "hello.ogg", "q1").await;
-    let b = voice(&app, "dev-b", "hello_loud.ogg", "q2").await;
-    let c = voice(&app, "dev-c", "hello_quiet.ogg", "q3").await;
     let order = |v: &Value| -> Vec<String> {
         v["queue"]
             .as_array()
@@ -329,6 +326,20 @@ async fn playback_controls_queue_and_remove_while_playing() {
             .map(|q| q["message_id"].as_str().unwrap().to_string())
             .collect()
     };
+    // One after the other: the pipeline prepares pushes concurrently, and the queue follows readiness.
+    let mut ids = Vec::new();
+    for (n, (sender, audio)) in [
+        ("dev-a", "hello.ogg"),
+        ("dev-b", "hello_loud.ogg"),
+        ("dev-c", "hello_quiet.ogg"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        ids.push(voice(&app, sender, audio, &format!("q{n}")).await);
+        wait_playback(&app, |v| order(v).len() == n + 1).await;
+    }
+    let [a, b, c] = <[String; 3]>::try_from(ids).unwrap();
     let pb = wait_playback(&app, |v| order(v).len() == 3).await;
     assert_eq!(order(&pb), [a.clone(), b.clone(), c.clone()]);
     assert_eq!(pb["paused"], true);
@@ -698,4 +709,46 @@ async fn a_banned_guest_is_told_on_their_phone_and_nothing_is_accepted() {
     assert_eq!(app.inbox_pending().await, pending, "nothing accepted");
     let (_, list) = op(&app, "GET", "/api/admin/walls/main/messages", None).await;
     assert_eq!(list["messages"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn the_console_stream_sends_every_message_change_and_the_queue() {
+    let app = spawn("moderation = \"pre\"").await;
+    let mut r = app
+        .client
+        .get(app.url("/api/admin/walls/main/events"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut text = String::new();
+    // The stream is open once its hello arrived.
+    while !text.contains("event: hello") {
+        text.push_str(&String::from_utf8_lossy(&r.chunk().await.unwrap().unwrap()));
+    }
+    let mid = voice(&app, "dev-a", "hello.ogg", "s1").await;
+    wait_message(&app, &mid, |m| m["status"] == "ready").await;
+    op(
+        &app,
+        "POST",
+        &format!("/api/admin/walls/main/messages/{mid}/approve"),
+        None,
+    )
+    .await;
+    let wanted = [
+        format!("\"id\":\"{mid}\""),
+        "\"moderation\":\"pending\"".to_string(),
+        "\"moderation\":\"approved\"".to_string(),
+        "event: queue".to_string(),
+    ];
+    let read = async {
+        while !wanted.iter().all(|w| text.contains(w.as_str())) {
+            text.push_str(&String::from_utf8_lossy(&r.chunk().await.unwrap().unwrap()));
+        }
+    };
+    tokio::time::timeout(PATIENCE, read)
+        .await
+        .unwrap_or_else(|_| panic!("the console stream missed one of {wanted:?}"));
+    assert!(text.contains("event: message"));
 }
