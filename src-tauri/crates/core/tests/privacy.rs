@@ -357,7 +357,7 @@ async fn export_streams_a_zip_of_the_approved_voices_with_both_manifests() {
         let mut f = zip.by_index(i).unwrap();
         let mut data = Vec::new();
         f.read_to_end(&mut data).unwrap();
-        files.insert(f.name().to_string(), data);
+        files.insert(f.name().unwrap().to_string(), data);
     }
     let mut names: Vec<&String> = files.keys().collect();
     names.sort();
