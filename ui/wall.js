@@ -924,6 +924,8 @@
     applyTheme(S.wall.theme);
     const q = safeUrl(st.join && st.join.qr_svg_url);
     if (q && qrImg.getAttribute('src') !== q) qrImg.src = q;
+    // the operator can hide the join QR (e.g. during a speech)
+    panel.hidden = st.qr_visible === false;
   }
 
   function applyTheme(theme) {
@@ -1172,6 +1174,10 @@
       case 'join_updated':
         bumpQr(d.join_url);
         break;
+      case 'wall_changed':
+        // the operator removed, banned, cleared or toggled the QR: rebuild from the state
+        resync();
+        break;
       case 'heartbeat':
       case 'ping':
         S.heartbeatSeen = true;
@@ -1225,7 +1231,7 @@
   let buffer = null;
   let lastEventAt = 0;
   const EVENT_TYPES = ['participant_joined', 'participant_updated', 'participant_left', 'message_added', 'message_updated',
-    'playback_started', 'playback_progress', 'playback_finished', 'join_updated', 'heartbeat', 'ping'];
+    'playback_started', 'playback_progress', 'playback_finished', 'join_updated', 'wall_changed', 'heartbeat', 'ping'];
 
   async function fetchState() {
     const r = await fetch(api, { cache: 'no-store', headers: { accept: 'application/json' } });
@@ -1252,6 +1258,12 @@
     }
   }
 
+  function resync() {
+    const src = es;
+    if (!src || buffer) return;
+    fetchState().then((st) => { if (es === src) applyState(st); }).catch(() => fail(src));
+  }
+
   function connect() {
     clearTimeout(retryTimer);
     if (es) { es.close(); es = null; }
@@ -1260,10 +1272,7 @@
     es = src;
     for (const t of EVENT_TYPES) src.addEventListener(t, onEvent);
     // The server says this page fell behind (missed events): rebuild from the state API.
-    src.addEventListener('resync', () => {
-      if (es !== src || buffer) return;
-      fetchState().then((st) => { if (es === src) applyState(st); }).catch(() => fail(src));
-    });
+    src.addEventListener('resync', resync);
     src.onmessage = onEvent;
     src.onopen = async () => {
       if (es !== src) return;

@@ -90,6 +90,7 @@ export function makeMessage(participantId, opts = {}) {
     waveform: kind === 'voice' || kind === 'video' ? (opts.waveform ?? makeWaveform(hashStr(id))) : [],
     text: opts.text ?? null,
     attempts: opts.attempts ?? 0,
+    moderation: 'approved',
   };
 }
 
@@ -212,6 +213,7 @@ export async function startFakeServer(o = {}) {
     demo: o.demo ?? false,
     participants: [],
     messages: [],
+    qr_visible: o.qrVisible ?? true,
   };
   // What is playing: scripts set `state.playback = {message_id, participant_id, position_ms, duration_ms}`;
   // on the wire it names its wall, as the server's does.

@@ -2,6 +2,7 @@
 //! only the handles it uses (`State<Walls>`, `State<Store>`, …) — the router's state is this struct,
 //! a handler's is a field. Providers never see it (they get a `provider::ProviderContext`).
 
+use crate::audit::Audit;
 use crate::board::Board;
 use crate::clock::Clock;
 use crate::config::Config;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub media: Media,
     pub playback: Playback,
     pub metrics: Arc<Metrics>,
+    /// The operator's actions.
+    pub audit: Audit,
     #[from_ref(skip)]
     pub public_url: Arc<str>,
     pub admin_token: AdminToken,

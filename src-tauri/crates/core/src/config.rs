@@ -160,6 +160,13 @@ pub struct WallConfig {
     pub retention_days: u32,
     #[serde(default)]
     pub theme: ThemeConfig,
+    /// `"post"` (default): messages show at once, the operator may remove them; `"pre"`: held until
+    /// approved. The operator can switch it live (the live value is kept in the store).
+    #[serde(default)]
+    pub moderation: crate::domain::ModerationMode,
+    /// Replay approved voices when nothing new arrived for this many seconds (default: off).
+    #[serde(default)]
+    pub idle_loop_s: Option<u64>,
     #[serde(default)]
     pub web: Option<WebConfig>,
     #[serde(default)]
@@ -604,6 +611,8 @@ impl Config {
                 locale: default_locale(),
                 retention_days: default_retention_days(),
                 theme: ThemeConfig::default(),
+                moderation: Default::default(),
+                idle_loop_s: None,
                 web: Some(WebConfig::default()),
                 wechat: None,
                 telegram: None,

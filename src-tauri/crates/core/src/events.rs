@@ -1,8 +1,12 @@
 //! Typed wall events on one broadcast channel per wall. The server streams them as SSE
 //! (`GET /api/walls/{id}/events`, event name = `type`, data = the JSON below); the Tauri shell and
 //! tests subscribe to the same channel.
+//!
+//! The wall's channel carries only what the wall shows (approved messages of unbanned participants
+//! since the last clear: `board` decides). The operator's console has its own channel (`AdminEvent`):
+//! every message change with its moderation, and the player's queue.
 
-use crate::domain::{Message, Participant};
+use crate::domain::{AdminMessage, Message, Participant, PlaybackState};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -47,6 +51,12 @@ pub enum WallEvent {
     JoinUpdated {
         join_url: String,
     },
+    /// The operator changed what the wall shows as a whole (a message removed, a participant banned,
+    /// the wall cleared, the QR shown or hidden): the page rebuilds itself from `GET /api/walls/{id}`.
+    WallChanged {
+        /// "removed", "banned", "unbanned", "cleared", "qr" or "approved".
+        reason: String,
+    },
 }
 
 impl WallEvent {
@@ -61,6 +71,42 @@ impl WallEvent {
             WallEvent::PlaybackProgress { .. } => "playback_progress",
             WallEvent::PlaybackFinished { .. } => "playback_finished",
             WallEvent::JoinUpdated { .. } => "join_updated",
+            WallEvent::WallChanged { .. } => "wall_changed",
+        }
+    }
+}
+
+/// What the operator's console follows (`GET /api/admin/walls/{id}/events`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum AdminEvent {
+    /// A message of `wall` was added or changed (status, moderation, its sender banned).
+    Message { wall: String, message: AdminMessage },
+    /// The player's queue or state changed (every wall's console shows it).
+    Queue(PlaybackState),
+}
+
+impl AdminEvent {
+    pub fn name(&self) -> &'static str {
+        match self {
+            AdminEvent::Message { .. } => "message",
+            AdminEvent::Queue(_) => "queue",
+        }
+    }
+
+    /// The event's data on the stream: the `AdminMessage`, or the `PlaybackState`.
+    pub fn data(&self) -> String {
+        match self {
+            AdminEvent::Message { message, .. } => serde_json::to_string(message),
+            AdminEvent::Queue(state) => serde_json::to_string(state),
+        }
+        .unwrap_or_default()
+    }
+
+    /// Whether the console of `wall` gets this event.
+    pub fn concerns(&self, wall: &str) -> bool {
+        match self {
+            AdminEvent::Message { wall: w, .. } => w == wall,
+            AdminEvent::Queue(_) => true,
         }
     }
 }
@@ -69,6 +115,7 @@ impl WallEvent {
 #[derive(Clone)]
 pub struct Hub {
     channels: Arc<HashMap<String, broadcast::Sender<WallEvent>>>,
+    admin: broadcast::Sender<AdminEvent>,
 }
 
 impl Hub {
@@ -79,7 +126,17 @@ impl Hub {
             .collect();
         Self {
             channels: Arc::new(channels),
+            admin: broadcast::channel(1024).0,
         }
+    }
+
+    /// Tell the operator's consoles.
+    pub fn publish_admin(&self, event: AdminEvent) {
+        let _ = self.admin.send(event);
+    }
+
+    pub fn subscribe_admin(&self) -> broadcast::Receiver<AdminEvent> {
+        self.admin.subscribe()
     }
 
     pub fn publish(&self, wall: &str, event: WallEvent) {

@@ -7,6 +7,7 @@
 pub mod app;
 #[cfg(test)]
 mod architecture;
+pub mod audit;
 pub mod board;
 pub mod cli;
 pub mod clock;

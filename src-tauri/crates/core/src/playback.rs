@@ -1,7 +1,9 @@
 //! The kiosk's one player: a queue of ready voice messages in arrival order, "play now" for taps and the
 //! operator (interrupting with a short fade), pause / skip / stop / volume. Reports on the wall's events
 //! stream: `playback_started`, `playback_progress` (10 Hz), `playback_finished`; bumps `played_count`.
-//! Replays come from the cache, never the network.
+//! Replays come from the cache, never the network. The operator also sees the queue in order, moves a
+//! message to the front ("play next"), takes one out (stopping it when it plays), and may turn on an
+//! idle loop per wall that replays approved voices when nothing new arrived for a while.
 //!
 //! `Playback` is the handle (commands, what plays now, the output's status); `PlaybackTask::run` is the
 //! player itself, given an opened output and narrow handles (`Player`), so it is unit-tested below with
@@ -9,8 +11,8 @@
 
 use crate::board::Board;
 use crate::config::AudioConfig;
-use crate::domain::{MessageKind, MessageStatus};
-use crate::events::{Hub, WallEvent};
+use crate::domain::{MessageKind, MessageStatus, PlaybackState, QueueItem};
+use crate::events::{AdminEvent, Hub, WallEvent};
 use crate::media::Media;
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -23,25 +25,32 @@ use voicewall_audio::{Output, OutputKind};
 
 #[derive(Debug, PartialEq)]
 pub enum Command {
-    Enqueue { wall: String, id: String },
-    PlayNow { wall: String, id: String },
+    Enqueue {
+        wall: String,
+        id: String,
+    },
+    PlayNow {
+        wall: String,
+        id: String,
+    },
     Skip,
     Stop,
     Pause,
     Resume,
     Volume(f32),
+    /// Take a message out of the queue, and stop it if it plays (removed, rejected, banned).
+    Remove {
+        wall: String,
+        id: String,
+    },
+    /// Move (or put) a message at the front of the queue, after what plays now.
+    PlayNext {
+        wall: String,
+        id: String,
+    },
 }
 
-/// What is playing now, for the wall state.
-#[derive(Clone, Debug, Serialize, PartialEq)]
-#[cfg_attr(test, derive(schemars::JsonSchema))]
-pub struct NowPlaying {
-    pub wall: String,
-    pub message_id: String,
-    pub participant_id: String,
-    pub position_ms: u64,
-    pub duration_ms: u64,
-}
+pub use crate::domain::NowPlaying;
 
 /// The operator-visible state of the sound output.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -59,7 +68,15 @@ pub struct Playback {
     tx: mpsc::UnboundedSender<Command>,
     now: Arc<Mutex<Option<NowPlaying>>>,
     status: Arc<Mutex<OutputStatus>>,
+    /// The queue in order and the volume, as of the player's last turn.
+    seen: Arc<Mutex<Seen>>,
     autoplay: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Seen {
+    queue: Vec<(String, String)>,
+    volume: f32,
 }
 
 /// The receiving half, run once the rest of the app exists.
@@ -93,6 +110,10 @@ impl Playback {
                 queued: 0,
                 paused: false,
             })),
+            seen: Arc::new(Mutex::new(Seen {
+                queue: Vec::new(),
+                volume: 1.0,
+            })),
             autoplay,
         };
         (handle.clone(), PlaybackTask { rx, handle })
@@ -110,6 +131,15 @@ impl Playback {
                 id: id.into(),
             });
         }
+    }
+
+    /// For tests: queue a message whatever auto-play says.
+    #[cfg(test)]
+    pub fn enqueue_now(&self, wall: &str, id: &str) {
+        self.send(Command::Enqueue {
+            wall: wall.into(),
+            id: id.into(),
+        });
     }
 
     pub fn play_now(&self, wall: &str, id: &str) {
@@ -132,6 +162,49 @@ impl Playback {
     }
     pub fn set_volume(&self, v: f32) {
         self.send(Command::Volume(v.clamp(0.0, 1.0)));
+    }
+    /// Take a message out of the queue; stop it if it is playing.
+    pub fn remove(&self, wall: &str, id: &str) {
+        self.send(Command::Remove {
+            wall: wall.into(),
+            id: id.into(),
+        });
+    }
+    /// Play this message next (after what plays now).
+    pub fn play_next(&self, wall: &str, id: &str) {
+        self.send(Command::PlayNext {
+            wall: wall.into(),
+            id: id.into(),
+        });
+    }
+
+    /// The queue in order, as of the player's last turn.
+    pub fn queue(&self) -> Vec<(String, String)> {
+        self.seen.lock().expect("seen lock").queue.clone()
+    }
+
+    /// What plays on any wall now.
+    pub fn now_playing_any(&self) -> Option<NowPlaying> {
+        self.now.lock().expect("now lock").clone()
+    }
+
+    /// The player as the operator sees it; `name` gives a message's sender name (wall, message id).
+    pub fn state(&self, name: impl Fn(&str, &str) -> String) -> PlaybackState {
+        let seen = self.seen.lock().expect("seen lock").clone();
+        PlaybackState {
+            now_playing: self.now_playing_any(),
+            paused: self.status().paused,
+            volume: seen.volume,
+            queue: seen
+                .queue
+                .iter()
+                .map(|(wall, id)| QueueItem {
+                    wall: wall.clone(),
+                    message_id: id.clone(),
+                    name: name(wall, id),
+                })
+                .collect(),
+        }
     }
 
     pub fn now_playing(&self, wall: &str) -> Option<NowPlaying> {
@@ -204,9 +277,11 @@ impl PlaybackTask {
         };
         let mut queue: VecDeque<(String, String)> = VecDeque::new();
         if p.handle.autoplay {
-            // Ready voices that never played (the queue lives in memory; the messages in the store).
+            // Ready voices the wall shows that never played (the queue lives in memory; the messages
+            // in the store).
             for wall in &p.player.walls {
-                for m in p.player.store.messages(wall).unwrap_or_default() {
+                let shown = p.player.board.view(wall).map(|v| v.messages);
+                for m in shown.unwrap_or_default() {
                     if m.kind == MessageKind::Voice
                         && m.status == MessageStatus::Ready
                         && m.played_count == 0
@@ -224,6 +299,11 @@ impl PlaybackTask {
         }
         let mut current: Option<Current> = None;
         let mut paused = false;
+        let mut volume = p.output.as_ref().map(|o| o.volume()).unwrap_or(1.0);
+        let mut last_arrival = tokio::time::Instant::now();
+        let mut idle = IdleLoop::default();
+        type Turn = (Seen, Option<(String, String)>, bool);
+        let mut last_turn: Option<Turn> = None;
         let mut next_start = tokio::time::Instant::now();
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -232,6 +312,7 @@ impl PlaybackTask {
             tokio::select! {
                 cmd = rx.recv() => {
                     let Some(cmd) = cmd else { break };
+                    let fresh = matches!(cmd, Command::Enqueue { .. });
                     match cmd {
                         Command::Enqueue { wall, id } => queue.push_back((wall, id)),
                         Command::PlayNow { wall, id } => {
@@ -270,7 +351,23 @@ impl PlaybackTask {
                         }
                         Command::Volume(v) => {
                             if let Some(o) = &output { o.set_volume(v); }
+                            volume = v;
                         }
+                        Command::Remove { wall, id } => {
+                            queue.retain(|(w, i)| !(w == &wall && i == &id));
+                            if current.as_ref().is_some_and(|c| c.wall == wall && c.id == id) {
+                                let c = current.take().expect("current");
+                                p.finish(c, "removed");
+                                next_start = tokio::time::Instant::now() + p.player.gap;
+                            }
+                        }
+                        Command::PlayNext { wall, id } => {
+                            queue.retain(|(w, i)| !(w == &wall && i == &id));
+                            queue.push_front((wall, id));
+                        }
+                    }
+                    if fresh {
+                        last_arrival = tokio::time::Instant::now();
                     }
                 }
                 _ = tick.tick() => {
@@ -293,6 +390,11 @@ impl PlaybackTask {
                 }
             }
             if current.is_none() && !paused && tokio::time::Instant::now() >= next_start {
+                if queue.is_empty() {
+                    if let Some(replay) = idle.next(&p.player, last_arrival) {
+                        queue.push_back(replay);
+                    }
+                }
                 while let Some((wall, id)) = queue.pop_front() {
                     if let Some(c) = p.start(&wall, &id).await {
                         current = Some(c);
@@ -304,6 +406,19 @@ impl PlaybackTask {
                 let mut s = p.handle.status.lock().expect("status lock");
                 s.queued = queue.len();
                 s.paused = paused;
+            }
+            let seen = Seen {
+                queue: queue.iter().cloned().collect(),
+                volume,
+            };
+            let now_id = p.handle.now_playing_any().map(|n| (n.wall, n.message_id));
+            let turn = (seen.clone(), now_id, paused);
+            if last_turn.as_ref() != Some(&turn) {
+                *p.handle.seen.lock().expect("seen lock") = seen;
+                p.player.events.publish_admin(AdminEvent::Queue(
+                    p.handle.state(|wall, id| p.name_of(wall, id)),
+                ));
+                last_turn = Some(turn);
             }
         }
         if let Some(c) = current.take() {
@@ -318,7 +433,73 @@ struct PlayerRun {
     output: Option<Arc<Output>>,
 }
 
+/// The idle loop: per wall, when its `idle_loop_s` is set and nothing new arrived for that long, the
+/// next approved voice the wall shows, round-robin (one at a time, only when the queue is empty).
+#[derive(Default)]
+struct IdleLoop {
+    /// Per wall: the id of the last voice replayed.
+    last: std::collections::HashMap<String, u64>,
+}
+
+impl IdleLoop {
+    fn next(
+        &mut self,
+        player: &Player,
+        last_arrival: tokio::time::Instant,
+    ) -> Option<(String, String)> {
+        let idle_for = last_arrival.elapsed();
+        for wall in &player.walls {
+            // The settings first (one read): the whole view only when this wall loops and is idle.
+            let Some(after) = player.board.settings(wall).ok().and_then(|s| s.idle_loop_s) else {
+                continue;
+            };
+            if idle_for < Duration::from_secs(after) {
+                continue;
+            }
+            let Ok(view) = player.board.view(wall) else {
+                continue;
+            };
+            let voices: Vec<u64> = view
+                .messages
+                .iter()
+                .filter(|m| m.kind == MessageKind::Voice && m.status == MessageStatus::Ready)
+                .filter_map(|m| m.id.parse().ok())
+                .collect();
+            let last = self.last.get(wall).copied().unwrap_or(0);
+            let Some(next) = voices
+                .iter()
+                .find(|id| **id > last)
+                .or(voices.first())
+                .copied()
+            else {
+                continue;
+            };
+            self.last.insert(wall.clone(), next);
+            return Some((wall.clone(), next.to_string()));
+        }
+        None
+    }
+}
+
 impl PlayerRun {
+    /// A queued message's sender name, for the operator.
+    fn name_of(&self, wall: &str, id: &str) -> String {
+        self.player
+            .store
+            .message(wall, id)
+            .ok()
+            .flatten()
+            .and_then(|m| {
+                self.player
+                    .store
+                    .participant(wall, &m.participant_id)
+                    .ok()
+                    .flatten()
+            })
+            .map(|p| p.display_name)
+            .unwrap_or_default()
+    }
+
     fn finished(&self, wall: &str, id: &str, outcome: &str) {
         self.player.events.publish(
             wall,
@@ -498,6 +679,54 @@ mod tests {
             1,
             "analysis and playback share one decode"
         );
+    }
+
+    #[tokio::test]
+    async fn removing_the_playing_message_stops_it_and_play_next_reorders_the_queue() {
+        let fx = Fixture::new(FakePlatform::serving(Vec::new(), "audio/ogg"));
+        for id in ["1", "2", "3"] {
+            store_voice(&fx, id, &fixture("hello.ogg"));
+        }
+        let mut events = fx.events();
+        let (handle, task) = Playback::new(false);
+        let (output, stop, _listener) = pulled_output();
+        let run = tokio::spawn(task.run(player(&fx), Ok(output), false));
+        handle.pause();
+        for id in ["1", "2", "3"] {
+            handle.enqueue_now(WALL, id);
+        }
+        handle.play_next(WALL, "3");
+        handle.remove(WALL, "2");
+        handle.resume();
+        match next_event(&mut events).await {
+            WallEvent::PlaybackStarted { message_id, .. } => assert_eq!(message_id, "3"),
+            other => panic!("expected playback_started, got {other:?}"),
+        }
+        handle.pause();
+        handle.remove(WALL, "3");
+        match next_event(&mut events).await {
+            WallEvent::PlaybackFinished {
+                message_id,
+                outcome,
+            } => assert_eq!((message_id.as_str(), outcome.as_str()), ("3", "removed")),
+            other => panic!("expected playback_finished, got {other:?}"),
+        }
+        // Paused: the rest waits, in order, without "2".
+        let mut console = fx.hub.subscribe_admin();
+        handle.set_volume(0.25);
+        loop {
+            if let crate::events::AdminEvent::Queue(s) = console.recv().await.unwrap() {
+                if s.volume == 0.25 {
+                    let ids: Vec<_> = s.queue.iter().map(|q| q.message_id.as_str()).collect();
+                    assert_eq!(ids, ["1"]);
+                    assert!(s.paused && s.now_playing.is_none());
+                    break;
+                }
+            }
+        }
+        assert_eq!(handle.queue(), [(WALL.to_string(), "1".to_string())]);
+        stop.store(true, Ordering::Relaxed);
+        run.abort();
     }
 
     #[tokio::test]

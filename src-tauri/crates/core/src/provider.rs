@@ -80,6 +80,13 @@ pub trait WallProvider: Send + Sync + 'static {
         Router::new()
     }
 
+    /// Change the join link now, because the operator asks (a link leaked, people join from outside
+    /// the room): the old link must stop working at once, and the wall's QR follows (publish
+    /// `WallEvent::JoinUpdated`). Default: this platform has no join token (the server answers 409).
+    fn rotate_join(&self) -> Result<(), RotateError> {
+        Err(RotateError::NoJoinToken)
+    }
+
     /// Background upkeep for the whole run (join token rotation, renewing a platform QR, polling).
     /// Spawned once per wall at start and aborted at shutdown: loop for ever, sleep between rounds,
     /// log and retry failures with backoff; never return early on an error. Default: nothing to do.
@@ -234,6 +241,15 @@ impl FetchError {
             retryable: true,
         }
     }
+}
+
+/// Why the join link could not be rotated.
+#[derive(Debug, thiserror::Error)]
+pub enum RotateError {
+    #[error("this platform has no join token to rotate")]
+    NoJoinToken,
+    #[error("rotating the join token failed: {0}")]
+    Failed(String),
 }
 
 /// How people join a wall, as shown on the wall's QR panel.

@@ -106,7 +106,19 @@ impl Application {
         let metrics = Arc::new(Metrics::default());
         let hub = Hub::new(config.walls.iter().map(|w| w.id.as_str()));
         let (inbox, pipeline_rx) = Inbox::new(store.clone(), metrics.clone());
-        let board = Board::new(store.clone(), hub.clone(), clock.clone());
+        let board = Board::new(store.clone(), hub.clone(), clock.clone()).with_defaults(
+            config.walls.iter().map(|w| {
+                (
+                    w.id.clone(),
+                    crate::domain::WallSettings {
+                        moderation: w.moderation,
+                        idle_loop_s: w.idle_loop_s,
+                        ..Default::default()
+                    },
+                )
+            }),
+        );
+        let audit = crate::audit::Audit::new(store.clone(), clock.clone());
         let media = Media::new(store.clone(), config.audio.max_duration_s);
         let public_url: Arc<str> = public_url.into();
         let source: Option<Arc<str>> = None;
@@ -145,6 +157,7 @@ impl Application {
             media,
             playback,
             metrics,
+            audit,
             public_url,
             admin_token: AdminToken(admin_token.into()),
             demo: DemoMode(options.demo),

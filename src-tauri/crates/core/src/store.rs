@@ -1,7 +1,9 @@
 //! The store: our own type around sled 0.34 (beta by its own README — nothing outside this module
 //! touches sled). Trees: `inbox` (accepted pushes not yet processed, by sequence), `dedup` (provider +
 //! wall + platform key → sequence), `participants`, `messages`, `media` (content-addressed blobs),
-//! `profiles` (the patent's "first identifier → user info" table), `meta`.
+//! `profiles` (the patent's "first identifier → user info" table), `meta`, `audit` (the operator's
+//! actions, by sequence), `wall_settings` (per-wall runtime settings the operator changes live),
+//! `bans` (wall + participant id).
 //!
 //! Durability: a push is acknowledged only after `durable()` returns. One flusher thread flushes whatever
 //! has been written and wakes every writer that wrote before that flush (group commit): sled's
@@ -84,6 +86,9 @@ struct Inner {
     media_meta: sled::Tree,
     profiles: sled::Tree,
     meta: sled::Tree,
+    audit: sled::Tree,
+    wall_settings: sled::Tree,
+    bans: sled::Tree,
     written: Arc<AtomicU64>,
     flushed: watch::Receiver<u64>,
     wake: Mutex<Option<mpsc::Sender<()>>>,
@@ -128,6 +133,9 @@ impl Store {
             media_meta: db.open_tree("media_meta")?,
             profiles: db.open_tree("profiles")?,
             meta,
+            audit: db.open_tree("audit")?,
+            wall_settings: db.open_tree("wall_settings")?,
+            bans: db.open_tree("bans")?,
             written: written.clone(),
             flushed,
             wake: Mutex::new(Some(wake_tx)),
@@ -350,6 +358,74 @@ impl Store {
     pub fn meta_put(&self, key: &str, value: &str) -> Result<()> {
         self.inner.meta.insert(key, value.as_bytes())?;
         Ok(())
+    }
+
+    // --- The operator's records (audit log, wall settings, bans): kept together here. ---
+
+    /// Append one entry to the audit log; entries list in the order they were written.
+    pub fn append_audit<T: Serialize>(&self, entry: &T) -> Result<()> {
+        let seq = self.inner.db.generate_id()?;
+        put_json(&self.inner.audit, &seq.to_be_bytes(), entry)
+    }
+
+    /// The newest `limit` audit entries, newest first.
+    pub fn audit_newest<T: DeserializeOwned>(&self, limit: usize) -> Result<Vec<T>> {
+        self.inner
+            .audit
+            .iter()
+            .rev()
+            .take(limit)
+            .map(|r| {
+                let (_, v) = r?;
+                Ok(serde_json::from_slice(&v)?)
+            })
+            .collect()
+    }
+
+    /// A number greater than every message id (inbox sequence) given so far, and smaller than every
+    /// one given later.
+    pub fn sequence_now(&self) -> Result<u64> {
+        Ok(self.inner.db.generate_id()?)
+    }
+
+    /// A wall's runtime settings as last saved, if ever.
+    pub fn wall_settings<T: DeserializeOwned>(&self, wall: &str) -> Result<Option<T>> {
+        get_json(&self.inner.wall_settings, wall.as_bytes())
+    }
+
+    pub fn put_wall_settings<T: Serialize>(&self, wall: &str, settings: &T) -> Result<()> {
+        put_json(&self.inner.wall_settings, wall.as_bytes(), settings)
+    }
+
+    pub fn is_banned(&self, wall: &str, participant: &str) -> Result<bool> {
+        Ok(self
+            .inner
+            .bans
+            .contains_key(Self::wall_key(wall, participant))?)
+    }
+
+    /// Ban (`true`) or unban a participant of a wall.
+    pub fn set_banned(&self, wall: &str, participant: &str, banned: bool) -> Result<()> {
+        let key = Self::wall_key(wall, participant);
+        if banned {
+            self.inner.bans.insert(key, &[])?;
+        } else {
+            self.inner.bans.remove(key)?;
+        }
+        Ok(())
+    }
+
+    /// The participant ids banned on a wall.
+    pub fn banned(&self, wall: &str) -> Result<std::collections::HashSet<String>> {
+        let prefix = Self::wall_prefix(wall);
+        self.inner
+            .bans
+            .scan_prefix(&prefix)
+            .map(|r| {
+                let (k, _) = r?;
+                Ok(String::from_utf8_lossy(&k[prefix.len()..]).into_owned())
+            })
+            .collect()
     }
 
     /// Bytes on disk, for /metrics.

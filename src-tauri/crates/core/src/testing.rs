@@ -126,6 +126,8 @@ impl Fixture {
                 locale: "en".into(),
                 retention_days: 30,
                 theme: Default::default(),
+                moderation: Default::default(),
+                idle_loop_s: None,
                 web: None,
                 wechat: None,
                 telegram: None,
@@ -169,5 +171,6 @@ pub fn ready_voice(id: &str, media_url: Option<String>) -> Message {
         waveform: Vec::new(),
         text: None,
         attempts: 0,
+        moderation: crate::domain::Moderation::Approved,
     }
 }

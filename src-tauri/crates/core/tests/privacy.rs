@@ -202,13 +202,22 @@ async fn purge_leaves_nothing_of_the_wall_in_the_store_or_the_media_cache() {
     let state = app.wall("main").await;
     assert_eq!(state["participants"], serde_json::json!([]));
     assert_eq!(state["messages"], serde_json::json!([]));
-    let mut left = BTreeSet::new();
+    let (mut left, mut rebuilt) = (BTreeSet::new(), false);
     while let Ok(ev) = events.try_recv() {
-        if let WallEvent::ParticipantLeft { participant_id } = ev {
-            left.insert(participant_id);
+        match ev {
+            WallEvent::ParticipantLeft { participant_id } => {
+                left.insert(participant_id);
+            }
+            WallEvent::WallChanged { reason } => rebuilt |= reason == "purged",
+            _ => {}
         }
     }
     assert_eq!(left, BTreeSet::from(["web:ann".into(), "web:bob".into()]));
+    assert!(rebuilt, "the wall's pages were told to rebuild");
+    // Audited.
+    let audit = app.state.audit.recent(10).unwrap();
+    assert_eq!(audit[0].action, "wall.purge");
+    assert_eq!(audit[0].wall.as_deref(), Some("main"));
 
     // Every key of every tree: nothing names main; the blobs left are exactly what other names.
     let store = &app.state.store;

@@ -23,7 +23,7 @@ use crate::metrics::Metrics;
 use crate::playback::Playback;
 use crate::store::Store;
 use crate::ui;
-use crate::walls::{Wall, Walls};
+use crate::walls::Walls;
 use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -35,7 +35,7 @@ use error::ApiError;
 use futures_util::Stream;
 use serde::Deserialize;
 use serde_json::json;
-use state::{JoinState, WallState, WallTheme};
+use state::{known_wall, JoinState, WallState, WallTheme};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -111,12 +111,6 @@ async fn metrics(
     )
 }
 
-fn known_wall<'a>(walls: &'a Walls, id: &str) -> Result<&'a Wall, ApiError> {
-    walls
-        .get(id)
-        .ok_or_else(|| ApiError::not_found(format!("no wall {id:?}")))
-}
-
 async fn wall_page(
     State(walls): State<Walls>,
     Path(id): Path<String>,
@@ -128,6 +122,7 @@ async fn wall_page(
 /// The wall state: contract of `GET /api/walls/{id}` (see `state`).
 pub fn wall_state_of(state: &AppState, id: &str) -> Result<WallState, ApiError> {
     let wall = known_wall(&state.walls, id)?;
+    let view = state.board.view(id)?;
     let join = wall.provider.join_info();
     let qr_svg_url = format!("/api/walls/{id}/qr.svg?v={}", crate::qr::version(&join.url));
     Ok(WallState {
@@ -142,9 +137,10 @@ pub fn wall_state_of(state: &AppState, id: &str) -> Result<WallState, ApiError> 
             instructions: join.instructions,
             qr_svg_url,
         },
-        participants: state.store.participants(id)?,
-        messages: state.store.messages(id)?,
+        participants: view.participants,
+        messages: view.messages,
         playback: state.playback.now_playing(id),
+        qr_visible: view.settings.qr_visible,
     })
 }
 
@@ -246,7 +242,7 @@ where
 /// A tap on an avatar: play that person's latest ready voice (or a given message) on the native player.
 async fn play(
     State(walls): State<Walls>,
-    State(store): State<Store>,
+    State(board): State<crate::board::Board>,
     State(playback): State<Playback>,
     Path(id): Path<String>,
     caller: Caller,
@@ -260,7 +256,8 @@ async fn play(
             "only the kiosk or the operator (admin token) can start playback",
         ));
     }
-    let messages = store.messages(&id)?;
+    // Only what the wall shows (approved, not banned, not cleared) can be tapped.
+    let messages = board.view(&id)?.messages;
     let chosen = if let Some(mid) = &req.message_id {
         messages.iter().find(|m| &m.id == mid)
     } else if let Some(pid) = &req.participant_id {
@@ -371,6 +368,7 @@ mod tests {
             clock: crate::clock::Clock::manual(0),
             media: fx.media.clone(),
             playback,
+            audit: crate::audit::Audit::new(fx.store.clone(), crate::clock::Clock::manual(0)),
             metrics,
             public_url: "http://kiosk.test".into(),
             admin_token: AdminToken("s3cret".into()),

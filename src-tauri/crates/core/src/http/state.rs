@@ -4,9 +4,18 @@
 //! that file, so the fake and the server cannot drift apart.
 
 use crate::config::ThemeConfig;
+use crate::domain::NowPlaying;
 use crate::domain::{Message, Participant, Provider};
-use crate::playback::NowPlaying;
+use crate::http::error::ApiError;
+use crate::walls::{Wall, Walls};
 use serde::Serialize;
+
+/// A configured wall, or 404 `not_found` (every route with a wall id in its path starts here).
+pub fn known_wall<'a>(walls: &'a Walls, id: &str) -> Result<&'a Wall, ApiError> {
+    walls
+        .get(id)
+        .ok_or_else(|| ApiError::not_found(format!("no wall {id:?}")))
+}
 
 /// The answer of `GET /api/walls/{id}`.
 #[derive(Clone, Debug, Serialize)]
@@ -27,6 +36,8 @@ pub struct WallState {
     pub messages: Vec<Message>,
     /// What is playing on this wall now, if anything.
     pub playback: Option<NowPlaying>,
+    /// Whether the wall shows its join QR (the operator hides it, e.g. during a speech).
+    pub qr_visible: bool,
 }
 
 /// How a wall looks (from the wall's `[walls.theme]` config).
@@ -138,6 +149,7 @@ mod tests {
             "participants",
             "messages",
             "playback",
+            "qr_visible",
         ] {
             assert!(required.contains(&field), "{field} not required");
         }

@@ -2,17 +2,27 @@
 //! operator's credential is 401 before it does anything. Each concern is a submodule contributing its own
 //! routes here.
 
+pub mod audit;
+pub mod health;
+pub mod moderation;
+pub mod playback;
+pub mod privacy;
+pub mod wall;
+
 use crate::app::AppState;
 use crate::http::access::Operator;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-pub mod privacy;
-
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/admin/whoami", get(whoami))
+        .merge(audit::routes())
+        .merge(moderation::routes())
+        .merge(playback::routes())
+        .merge(wall::routes())
+        .merge(health::routes())
         .merge(privacy::routes())
 }
 

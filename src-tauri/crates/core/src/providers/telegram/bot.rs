@@ -5,6 +5,7 @@ use super::api::{self, BotApi};
 use super::config::TelegramConfig;
 use super::update::Names;
 use super::webhook_setup::{self, WebhookPlan};
+use crate::board::Board;
 use crate::clock::Clock;
 use crate::inbox::Inbox;
 use crate::metrics::Metrics;
@@ -38,6 +39,7 @@ pub struct Bot {
     pub api: BotApi,
     public_url: String,
     store: Store,
+    pub(super) board: Board,
     pub(super) inbox: Inbox,
     pub(super) clock: Clock,
     pub(super) metrics: Arc<Metrics>,
@@ -54,6 +56,7 @@ impl Bot {
             config,
             public_url: ctx.public_url.trim_end_matches('/').to_string(),
             store: ctx.store,
+            board: ctx.board,
             inbox: ctx.inbox,
             clock: ctx.clock,
             metrics: ctx.metrics,
@@ -144,10 +147,24 @@ impl Bot {
 
     /// Answer a join in its chat; failures are logged (the person is on the wall either way).
     pub async fn welcome(&self, chat_id: i64) {
-        match self.api.send_message(chat_id, &self.welcome_text()).await {
-            Ok(_) => tracing::info!(wall = %self.wall, chat_id, "Telegram welcome sent"),
+        self.say(chat_id, &self.welcome_text(), "welcome").await
+    }
+
+    /// What a banned sender is told (in their private chat with the bot).
+    pub fn banned_text(&self) -> &'static str {
+        if self.english() {
+            "The organiser has stopped your messages on this wall; they will not be shown or played."
+        } else {
+            "主办方已停止你在本墙上的发言，你的消息不会再被展示或播放。"
+        }
+    }
+
+    /// Send a text; failures are logged.
+    pub async fn say(&self, chat_id: i64, text: &str, what: &str) {
+        match self.api.send_message(chat_id, text).await {
+            Ok(_) => tracing::info!(wall = %self.wall, chat_id, what, "Telegram message sent"),
             Err(e) => {
-                tracing::warn!(wall = %self.wall, chat_id, error = %e, "Telegram welcome not sent")
+                tracing::warn!(wall = %self.wall, chat_id, what, error = %e, "Telegram message not sent")
             }
         }
     }

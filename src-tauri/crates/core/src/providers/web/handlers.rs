@@ -281,6 +281,12 @@ async fn post_voice(
     let token = early_token.or(form.token.clone());
     site.token_refusal(token.as_deref()).map_err(refuse)?;
     let device = device.ok_or_else(|| refuse(Refusal::NoDevice))?;
+    if site
+        .board
+        .is_banned(&site.wall, &participant_id(Provider::Web, &device))?
+    {
+        return Err(refuse(Refusal::Banned));
+    }
 
     let now = site.clock.now_ms();
     let (ip_key, device_key) = (format!("ip:{ip}"), format!("dev:{device}"));

@@ -24,7 +24,8 @@ use crate::config::WebConfig;
 use crate::domain::{FetchedProfile, MessageKind, Provider};
 use crate::events::WallEvent;
 use crate::provider::{
-    FetchError, Fetched, JoinInfo, ProviderContext, ProviderError, ProviderSection, WallProvider,
+    FetchError, Fetched, JoinInfo, ProviderContext, ProviderError, ProviderSection, RotateError,
+    WallProvider,
 };
 use async_trait::async_trait;
 use axum::extract::Request;
@@ -88,6 +89,11 @@ impl WallProvider for JoinSite {
 
     fn routes(self: Arc<Self>) -> Router {
         handlers::routes(self)
+    }
+
+    fn rotate_join(&self) -> Result<(), RotateError> {
+        self.rotate_now()
+            .map_err(|e| RotateError::Failed(e.to_string()))
     }
 
     /// Rotate the join token: at each epoch boundary the wall's QR follows.

@@ -42,8 +42,17 @@ pub struct JoinSite {
 impl JoinSite {
     pub fn new(ctx: ProviderContext, config: WebConfig) -> Self {
         let secret = secret(&ctx.store);
+        let tokens = JoinTokens::new(&ctx.wall.id, secret.as_bytes(), &config);
+        let generation = ctx
+            .store
+            .meta_get(&generation_key(&ctx.wall.id))
+            .ok()
+            .flatten()
+            .and_then(|g| g.parse().ok())
+            .unwrap_or(0);
+        tokens.set_generation(generation);
         Self {
-            tokens: JoinTokens::new(&ctx.wall.id, secret.as_bytes(), &config),
+            tokens,
             cookies: DeviceCookies::new(secret.as_bytes(), ctx.secure),
             wall: ctx.wall.id,
             title: ctx.wall.title,
@@ -75,6 +84,23 @@ impl JoinSite {
         self.tokens.current(self.clock.now_s())
     }
 
+    /// The operator's "rotate now": a new token generation, kept (a restart keeps the old link dead),
+    /// then announced so the wall's QR follows.
+    pub fn rotate_now(&self) -> Result<(), crate::store::StoreError> {
+        let next = self.tokens.generation() + 1;
+        self.store
+            .meta_put(&generation_key(&self.wall), &next.to_string())?;
+        self.tokens.set_generation(next);
+        tracing::info!(wall = %self.wall, generation = next, "join token rotated by the operator");
+        self.events.publish(
+            &self.wall,
+            crate::events::WallEvent::JoinUpdated {
+                join_url: self.join_url(),
+            },
+        );
+        Ok(())
+    }
+
     /// The guest's language (the wall's locale unless the phone asks for zh or en).
     pub fn lang(&self, headers: &HeaderMap) -> Lang {
         Lang::from_headers(headers, &self.locale)
@@ -91,6 +117,11 @@ impl JoinSite {
             },
         }
     }
+}
+
+/// Where a wall's join token generation is kept.
+fn generation_key(wall: &str) -> String {
+    format!("web:{wall}:join_generation")
 }
 
 /// The kiosk's web secret: made once, kept in the store (tokens and cookies survive a restart).

@@ -124,6 +124,16 @@ impl Account {
         }
     }
 
+    /// The passive reply to a banned sender's message.
+    pub fn banned_text(&self) -> String {
+        if self.english() {
+            "The organiser has stopped your messages on this wall; they will not be shown or played."
+                .into()
+        } else {
+            "主办方已停止你在本墙上的发言，你的消息不会再被展示或播放。".into()
+        }
+    }
+
     pub fn saved_qr_key(&self) -> String {
         format!("wechat_qr:{}", self.wall)
     }

@@ -163,6 +163,13 @@ async fn handle_push(
         return Ok(success());
     };
     let reply = matches!(kind, InboundKind::Join);
+    let says_something = matches!(kind, InboundKind::Media { .. } | InboundKind::Text { .. });
+    let participant = crate::board::participant_id(Provider::Wechat, &push.from_user);
+    if says_something && p.board.is_banned(&p.wall, &participant)? {
+        // Refused, and told so in the chat (a passive reply); WeChat gets its answer: no retries.
+        tracing::info!(wall = %p.wall, "a banned sender's message refused");
+        return Ok(passive_reply(p, &push, safe, &p.banned_text()));
+    }
     let inbound = Inbound {
         wall: p.wall.clone(),
         provider: Provider::Wechat,
@@ -177,8 +184,13 @@ async fn handle_push(
     if !reply {
         return Ok(success());
     }
+    Ok(passive_reply(p, &push, safe, &p.welcome_text()))
+}
+
+/// A text answer in the chat, sealed like the push when it came sealed.
+fn passive_reply(p: &Account, push: &Push, safe: bool, text: &str) -> Response {
     let now_s = p.clock.now_s();
-    let reply = xml::text_reply(&push.from_user, &push.to_user, now_s, &p.welcome_text());
+    let reply = xml::text_reply(&push.from_user, &push.to_user, now_s, text);
     let body = match (&p.crypt, safe) {
         (Some(crypt), true) => {
             let nonce = crate::random::token(10);
@@ -186,11 +198,11 @@ async fn handle_push(
         }
         _ => reply,
     };
-    Ok((
+    (
         [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
         body,
     )
-        .into_response())
+        .into_response()
 }
 
 fn success() -> Response {
