@@ -314,6 +314,16 @@ async fn export_streams_a_zip_of_the_approved_voices_with_both_manifests() {
         &[("audio/wav", &fixture("hello.wav"))],
     )
     .await;
+    speak(&app, "main", "dan", &[("audio/mp4", &fixture("hello.m4a"))]).await;
+    // The operator rejected dan's voice: not exported.
+    let dan = app.state.store.messages("main").unwrap().pop().unwrap();
+    assert_eq!(dan.participant_id, "web:dan");
+    app.state
+        .store
+        .update_message("main", &dan.id, |m| {
+            m.moderation = voicewall_core::domain::Moderation::Rejected
+        })
+        .unwrap();
     // A guest's name a spreadsheet would run, and a transcript with a comma, quotes and a newline.
     let messages = app.state.store.messages("main").unwrap();
     let bob = messages
@@ -392,6 +402,7 @@ async fn export_streams_a_zip_of_the_approved_voices_with_both_manifests() {
         assert_eq!(row["duration_ms"], m.duration_ms.unwrap());
         assert!(m.duration_ms.unwrap() > 500);
         assert_eq!(row["status"], "ready");
+        assert_eq!(row["moderation"], "approved");
         assert_eq!(row["provider"], "web");
         assert_eq!(row["received_at_ms"], m.received_at);
         assert!(row["received_at"].as_str().unwrap().ends_with('Z'));
@@ -423,6 +434,7 @@ async fn export_streams_a_zip_of_the_approved_voices_with_both_manifests() {
             "received_at_ms",
             "duration_ms",
             "status",
+            "moderation",
             "transcript",
             "content_type",
             "bytes"
@@ -433,11 +445,11 @@ async fn export_streams_a_zip_of_the_approved_voices_with_both_manifests() {
         assert_eq!(record[0], row["id"].as_str().unwrap());
         assert_eq!(record[1], row["file"].as_str().unwrap());
         assert_eq!(record[7], row["duration_ms"].to_string());
-        assert_eq!(record[11], row["bytes"].to_string());
+        assert_eq!(record[12], row["bytes"].to_string());
     }
     let bob_csv = csv.iter().find(|r| r[2] == "web:bob").unwrap();
     assert_eq!(bob_csv[3], "'=1+1", "never a formula");
-    assert_eq!(bob_csv[9], "hello, \"wall\"\nbye");
+    assert_eq!(bob_csv[10], "hello, \"wall\"\nbye");
 }
 
 #[tokio::test]
