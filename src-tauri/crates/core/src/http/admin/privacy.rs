@@ -8,6 +8,7 @@
 //!   in memory).
 
 use crate::app::AppState;
+use crate::audit::Audit;
 use crate::clock::Clock;
 use crate::http::access::Operator;
 use crate::http::error::ApiError;
@@ -64,6 +65,7 @@ async fn purge(
     State(walls): State<Walls>,
     State(eraser): State<Eraser>,
     State(playback): State<Playback>,
+    State(audit): State<Audit>,
     Path(id): Path<String>,
     body: Result<Json<PurgeRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
@@ -80,17 +82,16 @@ async fn purge(
     let erased = tokio::task::spawn_blocking(move || eraser.purge(&wall))
         .await
         .map_err(ApiError::internal)??;
-    if playback.now_playing(&id).is_some() {
-        playback.skip();
+    // Nothing of the wall stays queued or playing (the queue lives in the player's memory).
+    for (wall, message) in playback.queue() {
+        if wall == id {
+            playback.remove(&wall, &message);
+        }
     }
-    tracing::info!(
-        actor = %op.actor,
-        action = "wall.purge",
-        messages = erased.messages,
-        participants = erased.participants,
-        media = erased.media,
-        "operator action"
-    );
+    if let Some(now) = playback.now_playing(&id) {
+        playback.remove(&id, &now.message_id);
+    }
+    audit.record(&op.actor, "wall.purge", Some(&id), None, &erased.detail())?;
     Ok(Json(json!({"wall": id, "erased": erased})).into_response())
 }
 
@@ -100,12 +101,14 @@ async fn export(
     State(walls): State<Walls>,
     State(store): State<Store>,
     State(clock): State<Clock>,
+    State(audit): State<Audit>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     known_wall(&walls, &id)?;
     let now = clock.now_ms();
     let filename = format!("voicewall-{id}-{}.zip", &rfc3339(now)[..10]);
-    tracing::info!(actor = %op.actor, action = "wall.export", "operator action");
+    // Recorded when it starts: an export hands personal data out, whether or not the download ends.
+    audit.record(&op.actor, "wall.export", Some(&id), None, "")?;
     let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(4);
     let wall = id.clone();
     tokio::task::spawn_blocking(move || {
