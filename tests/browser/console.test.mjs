@@ -291,7 +291,7 @@ test('rotate: the old join link is refused at once, the new one works; open a di
     await page.locator('#display-qr').screenshot({ path: qrFile });
     const decoded = execFileSync('zbarimg', ['-q', '--raw', qrFile]).toString().trim();
     assert.equal(decoded, link);
-    await shot(page, '390-wall', { fullPage: true });
+    await shot(page, '390-wall-display', { fullPage: true });
     // Single use: the first visit opens the wall, the second is refused.
     const once = await fetch(link, { redirect: 'manual' });
     assert.equal(once.status, 303);
@@ -369,7 +369,7 @@ test('purge: a typed confirmation, then nothing of the wall is left', async () =
 
 test('screenshots: the console with a few messages at 390×844 (zh-CN) and 1280×800 (en), no overflow, readable Chinese', async () => {
   await withConsole({}, async (srv, browser) => {
-    const names = ['王小明', 'Alice Martin', '李娜 Lina', 'Maximilian Featherstonehaugh'];
+    const names = ['王小明', 'Alice Martin', '李娜 Lina', 'Maximilian Featherstone'];
     await adminApi(srv, 'PUT', `/api/admin/walls/${srv.wallId}/moderation`, { mode: 'pre' });
     const guests = [];
     for (const n of names) {

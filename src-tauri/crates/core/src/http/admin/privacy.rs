@@ -8,6 +8,7 @@
 //!   in memory).
 
 use crate::app::AppState;
+use crate::audit::Audit;
 use crate::clock::Clock;
 use crate::http::access::Operator;
 use crate::http::error::ApiError;
@@ -64,6 +65,7 @@ async fn purge(
     State(walls): State<Walls>,
     State(eraser): State<Eraser>,
     State(playback): State<Playback>,
+    State(audit): State<Audit>,
     Path(id): Path<String>,
     body: Result<Json<PurgeRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
@@ -91,6 +93,11 @@ async fn purge(
         media = erased.media,
         "operator action"
     );
+    let detail = format!(
+        "messages={} participants={} media={}",
+        erased.messages, erased.participants, erased.media
+    );
+    audit.record(&op.actor, "wall.purge", Some(&id), None, &detail)?;
     Ok(Json(json!({"wall": id, "erased": erased})).into_response())
 }
 
@@ -100,9 +107,11 @@ async fn export(
     State(walls): State<Walls>,
     State(store): State<Store>,
     State(clock): State<Clock>,
+    State(audit): State<Audit>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     known_wall(&walls, &id)?;
+    audit.record(&op.actor, "wall.export", Some(&id), None, "")?;
     let now = clock.now_ms();
     let filename = format!("voicewall-{id}-{}.zip", &rfc3339(now)[..10]);
     tracing::info!(actor = %op.actor, action = "wall.export", "operator action");
