@@ -704,7 +704,10 @@ mod tests {
         }
         handle.pause();
         handle.remove(WALL, "3");
-        match next_event(&mut events).await {
+        // Paused, it would never finish on its own: only the removal ends it (bounded, so a player
+        // that ignores the removal fails here rather than hanging).
+        let ended = tokio::time::timeout(Duration::from_secs(30), next_event(&mut events));
+        match ended.await.expect("the removal never stopped the voice") {
             WallEvent::PlaybackFinished {
                 message_id,
                 outcome,

@@ -318,9 +318,6 @@ async fn playback_controls_queue_and_remove_while_playing() {
     let (s, _) = op(&app, "POST", "/api/admin/playback/pause", None).await;
     assert_eq!(s, 202);
     assert_eq!(last_audit(&app).await["action"], "playback.pause");
-    let a = voice(&app, "dev-a", "hello.ogg", "q1").await;
-    let b = voice(&app, "dev-b", "hello_loud.ogg", "q2").await;
-    let c = voice(&app, "dev-c", "hello_quiet.ogg", "q3").await;
     let order = |v: &Value| -> Vec<String> {
         v["queue"]
             .as_array()
@@ -329,6 +326,20 @@ async fn playback_controls_queue_and_remove_while_playing() {
             .map(|q| q["message_id"].as_str().unwrap().to_string())
             .collect()
     };
+    // One after the other: the pipeline prepares pushes concurrently, and the queue follows readiness.
+    let mut ids = Vec::new();
+    for (n, (sender, audio)) in [
+        ("dev-a", "hello.ogg"),
+        ("dev-b", "hello_loud.ogg"),
+        ("dev-c", "hello_quiet.ogg"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        ids.push(voice(&app, sender, audio, &format!("q{n}")).await);
+        wait_playback(&app, |v| order(v).len() == n + 1).await;
+    }
+    let [a, b, c] = <[String; 3]>::try_from(ids).unwrap();
     let pb = wait_playback(&app, |v| order(v).len() == 3).await;
     assert_eq!(order(&pb), [a.clone(), b.clone(), c.clone()]);
     assert_eq!(pb["paused"], true);
