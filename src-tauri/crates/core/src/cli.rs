@@ -273,12 +273,14 @@ fn purge(config: &Config, wall: &str) -> anyhow::Result<String> {
         &config.walls,
     );
     let erased = eraser.purge(wall)?;
-    tracing::info!(
-        actor = "cli",
-        action = "wall.purge",
-        wall,
-        "operator action"
-    );
+    crate::audit::Audit::new(store.clone(), crate::clock::Clock::system()).record(
+        "cli",
+        "wall.purge",
+        Some(wall),
+        None,
+        &erased.detail(),
+    )?;
+    store.flush()?;
     Ok(format!(
         "purged wall {wall}: {} messages, {} participants, {} profiles, {} media files, {} pending pushes deleted",
         erased.messages, erased.participants, erased.profiles, erased.media, erased.pending
@@ -293,7 +295,16 @@ fn export(config: &Config, wall: &str, out: &Path) -> anyhow::Result<String> {
     let part = PathBuf::from(part);
     let file = std::fs::File::create(&part)
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", part.display()))?;
-    let now = crate::clock::Clock::system().now_ms();
+    let clock = crate::clock::Clock::system();
+    let now = clock.now_ms();
+    crate::audit::Audit::new(store.clone(), clock).record(
+        "cli",
+        "wall.export",
+        Some(wall),
+        None,
+        "",
+    )?;
+    store.flush()?;
     let written =
         crate::privacy::export::write_archive(&store, wall, now, std::io::BufWriter::new(file));
     let done = match written {

@@ -202,13 +202,22 @@ async fn purge_leaves_nothing_of_the_wall_in_the_store_or_the_media_cache() {
     let state = app.wall("main").await;
     assert_eq!(state["participants"], serde_json::json!([]));
     assert_eq!(state["messages"], serde_json::json!([]));
-    let mut left = BTreeSet::new();
+    let (mut left, mut rebuilt) = (BTreeSet::new(), false);
     while let Ok(ev) = events.try_recv() {
-        if let WallEvent::ParticipantLeft { participant_id } = ev {
-            left.insert(participant_id);
+        match ev {
+            WallEvent::ParticipantLeft { participant_id } => {
+                left.insert(participant_id);
+            }
+            WallEvent::WallChanged { reason } => rebuilt |= reason == "purged",
+            _ => {}
         }
     }
     assert_eq!(left, BTreeSet::from(["web:ann".into(), "web:bob".into()]));
+    assert!(rebuilt, "the wall's pages were told to rebuild");
+    // Audited.
+    let audit = app.state.audit.recent(10).unwrap();
+    assert_eq!(audit[0].action, "wall.purge");
+    assert_eq!(audit[0].wall.as_deref(), Some("main"));
 
     // Every key of every tree: nothing names main; the blobs left are exactly what other names.
     let store = &app.state.store;
@@ -305,6 +314,16 @@ async fn export_streams_a_zip_of_the_approved_voices_with_both_manifests() {
         &[("audio/wav", &fixture("hello.wav"))],
     )
     .await;
+    speak(&app, "main", "dan", &[("audio/mp4", &fixture("hello.m4a"))]).await;
+    // The operator rejected dan's voice: not exported.
+    let dan = app.state.store.messages("main").unwrap().pop().unwrap();
+    assert_eq!(dan.participant_id, "web:dan");
+    app.state
+        .store
+        .update_message("main", &dan.id, |m| {
+            m.moderation = voicewall_core::domain::Moderation::Rejected
+        })
+        .unwrap();
     // A guest's name a spreadsheet would run, and a transcript with a comma, quotes and a newline.
     let messages = app.state.store.messages("main").unwrap();
     let bob = messages
@@ -357,7 +376,7 @@ async fn export_streams_a_zip_of_the_approved_voices_with_both_manifests() {
         let mut f = zip.by_index(i).unwrap();
         let mut data = Vec::new();
         f.read_to_end(&mut data).unwrap();
-        files.insert(f.name().to_string(), data);
+        files.insert(f.name().unwrap().to_string(), data);
     }
     let mut names: Vec<&String> = files.keys().collect();
     names.sort();
@@ -383,6 +402,7 @@ async fn export_streams_a_zip_of_the_approved_voices_with_both_manifests() {
         assert_eq!(row["duration_ms"], m.duration_ms.unwrap());
         assert!(m.duration_ms.unwrap() > 500);
         assert_eq!(row["status"], "ready");
+        assert_eq!(row["moderation"], "approved");
         assert_eq!(row["provider"], "web");
         assert_eq!(row["received_at_ms"], m.received_at);
         assert!(row["received_at"].as_str().unwrap().ends_with('Z'));
@@ -414,6 +434,7 @@ async fn export_streams_a_zip_of_the_approved_voices_with_both_manifests() {
             "received_at_ms",
             "duration_ms",
             "status",
+            "moderation",
             "transcript",
             "content_type",
             "bytes"
@@ -424,11 +445,11 @@ async fn export_streams_a_zip_of_the_approved_voices_with_both_manifests() {
         assert_eq!(record[0], row["id"].as_str().unwrap());
         assert_eq!(record[1], row["file"].as_str().unwrap());
         assert_eq!(record[7], row["duration_ms"].to_string());
-        assert_eq!(record[11], row["bytes"].to_string());
+        assert_eq!(record[12], row["bytes"].to_string());
     }
     let bob_csv = csv.iter().find(|r| r[2] == "web:bob").unwrap();
     assert_eq!(bob_csv[3], "'=1+1", "never a formula");
-    assert_eq!(bob_csv[9], "hello, \"wall\"\nbye");
+    assert_eq!(bob_csv[10], "hello, \"wall\"\nbye");
 }
 
 #[tokio::test]

@@ -34,6 +34,14 @@ impl Erased {
     pub fn is_empty(&self) -> bool {
         *self == Erased::default()
     }
+
+    /// The counts in words, for the audit log.
+    pub fn detail(&self) -> String {
+        format!(
+            "messages={} participants={} profiles={} media={} pending={}",
+            self.messages, self.participants, self.profiles, self.media, self.pending
+        )
+    }
 }
 
 /// Deletes through narrow handles. Cheap to clone.
@@ -97,8 +105,13 @@ impl Eraser {
             }
         }
         self.store.remove_dedup_of(wall, u64::MAX)?;
+        // Bans name people too; the wall's settings (moderation mode, QR) are not personal and stay.
+        for id in self.store.banned(wall)? {
+            self.store.set_banned(wall, &id, false)?;
+        }
         erased.media = self.release(candidates)?;
         self.store.flush()?;
+        self.changed(wall, "purged");
         Ok(erased)
     }
 
@@ -133,7 +146,20 @@ impl Eraser {
             self.store.remove_dedup_of(wall, horizon)?;
         }
         erased.media = self.release(candidates)?;
+        if erased.messages > 0 {
+            self.changed(wall, "expired");
+        }
         Ok(erased)
+    }
+
+    /// Tell the wall's pages to rebuild from the state API (what they showed may be gone).
+    fn changed(&self, wall: &str, reason: &str) {
+        self.events.publish(
+            wall,
+            WallEvent::WallChanged {
+                reason: reason.into(),
+            },
+        );
     }
 
     fn drop_message(

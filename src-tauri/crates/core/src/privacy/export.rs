@@ -7,9 +7,10 @@
 //! one entry at a time) — so 10,000 messages never sit in memory. The writer only needs `Write`: a
 //! file for the CLI, a channel of chunks for the HTTP response.
 
-use crate::domain::{Message, MessageKind, MessageStatus, Millis};
+use crate::domain::{Message, MessageKind, MessageStatus, Millis, Moderation};
 use crate::store::{Store, StoreError};
 use serde::Serialize;
+use std::collections::HashSet;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 
 #[derive(Debug, thiserror::Error)]
@@ -43,16 +44,23 @@ struct Row {
     received_at: String,
     duration_ms: Option<u64>,
     status: &'static str,
+    /// The operator's decision (always "approved": only approved voices are exported).
+    moderation: &'static str,
     transcript: Option<String>,
     content_type: String,
     bytes: u64,
 }
 
-const CSV_HEADER: &str = "id,file,participant_id,name,provider,received_at,received_at_ms,duration_ms,status,transcript,content_type,bytes\n";
+const CSV_HEADER: &str = "id,file,participant_id,name,provider,received_at,received_at_ms,duration_ms,status,moderation,transcript,content_type,bytes\n";
 
-/// Whether a message belongs in the export: a voice whose audio is stored and that the wall may show.
-pub fn exported(m: &Message) -> bool {
-    m.kind == MessageKind::Voice && m.status == MessageStatus::Ready && m.media_url.is_some()
+/// Whether a message belongs in the export: an approved voice whose audio is stored, of someone not
+/// banned from the wall (`banned`: the wall's banned participant ids).
+pub fn exported(m: &Message, banned: &HashSet<String>) -> bool {
+    m.kind == MessageKind::Voice
+        && m.status == MessageStatus::Ready
+        && m.moderation == Moderation::Approved
+        && m.media_url.is_some()
+        && !banned.contains(&m.participant_id)
 }
 
 /// Write `wall`'s export to `out` (`exported_at` stamps the manifest). Returns what was written; an
@@ -74,9 +82,10 @@ pub fn write_archive<W: Write>(
     let mut csv_rows = BufWriter::new(tempfile::tempfile()?);
     csv_rows.write_all(CSV_HEADER.as_bytes())?;
     let mut done = Exported::default();
+    let banned = store.banned(wall)?;
     for m in store.iter_messages(wall) {
         let m = m?;
-        if !exported(&m) {
+        if !exported(&m, &banned) {
             continue;
         }
         let Some(key) = m.media_url.as_deref().and_then(super::erase::key_of) else {
@@ -120,6 +129,7 @@ pub fn write_archive<W: Write>(
             received_at: rfc3339(m.received_at),
             duration_ms: m.duration_ms,
             status: status_of(&m),
+            moderation: m.moderation.as_str(),
             transcript: m.transcript.clone(),
             content_type: meta.content_type.clone(),
             bytes: bytes.len() as u64,
@@ -180,6 +190,7 @@ fn csv_line(r: &Row) -> String {
         r.received_at_ms.to_string(),
         opt(r.duration_ms),
         r.status.to_string(),
+        r.moderation.to_string(),
         r.transcript.clone().unwrap_or_default(),
         r.content_type.clone(),
         r.bytes.to_string(),

@@ -245,9 +245,14 @@ mod tests {
         let left: Vec<WallEvent> = std::iter::from_fn(|| events.try_recv().ok()).collect();
         assert_eq!(
             left,
-            [WallEvent::ParticipantLeft {
-                participant_id: "web:a".into()
-            }]
+            [
+                WallEvent::ParticipantLeft {
+                    participant_id: "web:a".into()
+                },
+                WallEvent::WallChanged {
+                    reason: "expired".into()
+                }
+            ]
         );
 
         // Nothing more is old enough; then the clock moves on 20 days and main's last voice goes.

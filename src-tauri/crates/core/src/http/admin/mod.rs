@@ -6,6 +6,7 @@ pub mod audit;
 pub mod health;
 pub mod moderation;
 pub mod playback;
+pub mod privacy;
 pub mod session;
 pub mod wall;
 
@@ -14,8 +15,6 @@ use crate::http::access::Operator;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
-
-pub mod privacy;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -82,22 +82,16 @@ async fn purge(
     let erased = tokio::task::spawn_blocking(move || eraser.purge(&wall))
         .await
         .map_err(ApiError::internal)??;
-    if playback.now_playing(&id).is_some() {
-        playback.skip();
+    // Nothing of the wall stays queued or playing (the queue lives in the player's memory).
+    for (wall, message) in playback.queue() {
+        if wall == id {
+            playback.remove(&wall, &message);
+        }
     }
-    tracing::info!(
-        actor = %op.actor,
-        action = "wall.purge",
-        messages = erased.messages,
-        participants = erased.participants,
-        media = erased.media,
-        "operator action"
-    );
-    let detail = format!(
-        "messages={} participants={} media={}",
-        erased.messages, erased.participants, erased.media
-    );
-    audit.record(&op.actor, "wall.purge", Some(&id), None, &detail)?;
+    if let Some(now) = playback.now_playing(&id) {
+        playback.remove(&id, &now.message_id);
+    }
+    audit.record(&op.actor, "wall.purge", Some(&id), None, &erased.detail())?;
     Ok(Json(json!({"wall": id, "erased": erased})).into_response())
 }
 
@@ -111,10 +105,10 @@ async fn export(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     known_wall(&walls, &id)?;
-    audit.record(&op.actor, "wall.export", Some(&id), None, "")?;
     let now = clock.now_ms();
     let filename = format!("voicewall-{id}-{}.zip", &rfc3339(now)[..10]);
-    tracing::info!(actor = %op.actor, action = "wall.export", "operator action");
+    // Recorded when it starts: an export hands personal data out, whether or not the download ends.
+    audit.record(&op.actor, "wall.export", Some(&id), None, "")?;
     let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(4);
     let wall = id.clone();
     tokio::task::spawn_blocking(move || {
