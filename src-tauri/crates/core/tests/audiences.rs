@@ -386,3 +386,29 @@ async fn a_display_link_works_once_and_leads_to_the_clean_wall_url() {
     assert!(page.contains("/admin") && page.contains("显示屏"), "{page}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_kiosk_overlay_qr_signs_the_operators_phone_in() {
+    let app = TestApp::spawn("").await;
+    let code = app
+        .state
+        .credentials
+        .display_link("main", DisplayScope::Kiosk);
+    let kiosk = app.redeem_display(&format!("/display/{code}")).await;
+    let r = app
+        .anonymous
+        .get(app.url("/api/walls/main/operator"))
+        .header("cookie", kiosk)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let v: serde_json::Value = r.json().await.unwrap();
+    let console = format!("{}/admin", app.state.public_url);
+    assert_eq!(v["console_url"], console.as_str());
+    assert_eq!(v["token"], app.admin_token.as_str());
+    let scanned = voicewall_testkit::qr::decode_svg(v["qr_svg"].as_str().unwrap()).unwrap();
+    assert_eq!(scanned, format!("{console}#token={}", app.admin_token));
+    app.stop().await;
+}
