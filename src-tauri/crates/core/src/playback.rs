@@ -733,6 +733,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_idle_loop_replays_the_approved_voice_again_and_again() {
+        let fx = Fixture::new(FakePlatform::serving(Vec::new(), "audio/ogg"));
+        store_voice(&fx, "7", &fixture("hello.ogg"));
+        let mut held = crate::testing::ready_voice("8", None);
+        held.moderation = crate::domain::Moderation::Pending;
+        fx.store.put_message(WALL, &held).unwrap();
+        let mut events = fx.events();
+        let (_handle, task) = Playback::new(false);
+        let (output, stop, _listener) = pulled_output();
+        fx.board.set_idle_loop(WALL, Some(1)).unwrap();
+        let run = tokio::spawn(task.run(player(&fx), Ok(output), false));
+        // Nothing queued, auto-play off: only the idle loop can start it, and only the approved one.
+        for _ in 0..2 {
+            let started = tokio::time::timeout(Duration::from_secs(30), next_event(&mut events));
+            match started.await.expect("the idle loop never replayed") {
+                WallEvent::PlaybackStarted { message_id, .. } => assert_eq!(message_id, "7"),
+                other => panic!("expected playback_started, got {other:?}"),
+            }
+            loop {
+                if let WallEvent::PlaybackFinished { .. } = next_event(&mut events).await {
+                    break;
+                }
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        run.abort();
+    }
+
+    #[tokio::test]
     async fn without_an_output_a_tap_is_answered_no_device() {
         let fx = Fixture::new(FakePlatform::serving(Vec::new(), "audio/ogg"));
         store_voice(&fx, "2", &fixture("hello.ogg"));

@@ -710,3 +710,45 @@ async fn a_banned_guest_is_told_on_their_phone_and_nothing_is_accepted() {
     let (_, list) = op(&app, "GET", "/api/admin/walls/main/messages", None).await;
     assert_eq!(list["messages"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn the_console_stream_sends_every_message_change_and_the_queue() {
+    let app = spawn("moderation = \"pre\"").await;
+    let mut r = app
+        .client
+        .get(app.url("/api/admin/walls/main/events"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut text = String::new();
+    // The stream is open once its hello arrived.
+    while !text.contains("event: hello") {
+        text.push_str(&String::from_utf8_lossy(&r.chunk().await.unwrap().unwrap()));
+    }
+    let mid = voice(&app, "dev-a", "hello.ogg", "s1").await;
+    wait_message(&app, &mid, |m| m["status"] == "ready").await;
+    op(
+        &app,
+        "POST",
+        &format!("/api/admin/walls/main/messages/{mid}/approve"),
+        None,
+    )
+    .await;
+    let wanted = [
+        format!("\"id\":\"{mid}\""),
+        "\"moderation\":\"pending\"".to_string(),
+        "\"moderation\":\"approved\"".to_string(),
+        "event: queue".to_string(),
+    ];
+    let read = async {
+        while !wanted.iter().all(|w| text.contains(w.as_str())) {
+            text.push_str(&String::from_utf8_lossy(&r.chunk().await.unwrap().unwrap()));
+        }
+    };
+    tokio::time::timeout(PATIENCE, read)
+        .await
+        .unwrap_or_else(|_| panic!("the console stream missed one of {wanted:?}"));
+    assert!(text.contains("event: message"));
+}

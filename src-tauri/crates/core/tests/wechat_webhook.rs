@@ -504,3 +504,31 @@ async fn the_join_qr_is_the_platform_qr_with_fallback_and_renewal() {
     assert!(mock.count("/cgi-bin/qrcode/create") >= 4);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_banned_senders_voice_is_refused_with_a_passive_reply() {
+    let (_d, mock, app) = setup().await;
+    mock.add_media("media-ban", hello_amr(), "audio/amr");
+    app.state
+        .board
+        .set_banned(WALL, "wechat:oBanned", true)
+        .unwrap();
+    let xml = wechat::voice_xml(ORIGINAL_ID, "oBanned", now_s(), "media-ban", unique(), "hi");
+    let r = app.push(&xml, PushMode::Safe).await;
+    assert_eq!(r.status(), 200);
+    let inner = pusher()
+        .open_reply(&r.text().await.unwrap())
+        .expect("a sealed passive reply");
+    let f = xml::fields(&inner).unwrap();
+    assert_eq!(
+        (f["ToUserName"].as_str(), f["MsgType"].as_str()),
+        ("oBanned", "text")
+    );
+    assert!(f["Content"].contains("organiser"), "{}", f["Content"]);
+    assert_eq!(app.inbox_pending().await, 0);
+    assert!(
+        app.state.store.messages(WALL).unwrap().is_empty(),
+        "nothing stored"
+    );
+    app.stop().await;
+}

@@ -14,6 +14,7 @@ pub mod access;
 pub mod admin;
 pub mod client_ip;
 pub mod error;
+pub mod sse;
 pub mod state;
 
 use crate::app::{AdminToken, AppState, Shutdown};
@@ -28,7 +29,7 @@ use crate::walls::Walls;
 use access::Display;
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
@@ -40,7 +41,6 @@ use serde_json::json;
 use state::{known_wall, JoinState, WallState, WallTheme};
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::StreamExt;
@@ -233,25 +233,8 @@ async fn wall_events(
             .event("resync")
             .data(json!({"type": "resync", "missed": n}).to_string()))),
     });
-    let hello = tokio_stream::once(Ok(Event::default()
-        .event("hello")
-        .data(json!({"type": "hello"}).to_string())));
-    // A visible heartbeat (SSE comments are invisible to pages) lets the wall detect a dead connection.
-    let heartbeat = tokio_stream::wrappers::IntervalStream::new(tokio::time::interval_at(
-        tokio::time::Instant::now() + HEARTBEAT,
-        HEARTBEAT,
-    ))
-    .map(|_| {
-        Ok(Event::default()
-            .event("heartbeat")
-            .data(json!({"type": "heartbeat"}).to_string()))
-    });
-    let events =
-        futures_util::StreamExt::take_until(hello.chain(stream).merge(heartbeat), shutdown.begun());
-    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(10))))
+    Ok(sse::live(json!({"type": "hello"}), stream, shutdown))
 }
-
-const HEARTBEAT: Duration = Duration::from_secs(15);
 
 fn to_sse(ev: &WallEvent) -> Event {
     Event::default()

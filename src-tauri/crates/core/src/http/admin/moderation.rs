@@ -17,14 +17,13 @@ use crate::playback::Playback;
 use crate::walls::Walls;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::{Event, Sse};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::convert::Infallible;
-use std::time::Duration;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::StreamExt;
@@ -122,8 +121,6 @@ async fn messages(
     Ok(Json(json!({"messages": board.admin_messages(&id)?})))
 }
 
-const HEARTBEAT: Duration = Duration::from_secs(15);
-
 async fn events(
     _op: Operator,
     State(walls): State<Walls>,
@@ -141,17 +138,11 @@ async fn events(
             .event("resync")
             .data(json!({"missed": n}).to_string()))),
     });
-    let hello = tokio_stream::once(Ok(Event::default()
-        .event("hello")
-        .data(json!({"wall": id}).to_string())));
-    let heartbeat = tokio_stream::wrappers::IntervalStream::new(tokio::time::interval_at(
-        tokio::time::Instant::now() + HEARTBEAT,
-        HEARTBEAT,
+    Ok(crate::http::sse::live(
+        json!({"wall": id}),
+        stream,
+        shutdown,
     ))
-    .map(|_| Ok(Event::default().event("heartbeat").data("{}")));
-    let events =
-        futures_util::StreamExt::take_until(hello.chain(stream).merge(heartbeat), shutdown.begun());
-    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(10))))
 }
 
 #[derive(Deserialize)]
