@@ -368,8 +368,8 @@ fn an_empty_admin_token_is_refused_at_start_by_name() {
 fn seed_two_walls(data: &std::path::Path) -> (String, String) {
     use voicewall_core::domain::{Message, Participant, Provider};
     let store = voicewall_core::store::Store::open(data).unwrap();
-    let amr = std::fs::read(fixture("hello.amr")).unwrap();
-    let ogg = std::fs::read(fixture("hello.ogg")).unwrap();
+    let amr = std::fs::read(fixture("audio/hello.amr")).unwrap();
+    let ogg = std::fs::read(fixture("audio/hello.ogg")).unwrap();
     let amr_key = store.put_media(&amr, "audio/amr").unwrap().to_string();
     let shared_key = store.put_media(&ogg, "audio/ogg").unwrap().to_string();
     let picture = store
@@ -463,7 +463,7 @@ fn purge_and_export_work_on_a_stopped_kiosk_through_the_binary() {
     );
     assert_eq!(row["received_at"], "2026-12-02T19:06:04Z");
     let audio = read(&mut zip, row["file"].as_str().unwrap());
-    assert_eq!(audio, std::fs::read(fixture("hello.ogg")).unwrap());
+    assert_eq!(audio, std::fs::read(fixture("audio/hello.ogg")).unwrap());
     let csv = String::from_utf8(read(&mut zip, "manifest.csv")).unwrap();
     assert!(
         csv.lines().nth(1).unwrap().contains(",\"hi, all\","),
