@@ -645,7 +645,7 @@
     stats.textContent = '';
     const audioBad = audio.state && audio.state !== 'ok' && audio.state !== 'null';
     const rows = [
-      ['audio', [audio.state, audio.detail].filter(Boolean).join(' · ') || '—', audioBad],
+      ['audio', (audio.detail && String(audio.detail).startsWith(audio.state) ? audio.detail : [audio.state, audio.detail].filter(Boolean).join(' · ')) || '—', audioBad],
       ['queue_len', h.queue_len ?? '—'],
       ['participants', w.participants ?? '—'],
       ['msgs', Object.entries(counts).filter(([, n]) => n).map(([k, n]) => `${n} ${t(k === 'failed' ? 'st_failed' : `m_${k}`)}`).join(' · ') || '0'],

@@ -291,7 +291,7 @@ test('rotate: the old join link is refused at once, the new one works; open a di
     await page.locator('#display-qr').screenshot({ path: qrFile });
     const decoded = execFileSync('zbarimg', ['-q', '--raw', qrFile]).toString().trim();
     assert.equal(decoded, link);
-    await shot(page, '390-wall', { fullPage: true });
+    await shot(page, '390-wall-display', { fullPage: true });
     // Single use: the first visit opens the wall, the second is refused.
     const once = await fetch(link, { redirect: 'manual' });
     assert.equal(once.status, 303);
@@ -367,9 +367,53 @@ test('purge: a typed confirmation, then nothing of the wall is left', async () =
   });
 });
 
+test('controls: pause/resume, volume, QR on the wall, idle loop and clear reach the server', async () => {
+  await withConsole({}, async (srv, browser) => {
+    const page = await newPage(browser, { ...PHONE, locale: 'en' });
+    await signIn(page, srv);
+    const { wall } = await openDisplay(browser, page, srv);
+    const g = await guestJoins(srv, 'Ivy');
+    assert.equal((await guestSpeaks(srv, g, 'hello.ogg')).status, 201);
+    await waitFor(wall, () => window.__wall.messages === 1, null, { message: 'on the wall' });
+    const wallInfo = async () => (await adminApi(srv, 'GET', '/api/admin/walls')).data.find((w) => w.id === srv.wallId);
+
+    await page.click('.tabs button[data-tab="playback"]');
+    await page.click('#pb-toggle');
+    await until(async () => (await playback(srv)).paused === true, { message: 'paused' });
+    await waitFor(page, () => document.getElementById('pb-toggle').dataset.act === 'resume', null, { message: 'button offers resume' });
+    await page.click('#pb-toggle');
+    await until(async () => (await playback(srv)).paused === false, { message: 'resumed' });
+    await page.locator('#volume').fill('40');
+    await until(async () => Math.abs((await playback(srv)).volume - 0.4) < 0.01, { message: 'volume 0.4' });
+
+    await page.click('.tabs button[data-tab="wall"]');
+    await page.click('#qr-visible');
+    await until(async () => (await wallInfo()).qr_visible === false, { message: 'QR hidden' });
+    const st = await adminApi(srv, 'GET', `/api/walls/${srv.wallId}`);
+    assert.equal(st.data.qr_visible, false);
+    await page.click('#qr-visible');
+    await until(async () => (await wallInfo()).qr_visible === true, { message: 'QR shown' });
+    await page.fill('#idle-seconds', '30');
+    await page.click('#idle-form button[type="submit"]');
+    await until(async () => (await wallInfo()).idle_loop_s === 30, { message: 'idle loop 30 s' });
+    await page.fill('#idle-seconds', '');
+    await page.click('#idle-form button[type="submit"]');
+    await until(async () => (await wallInfo()).idle_loop_s == null, { message: 'idle loop off' });
+
+    await page.click('#clear-btn');
+    await page.waitForSelector('#modal:not([hidden])');
+    await page.click('#modal-ok');
+    await waitFor(wall, () => window.__wall.messages === 0, null, { message: 'the wall is clear' });
+    // Cleared, not deleted: the console still lists the message.
+    assert.equal((await adminApi(srv, 'GET', `/api/admin/walls/${srv.wallId}/messages`)).data.messages.length, 1);
+    const audit = (await adminApi(srv, 'GET', '/api/admin/audit?limit=50')).data.entries.map((e) => e.action);
+    for (const a of ['playback.pause', 'playback.resume', 'wall.clear']) assert.ok(audit.includes(a), `${a} in ${audit}`);
+  });
+});
+
 test('screenshots: the console with a few messages at 390×844 (zh-CN) and 1280×800 (en), no overflow, readable Chinese', async () => {
   await withConsole({}, async (srv, browser) => {
-    const names = ['王小明', 'Alice Martin', '李娜 Lina', 'Maximilian Featherstonehaugh'];
+    const names = ['王小明', 'Alice Martin', '李娜 Lina', 'Maximilian Featherstone'];
     await adminApi(srv, 'PUT', `/api/admin/walls/${srv.wallId}/moderation`, { mode: 'pre' });
     const guests = [];
     for (const n of names) {

@@ -29,7 +29,7 @@ use crate::walls::Walls;
 use access::Display;
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
@@ -126,20 +126,7 @@ async fn healthz(
         "walls": walls.ids().count(),
         "audio": playback.status(),
         "inbox_pending": store.inbox_len(),
-        "providers": provider_statuses(&walls),
     }))
-}
-
-/// Each wall's link with its platform (`WallProvider::status`: e.g. Telegram's setWebhook result), by
-/// wall id; walls whose provider has nothing to report are left out. No guest data, no secrets: shown on
-/// `/healthz` and to the operator console.
-pub fn provider_statuses(
-    walls: &Walls,
-) -> std::collections::BTreeMap<String, crate::provider::ProviderStatus> {
-    walls
-        .iter()
-        .filter_map(|w| Some((w.config.id.clone(), w.provider.status()?)))
-        .collect()
 }
 
 async fn metrics(
