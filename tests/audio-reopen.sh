@@ -13,23 +13,13 @@ BIN=$(realpath "${1:-${VOICEWALL_BIN:-target/debug/voicewall}}")
 OUT=target/test-output/audio-reopen
 mkdir -p "$OUT"
 TMP=$(mktemp -d)
-export PULSE_SERVER="unix:$TMP/pulse.sock"
-export PULSE_RUNTIME_PATH="$TMP/rt" XDG_RUNTIME_DIR="$TMP/rt" HOME="${HOME:-/root}"
-mkdir -p "$TMP/rt"
-pulseaudio -n --daemonize=no --exit-idle-time=-1 --disallow-exit \
-  -L "module-native-protocol-unix socket=$TMP/pulse.sock auth-anonymous=1" >"$OUT/pulse.log" 2>&1 &
-PA=$!
+. tests/private-pulse.sh
 APP=
 cleanup() { [[ -n "$APP" ]] && kill "$APP" 2>/dev/null; kill $PA 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$TMP"; }
 trap cleanup EXIT
-for _ in $(seq 1 50); do pactl info >/dev/null 2>&1 && break; sleep 0.1; done
 plug() { pactl load-module module-null-sink sink_name=vw >"$TMP/module"; pactl set-default-sink vw; }
 unplug() { pactl unload-module "$(cat "$TMP/module")"; }
 plug
-cat > "$TMP/.asoundrc" <<ASOUND
-pcm.!default { type pulse }
-ctl.!default { type pulse }
-ASOUND
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cat > "$TMP/v.toml" <<TOML
 [server]
