@@ -8,21 +8,10 @@ BIN=${VOICEWALL_BIN:-target/debug/voicewall}
 OUT=target/test-output/audio
 mkdir -p "$OUT"
 TMP=$(mktemp -d)
-export PULSE_SERVER="unix:$TMP/pulse.sock"
-export PULSE_RUNTIME_PATH="$TMP/rt" XDG_RUNTIME_DIR="$TMP/rt" HOME="${HOME:-/root}"
-mkdir -p "$TMP/rt"
-pulseaudio -n --daemonize=no --exit-idle-time=-1 --disallow-exit \
-  -L "module-native-protocol-unix socket=$TMP/pulse.sock auth-anonymous=1" \
-  -L "module-null-sink sink_name=vw" >"$OUT/pulse.log" 2>&1 &
-PA=$!
+. tests/private-pulse.sh
 trap 'kill $PA 2>/dev/null || true; rm -rf "$TMP"' EXIT
-for _ in $(seq 1 50); do pactl info >/dev/null 2>&1 && break; sleep 0.1; done
+pactl load-module module-null-sink sink_name=vw >/dev/null
 pactl set-default-sink vw
-# ALSA's default device goes to PulseAudio (the alsa pulse plugin), as on a desktop: a private ~/.asoundrc.
-cat > "$TMP/.asoundrc" <<ASOUND
-pcm.!default { type pulse }
-ctl.!default { type pulse }
-ASOUND
 
 cat > "$TMP/v.toml" <<TOML
 [audio]

@@ -70,6 +70,8 @@ public_url = "${base}"
 data_dir = "${dir}/data"
 [audio]
 output = "null"
+[admin]
+token = "e2e-admin-token"
 [[walls]]
 id = "main"
 title = "E2E Wall"
@@ -105,7 +107,8 @@ try {
   step(`fullscreen: window ${rect.width}x${rect.height} at ${rect.x},${rect.y}, viewport ${viewport.join('x')}, screen ${screen.join('x')}`);
 
   // 3. QR
-  const joinUrl = (await (await fetch(`${base}/api/walls/main`)).json()).join.url;
+  // A display route: the operator's Bearer token (the kiosk window opened its own one-time display link).
+  const joinUrl = (await (await fetch(`${base}/api/walls/main`, { headers: { authorization: 'Bearer e2e-admin-token' } })).json()).join.url;
   const qr = await until('a QR on screen that decodes to the join URL', () => screenQr('wall') === joinUrl && joinUrl);
   step(`the QR on screen decodes to ${qr}`);
 

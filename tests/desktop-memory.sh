@@ -21,6 +21,8 @@ public_url = "http://127.0.0.1:$PORT"
 data_dir = "$TMP/data"
 [audio]
 output = "null"
+[admin]
+token = "memory-admin-token"
 [[walls]]
 id = "main"
 title = "内存测试"
@@ -53,7 +55,7 @@ pss() { # "<label>": one line per process and the total, in MiB
   done
   printf '  | total PSS %.1f MiB\n' "$(awk -v k="$total" 'BEGIN{print k/1024}')"
 }
-wall_people() { curl -fsS "http://127.0.0.1:$PORT/api/walls/main" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["participants"]))'; }
+wall_people() { curl -fsS -H "Authorization: Bearer memory-admin-token" "http://127.0.0.1:$PORT/api/walls/main" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["participants"]))'; }
 
 for _ in $(seq 1 300); do curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 sleep 8   # painted and idle (the wall page loads in < 2 s; give WebKit time to settle its caches)
@@ -65,7 +67,7 @@ port, n = int(sys.argv[1]), int(sys.argv[2])
 c = http.client.HTTPConnection("127.0.0.1", port)
 def get(p, headers={}):
     c.request("GET", p, headers=headers); r = c.getresponse(); return r, r.read()
-r, body = get("/api/walls/main")
+r, body = get("/api/walls/main", {"authorization": "Bearer memory-admin-token"})
 url = urllib.parse.urlparse(json.loads(body)["join"]["url"])
 token = urllib.parse.parse_qs(url.query)["t"][0]
 for i in range(n):

@@ -24,6 +24,8 @@ public_url = "http://127.0.0.1:$PORT"
 data_dir = "$TMP/data"
 [audio]
 output = "null"
+[admin]
+token = "smoke-admin-token"
 [[walls]]
 id = "main"
 title = "Smoke Test Wall"
@@ -46,7 +48,8 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null || { echo "desktop-smoke: /healthz never answered"; exit 1; }
-JOIN_URL=$(curl -fsS "http://127.0.0.1:$PORT/api/walls/main" | python3 -c 'import json,sys; print(json.load(sys.stdin)["join"]["url"])')
+# A display route: the operator's Bearer token (the kiosk window has its own display credential).
+JOIN_URL=$(curl -fsS -H "Authorization: Bearer smoke-admin-token" "http://127.0.0.1:$PORT/api/walls/main" | python3 -c 'import json,sys; print(json.load(sys.stdin)["join"]["url"])')
 
 painted=""
 for i in $(seq 1 120); do

@@ -474,6 +474,14 @@
     document.addEventListener('visibilitychange', () => { if (document.hidden && state.recording) stopRecording(); });
   }
 
+  // The consent line (what is kept, how long, shown and played in the room) in the page's language.
+  function renderConsent() {
+    const c = (state.info && state.info.consent) || {};
+    const text = c[lang] || c.en || '';
+    $('consent').textContent = text;
+    $('consent').hidden = !text;
+  }
+
   async function init() {
     wire();
     const info = await request('GET', 'info');
@@ -484,6 +492,7 @@
       document.title = info.data.title;
     }
     applyI18n();
+    renderConsent();
     updateCounter();
     renderAvatarPreview();
     if (!token) { notice(lang === 'zh' ? '链接不完整，请重新扫描屏幕上的二维码。' : 'This link is incomplete. Scan the QR code on the screen again.'); return; }

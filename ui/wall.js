@@ -924,6 +924,8 @@
     applyTheme(S.wall.theme);
     const q = safeUrl(st.join && st.join.qr_svg_url);
     if (q && qrImg.getAttribute('src') !== q) qrImg.src = q;
+    // the operator can hide the join QR (e.g. during a speech)
+    panel.hidden = st.qr_visible === false;
   }
 
   function applyTheme(theme) {
@@ -1172,6 +1174,10 @@
       case 'join_updated':
         bumpQr(d.join_url);
         break;
+      case 'wall_changed':
+        // the operator removed, banned, cleared or toggled the QR: rebuild from the state
+        resync();
+        break;
       case 'heartbeat':
       case 'ping':
         S.heartbeatSeen = true;
@@ -1225,18 +1231,26 @@
   let buffer = null;
   let lastEventAt = 0;
   const EVENT_TYPES = ['participant_joined', 'participant_updated', 'participant_left', 'message_added', 'message_updated',
-    'playback_started', 'playback_progress', 'playback_finished', 'join_updated', 'heartbeat', 'ping'];
+    'playback_started', 'playback_progress', 'playback_finished', 'join_updated', 'wall_changed', 'heartbeat', 'ping'];
+
+  // Without a display credential the server answers 401: say how to open a display (both languages:
+  // the wall's locale is in the state this page may not read).
+  const NOT_A_DISPLAY = 'Not a display yet: open one from the console (/admin) · 还不是显示屏：请从管理控制台 (/admin) 打开';
+  let notADisplay = false;
 
   async function fetchState() {
     const r = await fetch(api, { cache: 'no-store', headers: { accept: 'application/json' } });
+    if (r.status === 401) { notADisplay = true; setConnected(false); }
     if (!r.ok) throw new Error(`state ${r.status}`);
+    notADisplay = false;
     return r.json();
   }
 
   function setConnected(on) {
     S.connected = on;
     app.classList.toggle('offline', !on);
-    statusEl.querySelector('#status-text').textContent = S.everConnected ? S.strings.reconnecting : S.strings.connecting;
+    statusEl.querySelector('#status-text').textContent = notADisplay ? NOT_A_DISPLAY
+      : S.everConnected ? S.strings.reconnecting : S.strings.connecting;
     statusEl.hidden = on;
   }
 
@@ -1252,6 +1266,12 @@
     }
   }
 
+  function resync() {
+    const src = es;
+    if (!src || buffer) return;
+    fetchState().then((st) => { if (es === src) applyState(st); }).catch(() => fail(src));
+  }
+
   function connect() {
     clearTimeout(retryTimer);
     if (es) { es.close(); es = null; }
@@ -1260,10 +1280,7 @@
     es = src;
     for (const t of EVENT_TYPES) src.addEventListener(t, onEvent);
     // The server says this page fell behind (missed events): rebuild from the state API.
-    src.addEventListener('resync', () => {
-      if (es !== src || buffer) return;
-      fetchState().then((st) => { if (es === src) applyState(st); }).catch(() => fail(src));
-    });
+    src.addEventListener('resync', resync);
     src.onmessage = onEvent;
     src.onopen = async () => {
       if (es !== src) return;
@@ -1306,18 +1323,15 @@
 
   // ---------------------------------------------------------------- input
   const lastPlay = new Map();
-  const ADMIN_TOKEN = new URLSearchParams(location.search).get('admin');
   function requestPlay(pid) {
     const now = performance.now();
     if (now - (lastPlay.get(pid) || -1e9) < 800) return;
     lastPlay.set(pid, now);
     S.plays.push(pid);
-    // Taps from the kiosk itself (loopback) need no token; a remote display passes ?admin=TOKEN in its URL.
-    const headers = { 'content-type': 'application/json' };
-    if (ADMIN_TOKEN) headers.authorization = `Bearer ${ADMIN_TOKEN}`;
+    // The display's cookie (from the kiosk shell or the console's one-time link) is the credential.
     fetch(`${api}/play`, {
       method: 'POST',
-      headers,
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ participant_id: pid }),
     }).catch(() => {});
   }
@@ -1332,6 +1346,30 @@
 
   let resizeTimer = 0;
   window.addEventListener('resize', () => { clearTimeout(resizeTimer); resizeTimer = setTimeout(() => { S.layout = null; layout(); }, 60); });
+
+  // ---------------------------------------------------------------- operator overlay (kiosk only)
+  // Ctrl+Shift+A shows the console's address as a QR the operator's phone scans to sign in (the token
+  // rides in the URL fragment, which no server or log sees), and the token as text; again hides it.
+  // Only the kiosk's own window may read it (GET /api/walls/{id}/operator); elsewhere nothing happens.
+  let overlayEl = null;
+  async function toggleOperatorOverlay() {
+    if (overlayEl) { overlayEl.remove(); overlayEl = null; return; }
+    const r = await fetch(`${api}/operator`, { cache: 'no-store' }).catch(() => null);
+    if (!r || !r.ok || overlayEl) return;
+    const op = await r.json();
+    overlayEl = el('div', 'op-overlay');
+    overlayEl.id = 'operator-overlay';
+    const card = el('div', 'op-card');
+    const qr = el('div', 'op-qr');
+    qr.innerHTML = op.qr_svg;  // our own server's SVG
+    card.append(qr, el('p', 'op-url', op.console_url), el('p', 'op-token', op.token),
+      el('p', 'op-hint', 'Scan to open the console · 扫码打开管理控制台 — Ctrl+Shift+A hides'));
+    overlayEl.append(card);
+    document.body.append(overlayEl);
+  }
+  window.addEventListener('keydown', (e) => {
+    if (e.ctrlKey && e.shiftKey && (e.key === 'A' || e.key === 'a')) { e.preventDefault(); toggleOperatorOverlay(); }
+  });
 
   // ---------------------------------------------------------------- test hooks
   function rectOf(e) { const r = e.getBoundingClientRect(); return { x: r.left, y: r.top, w: r.width, h: r.height }; }

@@ -67,6 +67,17 @@ impl Heartbeat {
         }
     }
 
+    /// One round of the watch at `now`: true when the page is hung and its web process must be restarted.
+    /// The restart counts as a beat, so the next one comes only after another [`HUNG_AFTER`] of silence
+    /// (not on every round while the new page loads).
+    pub fn due_for_restart(&self, now: Instant) -> bool {
+        if !self.is_hung(now) {
+            return false;
+        }
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(now);
+        true
+    }
+
     /// Forget the last beat: after a reload the new page gets its loading time again.
     fn restart(&self) {
         *self.last.lock().unwrap_or_else(|e| e.into_inner()) = None;
@@ -83,14 +94,13 @@ impl Heartbeat {
             let mut tick = tokio::time::interval(BEAT_EVERY);
             loop {
                 tick.tick().await;
-                if !self.is_hung(Instant::now()) {
+                if !self.due_for_restart(Instant::now()) {
                     continue;
                 }
                 tracing::warn!(
                     silent_s = HUNG_AFTER.as_secs(),
                     "the wall page stopped beating: restarting its web process"
                 );
-                *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
                 if restart_web_process(&window).is_err() {
                     tracing::warn!("the wall window is gone; the heartbeat watch ends");
                     return;
@@ -171,5 +181,40 @@ mod tests {
         assert!(hb.is_hung(beat + HUNG_AFTER + Duration::from_secs(1)));
         hb.restart();
         assert!(hb.last.lock().unwrap().is_none());
+    }
+
+    /// The watch loop's decisions over a simulated run, round by round as `watch` makes them: a page
+    /// that beats every 2 s for a minute and then freezes is restarted once, within one round after
+    /// HUNG_AFTER of silence; while it stays frozen, once per HUNG_AFTER, never on every round.
+    #[test]
+    fn the_watch_restarts_a_frozen_page_once_per_silence() {
+        let hb = Heartbeat::default();
+        let t0 = hb.started;
+        let froze = t0 + Duration::from_secs(60);
+        let mut restarts = Vec::new();
+        let mut t = t0;
+        while t <= t0 + Duration::from_secs(200) {
+            if t <= froze {
+                // The page beats between two rounds (its title changes every BEAT_EVERY).
+                *hb.last.lock().unwrap() = Some(t);
+            }
+            if hb.due_for_restart(t) {
+                restarts.push(t.duration_since(froze).as_secs());
+            }
+            t += BEAT_EVERY;
+        }
+        let first = HUNG_AFTER.as_secs();
+        assert!(
+            restarts
+                .first()
+                .is_some_and(|&s| s > first && s <= first + BEAT_EVERY.as_secs()),
+            "first restart just after {first} s of silence: {restarts:?}"
+        );
+        assert!(
+            restarts.windows(2).all(|w| w[1] - w[0] > first),
+            "at most one restart per silence of {first} s: {restarts:?}"
+        );
+        assert_eq!(restarts.len(), 4, "{restarts:?}");
+        assert!(!hb.due_for_restart(t0), "a beating page is never restarted");
     }
 }

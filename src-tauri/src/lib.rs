@@ -197,8 +197,13 @@ pub fn run_desktop(config: Config, demo: Option<Box<dyn Simulation>>) -> i32 {
         let _entered = rt.enter();
         simulation.start(local);
     }
-    // The window talks to the server on loopback whatever address it listens on.
-    let wall_url = format!("http://127.0.0.1:{}/wall/{first_wall}", local.port());
+    // The window talks to the server on loopback whatever address it listens on; it opens a one-time
+    // display link from the core (its credential), which leads on to the clean /wall/{id}.
+    let wall_url = format!(
+        "http://127.0.0.1:{}{}",
+        local.port(),
+        app.kiosk_display_path(&first_wall)
+    );
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = rt.spawn(app.run_until_stopped(async move {
         let _ = stop_rx.await;
@@ -242,7 +247,7 @@ pub fn run_desktop(config: Config, demo: Option<Box<dyn Simulation>>) -> i32 {
                 voicewall_core::startup::shutdown_signal().await;
                 handle.exit(0);
             });
-            tracing::info!(url = %wall_url, "kiosk window open");
+            tracing::info!(wall = %first_wall, "kiosk window open");
             Ok(())
         })
         .build(tauri::generate_context!());

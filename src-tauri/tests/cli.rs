@@ -309,3 +309,205 @@ fn http_get(url: &str) -> std::io::Result<String> {
     }
     Ok(out)
 }
+
+fn bare_config(dir: &std::path::Path, extra: &str) -> std::path::PathBuf {
+    let cfg = dir.join("v.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\ndata_dir = {:?}\n[audio]\noutput = \"null\"\n{extra}",
+            dir.join("data").display().to_string()
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+#[test]
+fn a_generated_admin_token_is_printed_once_to_the_terminal_and_never_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = bare_config(dir.path(), "");
+    let first = ServeProcess::start(std::path::Path::new(BIN), &cfg).unwrap();
+    let (status, lines) = first.terminate();
+    assert!(status.success());
+    let at = lines
+        .iter()
+        .position(|l| l.contains("the operator's admin token"))
+        .unwrap_or_else(|| panic!("the token is printed on the first run: {lines:#?}"));
+    let token = lines[at + 1].trim().to_string();
+    assert_eq!(token.len(), 24, "{lines:#?}");
+    let logged: String = std::fs::read_dir(dir.path().join("data/logs"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+        .collect();
+    assert!(!logged.is_empty(), "a log file is written");
+    assert!(!logged.contains(&token), "the token is in the log file");
+    let second = ServeProcess::start(std::path::Path::new(BIN), &cfg).unwrap();
+    let (_, lines) = second.terminate();
+    assert!(
+        !lines.iter().any(|l| l.contains(&token)),
+        "printed once only: {lines:#?}"
+    );
+}
+
+#[test]
+fn an_empty_admin_token_is_refused_at_start_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = bare_config(dir.path(), "[admin]\ntoken = \"\"\n");
+    let out = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("[admin] token"), "{err}");
+}
+
+/// A stopped kiosk's store with two walls that share one voice: main (ann, two voices) and other (cat).
+fn seed_two_walls(data: &std::path::Path) -> (String, String) {
+    use voicewall_core::domain::{Message, Participant, Provider};
+    let store = voicewall_core::store::Store::open(data).unwrap();
+    let amr = std::fs::read(fixture("audio/hello.amr")).unwrap();
+    let ogg = std::fs::read(fixture("audio/hello.ogg")).unwrap();
+    let amr_key = store.put_media(&amr, "audio/amr").unwrap().to_string();
+    let shared_key = store.put_media(&ogg, "audio/ogg").unwrap().to_string();
+    let picture = store
+        .put_media(b"svg", "image/svg+xml")
+        .unwrap()
+        .to_string();
+    // From JSON, as the store keeps it: fields added later take their defaults.
+    let voice = |id: &str, who: &str, key: &str| -> Message {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "participant_id": who, "kind": "voice", "status": "ready", "error": null,
+            "duration_ms": 1200, "received_at": 1_796_238_364_000u64, "played_count": 0,
+            "transcript": "hi, all", "media_url": format!("/media/{key}"),
+        }))
+        .unwrap()
+    };
+    for (wall, who, name) in [("main", "web:ann", "Ann"), ("other", "web:cat", "Cat")] {
+        store
+            .put_participant(
+                wall,
+                &Participant {
+                    id: who.into(),
+                    person_id: who.into(),
+                    display_name: name.into(),
+                    avatar_url: format!("/media/{picture}"),
+                    provider: Provider::Web,
+                    joined_at: 1,
+                    has_profile: true,
+                },
+            )
+            .unwrap();
+    }
+    store
+        .put_message("main", &voice("10", "web:ann", &amr_key))
+        .unwrap();
+    store
+        .put_message("main", &voice("11", "web:ann", &shared_key))
+        .unwrap();
+    store
+        .put_message("other", &voice("12", "web:cat", &shared_key))
+        .unwrap();
+    store.flush().unwrap();
+    (amr_key, shared_key)
+}
+
+#[test]
+fn purge_and_export_work_on_a_stopped_kiosk_through_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        "[[walls]]\nid = \"main\"\n[walls.web]\n[[walls]]\nid = \"other\"\n[walls.web]\n",
+    );
+    let data = dir.path().join("data");
+    let (amr_key, shared_key) = seed_two_walls(&data);
+
+    // Export other: its one voice, byte for byte, with both manifests.
+    let zip_path = dir.path().join("other.zip");
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .args(["export", "--wall", "other", "--out"])
+        .arg(&zip_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("exported wall other: 1 voice messages"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&zip_path).unwrap()).unwrap();
+    let read = |zip: &mut zip::ZipArchive<std::fs::File>, name: &str| {
+        let mut f = zip.by_name(name).unwrap();
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut f, &mut v).unwrap();
+        v
+    };
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&read(&mut zip, "manifest.json")).unwrap();
+    let row = &manifest["messages"][0];
+    assert_eq!(
+        (
+            row["id"].as_str(),
+            row["name"].as_str(),
+            row["transcript"].as_str()
+        ),
+        (Some("12"), Some("Cat"), Some("hi, all"))
+    );
+    assert_eq!(row["received_at"], "2026-12-02T19:06:04Z");
+    let audio = read(&mut zip, row["file"].as_str().unwrap());
+    assert_eq!(audio, std::fs::read(fixture("audio/hello.ogg")).unwrap());
+    let csv = String::from_utf8(read(&mut zip, "manifest.csv")).unwrap();
+    assert!(
+        csv.lines().nth(1).unwrap().contains(",\"hi, all\","),
+        "{csv}"
+    );
+    assert_eq!(zip.len(), 3);
+
+    // Purge main: ann and her voices go; the voice other shares and the picture cat shows stay.
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .args(["purge", "--wall", "main"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("purged wall main: 2 messages, 1 participants"),
+        "{said}"
+    );
+    let store = voicewall_core::store::Store::open(&data).unwrap();
+    assert!(store.messages("main").unwrap().is_empty());
+    assert!(store.participants("main").unwrap().is_empty());
+    assert!(store.media(&amr_key).unwrap().is_none());
+    assert!(store.media(&shared_key).unwrap().is_some());
+    assert_eq!(store.messages("other").unwrap().len(), 1);
+    assert_eq!(store.participants("other").unwrap().len(), 1);
+    drop(store);
+
+    // A wall the config does not have is refused, naming the walls it has.
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .args(["purge", "--wall", "nope"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no wall \"nope\"") && err.contains("main, other"),
+        "{err}"
+    );
+}

@@ -7,6 +7,7 @@
 //   GET  /api/walls/{id}/events     -> SSE (event name = type)
 //   GET  /api/walls/{id}/qr.svg     -> a QR-looking SVG derived from join.url
 //   POST /api/walls/{id}/play       -> 202, recorded in server.plays (optionally scripts a playback)
+//   GET  /api/walls/{id}/operator   -> the kiosk overlay's console URL, QR and token (403 with kiosk: false)
 //   GET  /media/avatars/{pid}.png   -> generated avatar (some deliberately 404 to test the fallback)
 //   GET  /media/avatars/{pid}.jpg   -> with o.avatarSet: face i % n of a JPEG set (bench/avatars.mjs), one URL per person
 //   GET  /media/avatars/{pid}-thumb.{png,jpg} -> with o.thumbs: the 64 px variant, advertised as `thumb_url`
@@ -90,6 +91,7 @@ export function makeMessage(participantId, opts = {}) {
     waveform: kind === 'voice' || kind === 'video' ? (opts.waveform ?? makeWaveform(hashStr(id))) : [],
     text: opts.text ?? null,
     attempts: opts.attempts ?? 0,
+    moderation: 'approved',
   };
 }
 
@@ -212,6 +214,7 @@ export async function startFakeServer(o = {}) {
     demo: o.demo ?? false,
     participants: [],
     messages: [],
+    qr_visible: o.qrVisible ?? true,
   };
   // What is playing: scripts set `state.playback = {message_id, participant_id, position_ms, duration_ms}`;
   // on the wire it names its wall, as the server's does.
@@ -272,6 +275,12 @@ export async function startFakeServer(o = {}) {
         clients.add(res);
         req.on('close', () => clients.delete(res));
         return;
+      }
+      if (req.method === 'GET' && p === `${base}/operator`) {
+        // The kiosk overlay's sign-in (the real server answers only the kiosk's own window: o.kiosk false → 403).
+        if (o.kiosk === false) return json(res, 403, { code: 'forbidden', message: 'not the kiosk' });
+        const consoleUrl = 'http://kiosk.test/admin';
+        return json(res, 200, { console_url: consoleUrl, qr_svg: qrSvg(`${consoleUrl}#token=fake-admin-token`), token: 'fake-admin-token' });
       }
       if (req.method === 'POST' && p === `${base}/play`) {
         let body = '';

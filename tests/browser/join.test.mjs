@@ -124,7 +124,7 @@ test('full flow: nickname, generated avatar, hold to talk (fake mic), preview, s
   const p = wall.participants.find((x) => x.id === pid);
   assert.equal(p.display_name, 'Ada Lovelace');
   assert.match(pid, /^web:/);
-  const avatar = await fetch(srv.url + p.avatar_url);
+  const avatar = await srv.get(p.avatar_url);
   assert.equal(avatar.headers.get('content-type'), 'image/svg+xml', 'the generated avatar');
   const upload = await page.evaluate(() => Math.round(window.__join.lastUploadMs));
   console.log(`# join flow: page open → message ready on the wall in ${flowMs} ms (hold 2.5 s; upload ${upload} ms; recorded ${mime}; decoded ${state.duration_ms} ms)`);
@@ -148,7 +148,7 @@ test('a selfie is cropped to a 256x256 JPEG on the phone; the name can be change
   assert.ok(sent.size < shot.length / 2, `shrunk on the phone: ${sent.size} < ${shot.length}`);
   await joinAs(page, 'Grace');
   const me = await page.evaluate(() => window.__join.me.participant);
-  const r = await fetch(srv.url + me.avatar_url);
+  const r = await srv.get(me.avatar_url);
   assert.equal(r.headers.get('content-type'), 'image/jpeg');
   const jpeg = Buffer.from(await r.arrayBuffer());
   const dims = await page.evaluate(async (b64) => {

@@ -101,3 +101,65 @@ export function fpsStats(deltas) {
     maxFrameMs: s[s.length - 1],
   };
 }
+
+// ---------- the operator's side (console.test.mjs) ----------
+
+import { ADMIN_TOKEN } from './server.mjs';
+
+export { ADMIN_TOKEN };
+
+/** Call the real server as the operator (admin Bearer): {status, data, headers}. */
+export async function adminApi(srv, method, urlPath, body) {
+  const r = await fetch(`${srv.url}${urlPath}`, {
+    method,
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  let data = text;
+  try { data = text ? JSON.parse(text) : null; } catch (_) { /* not JSON */ }
+  return { status: r.status, data, headers: r.headers };
+}
+
+/** Poll an async fn until it returns truthy (bounded; the value is returned). */
+export async function until(fn, { timeout = 20000, message = 'condition' } = {}) {
+  const end = Date.now() + timeout;
+  let last;
+  for (;;) {
+    last = await fn();
+    if (last) return last;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${message}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * A guest on their phone: opens the wall's current join link, saves a profile (generated avatar).
+ * Returns {participant, cookie, token, joinUrl}. The join link is read as the operator (display routes
+ * accept the admin Bearer).
+ */
+export async function guestJoins(srv, nickname) {
+  const state = await adminApi(srv, 'GET', `/api/walls/${srv.wallId}`);
+  if (state.status !== 200) throw new Error(`wall state: ${state.status}`);
+  const joinUrl = state.data.join.url;
+  const token = new URL(joinUrl).searchParams.get('t');
+  const page = await fetch(joinUrl);
+  if (page.status !== 200) throw new Error(`join page: ${page.status}`);
+  const cookie = page.headers.get('set-cookie').split(';')[0];
+  const profile = new FormData();
+  profile.append('token', token);
+  profile.append('nickname', nickname);
+  profile.append('avatar_mode', 'generated');
+  const p = await fetch(`${srv.url}/api/join/${srv.wallId}/profile`, { method: 'POST', body: profile, headers: { cookie } });
+  if (!p.ok) throw new Error(`profile: ${p.status} ${await p.text()}`);
+  return { participant: (await p.json()).participant, cookie, token, joinUrl };
+}
+
+/** The guest sends a voice file from tests/fixtures/audio; returns the fetch Response. */
+export async function guestSpeaks(srv, guest, file = 'hello.ogg', uploadId = `up-${Math.random().toString(36).slice(2)}`) {
+  const voice = new FormData();
+  voice.append('token', guest.token);
+  voice.append('upload_id', uploadId);
+  voice.append('audio', new Blob([fs.readFileSync(path.join(ROOT, 'tests/fixtures/audio', file))]), file);
+  return fetch(`${srv.url}/api/join/${srv.wallId}/voice`, { method: 'POST', body: voice, headers: { cookie: guest.cookie } });
+}

@@ -3,6 +3,8 @@
 //
 //   const srv = await startServer({ web: { messages_per_minute: 3 }, locale: 'en' });
 //   srv.url, srv.port, await srv.wall(), await srv.joinUrl(), await srv.stop()
+//   await srv.get('/media/…')       (a display route, with the admin token as Bearer)
+//   await srv.displayUrl()          (a one-time link: a browser that opens it becomes a display of the wall)
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -12,6 +14,8 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BINARY = process.env.VOICEWALL_BIN || path.join(ROOT, 'target', 'debug', 'voicewall');
+/** The admin token of the servers this starts. */
+export const ADMIN_TOKEN = 'test-admin-token';
 
 /** A free TCP port on this machine. */
 export function freePort() {
@@ -54,7 +58,7 @@ data_dir = ${toml(path.join(dir, 'data'))}
 output = "null"
 gap_ms = 100
 [admin]
-token = "test-admin-token"
+token = "${ADMIN_TOKEN}"
 [[walls]]
 id = ${toml(wall)}
 title = ${toml(title)}
@@ -85,8 +89,18 @@ ${webKeys}
   }
   const srv = {
     url, port, dir, configPath, logPath, proc, wallId: wall,
+    /** GET a path as the operator (Bearer admin token), as a display route accepts. */
+    get(p, init = {}) {
+      return fetch(`${url}${p}`, { ...init, headers: { ...(init.headers || {}), authorization: `Bearer ${ADMIN_TOKEN}` } });
+    },
+    /** A one-time display link for wall `id` (absolute URL): a browser opening it gets the display cookie. */
+    async displayUrl(id = wall) {
+      const r = await fetch(`${url}/api/admin/walls/${id}/displays`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      if (!r.ok) throw new Error(`POST /api/admin/walls/${id}/displays: ${r.status}`);
+      return url + (await r.json()).url;
+    },
     async wall(id = wall) {
-      const r = await fetch(`${url}/api/walls/${id}`);
+      const r = await srv.get(`/api/walls/${id}`);
       if (!r.ok) throw new Error(`GET /api/walls/${id}: ${r.status}`);
       return r.json();
     },

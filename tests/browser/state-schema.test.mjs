@@ -72,7 +72,7 @@ test('the real server\'s wall state conforms to the schema', async () => {
     // state (bounded), so the schema is checked on a ready message with its duration and waveform.
     let state;
     for (const deadline = Date.now() + 15000; ;) {
-      state = await (await fetch(`${srv.url}/api/walls/${srv.wallId}`)).json();
+      state = await (await srv.get(`/api/walls/${srv.wallId}`)).json();
       if (state.messages.length === 1 && state.messages[0].status === 'ready') break;
       assert.ok(Date.now() < deadline, `the voice never became ready: ${JSON.stringify(state.messages)}`);
       await new Promise((r) => setTimeout(r, 50));

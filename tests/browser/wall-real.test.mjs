@@ -3,30 +3,14 @@
 // follows its events; a click on the avatar replays it. (Reconnects are driven in wall.test.mjs.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
-import { launchChromium, newPage, openWall, waitFor, saveScreenshot, ROOT } from './lib.mjs';
+import { launchChromium, newPage, openWall, waitFor, saveScreenshot, guestJoins, guestSpeaks } from './lib.mjs';
 import { startServer } from './server.mjs';
 
 async function guestJoinsAndSpeaks(srv, nickname, file) {
-  const joinUrl = await srv.joinUrl();
-  const token = new URL(joinUrl).searchParams.get('t');
-  const page = await fetch(joinUrl);
-  assert.equal(page.status, 200);
-  const cookie = page.headers.get('set-cookie').split(';')[0];
-  const profile = new FormData();
-  profile.append('token', token);
-  profile.append('nickname', nickname);
-  profile.append('avatar_mode', 'generated');
-  const p = await fetch(`${srv.url}/api/join/${srv.wallId}/profile`, { method: 'POST', body: profile, headers: { cookie } });
-  assert.ok(p.ok, `profile: ${p.status} ${await p.clone().text()}`);
-  const voice = new FormData();
-  voice.append('token', token);
-  voice.append('upload_id', `up-${nickname}`);
-  voice.append('audio', new Blob([fs.readFileSync(path.join(ROOT, 'tests/fixtures/audio', file))]), file);
-  const v = await fetch(`${srv.url}/api/join/${srv.wallId}/voice`, { method: 'POST', body: voice, headers: { cookie } });
+  const guest = await guestJoins(srv, nickname);
+  const v = await guestSpeaks(srv, guest, file, `up-${nickname}`);
   assert.equal(v.status, 201, await v.clone().text());
-  return (await p.json()).participant;
+  return guest.participant;
 }
 
 test('real server: join → avatar on the wall → native playback drives the spotlight → tap replays', async () => {
@@ -34,7 +18,13 @@ test('real server: join → avatar on the wall → native playback drives the sp
   const browser = await launchChromium();
   try {
     const page = await newPage(browser, { width: 1280, height: 720 });
-    await openWall(page, `${srv.url}/wall/main`, { participants: 0 });
+    // Without a display credential the wall is a 401 page that says how to open one.
+    const locked = await page.goto(`${srv.url}/wall/main`);
+    assert.equal(locked.status(), 401);
+    assert.match(await page.textContent('body'), /Open a display/);
+    // The console's one-time link: the browser gets the display cookie and lands on the clean URL.
+    await openWall(page, await srv.displayUrl(), { participants: 0 });
+    assert.equal(new URL(page.url()).pathname, '/wall/main');
     await saveScreenshot(page, 'real-wall-idle');
 
     const who = await guestJoinsAndSpeaks(srv, 'Ada', 'hello.ogg');

@@ -8,7 +8,8 @@
 //!   symphonia (pure Rust);
 //! - [`analyse`] computes duration, a 100-bucket waveform, BS.1770 loudness, peak and the gain to
 //!   reach -16 LUFS;
-//! - [`Output`] plays a decoded message through rodio on a device, or on a real-time null sink.
+//! - [`Output`] plays a decoded message through rodio on a device, or on a real-time null sink; a
+//!   device that goes away is reopened when it is back ([`DeviceHealth`]).
 //!
 //! Decoding is bounded for hostile input: sample rates outside [`MIN_SAMPLE_RATE`]..=
 //! [`MAX_SAMPLE_RATE`] and more than [`MAX_CHANNELS`] channels are refused, decoding stops at a
@@ -18,6 +19,7 @@
 mod amr;
 mod analysis;
 mod decode;
+mod device;
 mod output;
 mod slots;
 mod sniff;
@@ -26,6 +28,7 @@ pub use analysis::{
     analyse, gain_for, loudness_lufs, peak, waveform, Analysis, MAX_GAIN, PEAK_CEILING,
     SILENCE_LUFS, TARGET_LUFS, WAVEFORM_BUCKETS,
 };
+pub use device::DeviceHealth;
 pub use output::{list_devices, Output, OutputError, OutputKind, Playing, Tap};
 pub use slots::{DecodeSlot, DecodeSlots};
 pub use sniff::{sniff, Format};

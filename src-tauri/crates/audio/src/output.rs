@@ -4,7 +4,8 @@
 //! to it (so a new message starts at the next sample the sink pulls, rather than after the
 //! previous player's silence padding). The mixer is drained by one of:
 //! - a sound device (`default` or a named ALSA/cpal device); the cpal stream lives on its own
-//!   thread, so `Output` is `Send + Sync` whatever cpal's stream type is;
+//!   thread, so `Output` is `Send + Sync` whatever cpal's stream type is, and that thread reopens the
+//!   device after a loss (`device.rs`: the output's mixer is relayed into each stream);
 //! - `null`: a thread that pulls the mixer at the real-time pace of 48 kHz stereo and throws the
 //!   samples away — playback takes as long as on speakers, with no device (CI, headless kiosks);
 //! - nothing ([`Output::detached`]): the caller pulls the mixer itself through a [`Tap`] (tests).
@@ -20,7 +21,6 @@
 
 use std::num::NonZero;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use rodio::mixer::{Mixer, MixerSource};
 use rodio::{Player, Source};
 
+use crate::device::{CpalOpener, DeviceHealth, DeviceThread, Opener, REOPEN_EVERY};
 use crate::Decoded;
 
 /// Fade length for [`Output::stop`].
@@ -384,11 +385,8 @@ impl Playing {
 
 /// What keeps the samples flowing; stopped when the `Output` is dropped.
 enum Backend {
-    /// The cpal stream lives on this thread until the channel closes.
-    Device {
-        stop: Option<mpsc::Sender<()>>,
-        thread: Option<JoinHandle<()>>,
-    },
+    /// A sound device, on its own thread, which reopens it after a loss (`device.rs`).
+    Device(DeviceThread),
     /// The real-time null sink.
     Null {
         stop: Arc<AtomicBool>,
@@ -493,55 +491,37 @@ impl Output {
     }
 
     fn open_device(kind: OutputKind) -> Result<Output, OutputError> {
-        let (ready_tx, ready_rx) = mpsc::channel();
-        let (stop_tx, stop_rx) = mpsc::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("voicewall-audio-out".into())
-            .spawn(move || {
-                let quiet = library_noise::capture();
-                let opened = open_sink(&kind);
-                quiet.log("opening the sound output");
-                let mut sink = match opened {
-                    Ok(sink) => sink,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
-                };
-                sink.log_on_drop(false);
-                let config = sink.config();
-                let description = format!(
-                    "{kind} ({} Hz, {} ch)",
-                    config.sample_rate(),
-                    config.channel_count()
-                );
-                let _ = ready_tx.send(Ok((sink.mixer().clone(), description)));
-                // Hold the stream open until the Output is dropped (the sender goes away).
-                let _ = stop_rx.recv();
-                drop(sink);
-            })
-            .map_err(|e| OutputError::Thread(e.to_string()))?;
-        let (mixer, description) = match ready_rx.recv() {
-            Ok(Ok(ready)) => ready,
-            Ok(Err(e)) => {
-                let _ = thread.join();
-                return Err(e);
-            }
-            Err(_) => {
-                let _ = thread.join();
-                return Err(OutputError::NoDevice(
-                    "the audio thread stopped while opening the device".into(),
-                ));
-            }
-        };
+        Self::with_device(
+            Box::new(CpalOpener {
+                kind,
+                reopening: false,
+            }),
+            REOPEN_EVERY,
+        )
+    }
+
+    /// An output on a device opened by `opener` (on the device thread), tried again every
+    /// `reopen_every` after a loss.
+    pub(crate) fn with_device(
+        opener: Box<dyn Opener>,
+        reopen_every: Duration,
+    ) -> Result<Output, OutputError> {
+        let (thread, mixer, description) = DeviceThread::start(opener, reopen_every)?;
         Ok(Self::with_mixer(
             mixer,
             description,
-            Backend::Device {
-                stop: Some(stop_tx),
-                thread: Some(thread),
-            },
+            Backend::Device(thread),
         ))
+    }
+
+    /// The sound device's state (`None` for the null and detached outputs): open or lost, and how
+    /// often it was lost and reopened (an unplugged USB interface plugged back, a restarted sound
+    /// server).
+    pub fn health(&self) -> Option<DeviceHealth> {
+        match &self.backend {
+            Backend::Device(thread) => Some(thread.health()),
+            _ => None,
+        }
     }
 
     /// Master volume, 0.0..=1.0 (values above 1 amplify). Applies on top of each clip's gain,
@@ -644,12 +624,7 @@ impl Output {
 impl Drop for Output {
     fn drop(&mut self) {
         match &mut self.backend {
-            Backend::Device { stop, thread } => {
-                drop(stop.take());
-                if let Some(t) = thread.take() {
-                    let _ = t.join();
-                }
-            }
+            Backend::Device(thread) => thread.stop(),
             Backend::Null { stop, thread } => {
                 stop.store(true, Ordering::Release);
                 if let Some(t) = thread.take() {
@@ -661,7 +636,14 @@ impl Drop for Output {
     }
 }
 
-fn open_sink(kind: &OutputKind) -> Result<rodio::MixerDeviceSink, OutputError> {
+/// Open the device's stream with `on_error` told what the sound library reports while it runs.
+pub(crate) fn open_sink<E>(
+    kind: &OutputKind,
+    on_error: E,
+) -> Result<rodio::MixerDeviceSink, OutputError>
+where
+    E: FnMut(rodio::cpal::Error) + Send + Clone + 'static,
+{
     use rodio::cpal::traits::{DeviceTrait, HostTrait};
     use rodio::DeviceSinkBuilder;
     match kind {
@@ -677,7 +659,7 @@ fn open_sink(kind: &OutputKind) -> Result<rodio::MixerDeviceSink, OutputError> {
                 };
                 if desc.name() == name {
                     return DeviceSinkBuilder::from_device(device)
-                        .and_then(|b| b.open_sink_or_fallback())
+                        .and_then(|b| b.with_error_callback(on_error).open_sink_or_fallback())
                         .map_err(|e| {
                             OutputError::NoDevice(format!(
                                 "device \"{name}\" cannot be opened: {}",
@@ -696,15 +678,21 @@ fn open_sink(kind: &OutputKind) -> Result<rodio::MixerDeviceSink, OutputError> {
                 }
             )))
         }
-        _ => DeviceSinkBuilder::open_default_sink().map_err(|e| match e {
-            rodio::DeviceSinkError::NoDevice => {
-                OutputError::NoDevice("this machine has no sound output device".into())
-            }
-            other => OutputError::NoDevice(format!(
-                "the default sound device cannot be opened: {}",
-                chain(&other)
-            )),
-        }),
+        // The default device as rodio's `open_default_sink` opens it (its default config first), with
+        // our error callback; failing that, rodio's own scan of the other devices (losses are then seen
+        // by the stall watchdog only).
+        _ => DeviceSinkBuilder::from_default_device()
+            .and_then(|b| b.with_error_callback(on_error).open_stream())
+            .or_else(|_| DeviceSinkBuilder::open_default_sink())
+            .map_err(|e| match e {
+                rodio::DeviceSinkError::NoDevice => {
+                    OutputError::NoDevice("this machine has no sound output device".into())
+                }
+                other => OutputError::NoDevice(format!(
+                    "the default sound device cannot be opened: {}",
+                    chain(&other)
+                )),
+            }),
     }
 }
 

@@ -2,9 +2,11 @@
 //! only the handles it uses (`State<Walls>`, `State<Store>`, …) — the router's state is this struct,
 //! a handler's is a field. Providers never see it (they get a `provider::ProviderContext`).
 
+use crate::audit::Audit;
 use crate::board::Board;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::credentials::Credentials;
 use crate::domain::Inbound;
 use crate::events::Hub;
 use crate::inbox::Inbox;
@@ -48,9 +50,13 @@ pub struct AppState {
     pub media: Media,
     pub playback: Playback,
     pub metrics: Arc<Metrics>,
+    /// The operator's actions.
+    pub audit: Audit,
     #[from_ref(skip)]
     pub public_url: Arc<str>,
     pub admin_token: AdminToken,
+    /// Operator sessions, display credentials and one-time display links.
+    pub credentials: Credentials,
     pub demo: DemoMode,
     pub shutdown: Shutdown,
 }

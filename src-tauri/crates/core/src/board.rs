@@ -1,11 +1,21 @@
 //! The board: what a wall shows — its participants and their messages — saved in the store and
 //! announced on the wall's event channel in one step, so the two never disagree. Providers, the
 //! pipeline and the player change the wall through this handle.
+//!
+//! The operator's side lives here too: a wall's runtime settings (moderation mode, QR shown, cleared,
+//! idle loop), each message's moderation, bans. The wall (its state and its events) only ever sees
+//! approved messages of unbanned participants sent after the last clear (`Board::shows`); the
+//! operator's console sees everything, on its own channel (`AdminEvent`).
 
 use crate::clock::Clock;
-use crate::domain::{FetchedProfile, MediaKey, Message, Participant, Provider};
-use crate::events::{Hub, WallEvent};
+use crate::domain::{
+    AdminMessage, FetchedProfile, MediaKey, Message, Moderation, ModerationMode, Participant,
+    Provider, WallSettings,
+};
+use crate::events::{AdminEvent, Hub, WallEvent};
 use crate::store::{Profile, Store, StoreError};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// Cheap to clone.
 #[derive(Clone)]
@@ -13,6 +23,16 @@ pub struct Board {
     store: Store,
     events: Hub,
     clock: Clock,
+    /// Each wall's settings until the operator changes them (from the config).
+    defaults: Arc<HashMap<String, WallSettings>>,
+}
+
+/// What the wall shows now: its visible participants and messages (oldest first).
+#[derive(Clone, Debug, Default)]
+pub struct WallView {
+    pub settings: WallSettings,
+    pub participants: Vec<Participant>,
+    pub messages: Vec<Message>,
 }
 
 impl Board {
@@ -21,14 +41,265 @@ impl Board {
             store,
             events,
             clock,
+            defaults: Arc::default(),
         }
+    }
+
+    /// Each wall's settings before the operator changes them (`moderation`, `idle_loop_s` of `[[walls]]`).
+    pub fn with_defaults(
+        mut self,
+        defaults: impl IntoIterator<Item = (String, WallSettings)>,
+    ) -> Self {
+        self.defaults = Arc::new(defaults.into_iter().collect());
+        self
+    }
+
+    // ------------------------------------------------------------------ settings
+
+    pub fn settings(&self, wall: &str) -> Result<WallSettings, StoreError> {
+        Ok(match self.store.wall_settings(wall)? {
+            Some(s) => s,
+            None => self.defaults.get(wall).cloned().unwrap_or_default(),
+        })
+    }
+
+    /// Change a wall's settings and keep them.
+    pub fn update_settings(
+        &self,
+        wall: &str,
+        f: impl FnOnce(&mut WallSettings),
+    ) -> Result<WallSettings, StoreError> {
+        let mut s = self.settings(wall)?;
+        f(&mut s);
+        self.store.put_wall_settings(wall, &s)?;
+        Ok(s)
+    }
+
+    /// How a new message on this wall starts: held (`pre`) or shown (`post`).
+    pub fn initial_moderation(&self, wall: &str) -> Result<Moderation, StoreError> {
+        Ok(match self.settings(wall)?.moderation {
+            ModerationMode::Pre => Moderation::Pending,
+            ModerationMode::Post => Moderation::Approved,
+        })
+    }
+
+    pub fn set_mode(&self, wall: &str, mode: ModerationMode) -> Result<WallSettings, StoreError> {
+        self.update_settings(wall, |s| s.moderation = mode)
+    }
+
+    pub fn set_qr_visible(&self, wall: &str, visible: bool) -> Result<WallSettings, StoreError> {
+        let s = self.update_settings(wall, |s| s.qr_visible = visible)?;
+        self.changed(wall, "qr");
+        Ok(s)
+    }
+
+    pub fn set_idle_loop(
+        &self,
+        wall: &str,
+        seconds: Option<u64>,
+    ) -> Result<WallSettings, StoreError> {
+        self.update_settings(wall, |s| s.idle_loop_s = seconds)
+    }
+
+    /// Hide everything the wall shows now (the store keeps it): messages so far, and participants who
+    /// joined before and say nothing new.
+    pub fn clear(&self, wall: &str) -> Result<WallSettings, StoreError> {
+        let through = self.store.sequence_now()?;
+        let at = self.clock.now_ms();
+        let s = self.update_settings(wall, |s| {
+            s.cleared_through = through;
+            s.cleared_at = at;
+        })?;
+        self.changed(wall, "cleared");
+        Ok(s)
+    }
+
+    fn changed(&self, wall: &str, reason: &str) {
+        self.events.publish(
+            wall,
+            WallEvent::WallChanged {
+                reason: reason.into(),
+            },
+        );
+    }
+
+    // ------------------------------------------------------------------ what the wall shows
+
+    /// Whether the wall shows this message, given the wall's settings and bans.
+    pub fn shows(settings: &WallSettings, banned: &HashSet<String>, m: &Message) -> bool {
+        m.moderation == Moderation::Approved
+            && !banned.contains(&m.participant_id)
+            && (settings.cleared_through == 0
+                || m.id.parse::<u64>().unwrap_or(0) > settings.cleared_through)
+    }
+
+    fn shows_now(&self, wall: &str, m: &Message) -> Result<bool, StoreError> {
+        let settings = self.settings(wall)?;
+        let banned = self.banned_set(wall, &m.participant_id)?;
+        Ok(Self::shows(&settings, &banned, m))
+    }
+
+    /// The one participant's ban as a set (what `shows` takes).
+    fn banned_set(&self, wall: &str, participant: &str) -> Result<HashSet<String>, StoreError> {
+        Ok(if self.store.is_banned(wall, participant)? {
+            HashSet::from([participant.to_string()])
+        } else {
+            HashSet::new()
+        })
+    }
+
+    /// What the wall shows now.
+    pub fn view(&self, wall: &str) -> Result<WallView, StoreError> {
+        let settings = self.settings(wall)?;
+        let banned = self.store.banned(wall)?;
+        let messages: Vec<Message> = self
+            .store
+            .messages(wall)?
+            .into_iter()
+            .filter(|m| Self::shows(&settings, &banned, m))
+            .collect();
+        let speaking: HashSet<&str> = messages.iter().map(|m| m.participant_id.as_str()).collect();
+        let participants = self
+            .store
+            .participants(wall)?
+            .into_iter()
+            .filter(|p| {
+                !banned.contains(&p.id)
+                    && (p.joined_at > settings.cleared_at
+                        || settings.cleared_at == 0
+                        || speaking.contains(p.id.as_str()))
+            })
+            .collect();
+        Ok(WallView {
+            settings,
+            participants,
+            messages,
+        })
+    }
+
+    // ------------------------------------------------------------------ the operator's view
+
+    pub fn is_banned(&self, wall: &str, participant: &str) -> Result<bool, StoreError> {
+        self.store.is_banned(wall, participant)
+    }
+
+    /// A message as the console lists it.
+    pub fn admin_message(&self, wall: &str, m: &Message) -> Result<AdminMessage, StoreError> {
+        let p = self.store.participant(wall, &m.participant_id)?;
+        let banned = self.store.is_banned(wall, &m.participant_id)?;
+        Ok(to_admin(m, p.as_ref(), banned))
+    }
+
+    /// Every message of a wall as the console lists it, oldest first.
+    pub fn admin_messages(&self, wall: &str) -> Result<Vec<AdminMessage>, StoreError> {
+        let people: HashMap<String, Participant> = self
+            .store
+            .participants(wall)?
+            .into_iter()
+            .map(|p| (p.id.clone(), p))
+            .collect();
+        let banned = self.store.banned(wall)?;
+        Ok(self
+            .store
+            .messages(wall)?
+            .iter()
+            .map(|m| {
+                to_admin(
+                    m,
+                    people.get(&m.participant_id),
+                    banned.contains(&m.participant_id),
+                )
+            })
+            .collect())
+    }
+
+    fn tell_operator(&self, wall: &str, m: &Message) {
+        match self.admin_message(wall, m) {
+            Ok(message) => self.events.publish_admin(AdminEvent::Message {
+                wall: wall.into(),
+                message,
+            }),
+            Err(e) => tracing::warn!(wall, error = %e, "cannot tell the console about a message"),
+        }
+    }
+
+    // ------------------------------------------------------------------ moderation and bans
+
+    /// Set a message's moderation. Approving shows it on the wall (`message_added`); taking a shown
+    /// message off (reject, remove) tells the wall to rebuild (`wall_changed`). The caller queues or
+    /// unqueues it for the speakers. Returns the message before and after; `None` when there is none.
+    pub fn moderate(
+        &self,
+        wall: &str,
+        id: &str,
+        to: Moderation,
+    ) -> Result<Option<(Message, Message)>, StoreError> {
+        let Some(before) = self.store.message(wall, id)? else {
+            return Ok(None);
+        };
+        let shown_before = self.shows_now(wall, &before)?;
+        let Some(after) = self.store.update_message(wall, id, |m| m.moderation = to)? else {
+            return Ok(None);
+        };
+        let shown_after = self.shows_now(wall, &after)?;
+        if shown_after && !shown_before {
+            self.announce_speaker(wall, &after)?;
+            self.events.publish(
+                wall,
+                WallEvent::MessageAdded {
+                    message: after.clone(),
+                },
+            );
+        } else if shown_before && !shown_after {
+            self.changed(wall, "removed");
+        }
+        self.tell_operator(wall, &after);
+        Ok(Some((before, after)))
+    }
+
+    /// A participant hidden by a clear whose message now shows comes back on the wall first.
+    fn announce_speaker(&self, wall: &str, m: &Message) -> Result<(), StoreError> {
+        let settings = self.settings(wall)?;
+        if settings.cleared_at == 0 {
+            return Ok(());
+        }
+        if let Some(p) = self.store.participant(wall, &m.participant_id)? {
+            if p.joined_at <= settings.cleared_at {
+                self.events
+                    .publish(wall, WallEvent::ParticipantJoined { participant: p });
+            }
+        }
+        Ok(())
+    }
+
+    /// Ban (hide the person and all their messages from the wall; their new messages are refused by
+    /// the providers) or unban. Returns the participant's messages (the caller unqueues them).
+    pub fn set_banned(
+        &self,
+        wall: &str,
+        participant: &str,
+        banned: bool,
+    ) -> Result<Vec<Message>, StoreError> {
+        self.store.set_banned(wall, participant, banned)?;
+        let theirs: Vec<Message> = self
+            .store
+            .messages(wall)?
+            .into_iter()
+            .filter(|m| m.participant_id == participant)
+            .collect();
+        self.changed(wall, if banned { "banned" } else { "unbanned" });
+        for m in &theirs {
+            self.tell_operator(wall, m);
+        }
+        Ok(theirs)
     }
 
     pub fn participant(&self, wall: &str, id: &str) -> Result<Option<Participant>, StoreError> {
         self.store.participant(wall, id)
     }
 
-    /// Save a participant and tell the wall (`participant_joined` when `new`, else `participant_updated`).
+    /// Save a participant and tell the wall (`participant_joined` when `new`, else
+    /// `participant_updated`) unless they are banned.
     pub fn save_participant(
         &self,
         wall: &str,
@@ -36,6 +307,9 @@ impl Board {
         new: bool,
     ) -> Result<(), StoreError> {
         self.store.put_participant(wall, p)?;
+        if self.store.is_banned(wall, &p.id)? {
+            return Ok(());
+        }
         let participant = p.clone();
         self.events.publish(
             wall,
@@ -48,22 +322,30 @@ impl Board {
         Ok(())
     }
 
-    /// Save a message and tell the wall (`message_added` when `new`, else `message_updated`).
+    /// Save a message and tell the console, and the wall when it shows it (`message_added` when `new`,
+    /// else `message_updated`).
     pub fn save_message(&self, wall: &str, m: &Message, new: bool) -> Result<(), StoreError> {
         self.store.put_message(wall, m)?;
-        let message = m.clone();
-        self.events.publish(
-            wall,
+        if self.shows_now(wall, m)? {
             if new {
-                WallEvent::MessageAdded { message }
-            } else {
-                WallEvent::MessageUpdated { message }
-            },
-        );
+                self.announce_speaker(wall, m)?;
+            }
+            let message = m.clone();
+            self.events.publish(
+                wall,
+                if new {
+                    WallEvent::MessageAdded { message }
+                } else {
+                    WallEvent::MessageUpdated { message }
+                },
+            );
+        }
+        self.tell_operator(wall, m);
         Ok(())
     }
 
-    /// Change a stored message in place and tell the wall; `None` when there is no such message.
+    /// Change a stored message in place and tell the console, and the wall when it shows it; `None`
+    /// when there is no such message.
     pub fn update_message(
         &self,
         wall: &str,
@@ -72,8 +354,11 @@ impl Board {
     ) -> Result<Option<Message>, StoreError> {
         let updated = self.store.update_message(wall, id, f)?;
         if let Some(m) = &updated {
-            self.events
-                .publish(wall, WallEvent::MessageUpdated { message: m.clone() });
+            if self.shows_now(wall, m)? {
+                self.events
+                    .publish(wall, WallEvent::MessageUpdated { message: m.clone() });
+            }
+            self.tell_operator(wall, m);
         }
         Ok(updated)
     }
@@ -129,6 +414,27 @@ impl Board {
     }
 }
 
+fn to_admin(m: &Message, p: Option<&Participant>, banned: bool) -> AdminMessage {
+    AdminMessage {
+        id: m.id.clone(),
+        participant_id: m.participant_id.clone(),
+        name: p.map(|p| p.display_name.clone()).unwrap_or_default(),
+        avatar: p.map(|p| p.avatar.clone()),
+        provider: p.map(|p| p.provider),
+        kind: m.kind,
+        duration_ms: m.duration_ms,
+        transcript: m.transcript.clone(),
+        text: m.text.clone(),
+        status: m.status,
+        failure: m.error.clone(),
+        moderation: m.moderation,
+        banned,
+        created_at: m.received_at,
+        media: m.media.clone(),
+        played_count: m.played_count,
+    }
+}
+
 /// `{provider}:{sender}`: one person on one platform account.
 pub fn participant_id(provider: Provider, sender: &str) -> String {
     format!("{}:{sender}", provider.as_str())
@@ -146,4 +452,66 @@ pub fn apply_profile(p: &mut Participant, profile: &Profile) {
         p.person_id = format!("{}:union:{u}", p.provider.as_str());
     }
     p.has_profile = true;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{drain, ready_voice, FakePlatform, Fixture, WALL};
+
+    #[test]
+    fn removing_a_shown_message_tells_the_wall_to_rebuild_and_hides_it() {
+        let fx = Fixture::new(FakePlatform::serving(Vec::new(), "audio/ogg"));
+        fx.board
+            .save_message(WALL, &ready_voice("5", None), true)
+            .unwrap();
+        let mut events = fx.events();
+        let (before, after) = fx
+            .board
+            .moderate(WALL, "5", Moderation::Removed)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (before.moderation, after.moderation),
+            (Moderation::Approved, Moderation::Removed)
+        );
+        assert!(matches!(
+            drain(&mut events).as_slice(),
+            [WallEvent::WallChanged { reason }] if reason == "removed"
+        ));
+        assert!(fx.board.view(WALL).unwrap().messages.is_empty());
+        assert_eq!(
+            fx.board.admin_messages(WALL).unwrap()[0].moderation,
+            Moderation::Removed
+        );
+        // Removing it again changes nothing on the wall.
+        fx.board.moderate(WALL, "5", Moderation::Removed).unwrap();
+        assert!(drain(&mut events).is_empty());
+        assert_eq!(
+            fx.board.moderate(WALL, "6", Moderation::Approved).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn settings_start_from_the_config_and_are_kept() {
+        let fx = Fixture::new(FakePlatform::serving(Vec::new(), "audio/ogg"));
+        let board = fx.board.clone().with_defaults([(
+            WALL.to_string(),
+            WallSettings {
+                moderation: ModerationMode::Pre,
+                ..Default::default()
+            },
+        )]);
+        assert_eq!(board.initial_moderation(WALL).unwrap(), Moderation::Pending);
+        assert!(board.settings(WALL).unwrap().qr_visible);
+        board.set_qr_visible(WALL, false).unwrap();
+        board.set_mode(WALL, ModerationMode::Post).unwrap();
+        let s = board.settings(WALL).unwrap();
+        assert_eq!((s.qr_visible, s.moderation), (false, ModerationMode::Post));
+        // Old stored messages (no moderation field) were shown: approved.
+        let old = r#"{"id":"1","participant_id":"p","kind":"voice","status":"ready","error":null,"duration_ms":null,"received_at":1,"played_count":0,"transcript":null}"#;
+        let m: Message = serde_json::from_str(old).unwrap();
+        assert_eq!(m.moderation, Moderation::Approved);
+    }
 }

@@ -1,5 +1,5 @@
-//! The command line. Parsed before anything else: `serve`, `check-config`, `probe` and `play` never touch
-//! GTK; only the desktop mode (no subcommand, or `demo` without `--headless`) starts the Tauri shell.
+//! The command line. Parsed before anything else: `serve`, `check-config`, `probe`, `play`, `purge` and
+//! `export` never touch GTK; only the desktop mode (no subcommand, or `demo` without `--headless`) starts the Tauri shell.
 
 use crate::config::{self, Config};
 use crate::startup::{Application, Options};
@@ -44,6 +44,23 @@ pub enum Command {
     },
     /// Play a file through the configured output (the venue's sound check).
     Play { file: PathBuf },
+    /// Delete a wall's people, voices, the profiles only it uses, and its media, entirely (the kiosk
+    /// must be stopped; while it runs, use the console).
+    Purge {
+        /// The wall's id.
+        #[arg(long)]
+        wall: String,
+    },
+    /// Write a wall's approved voices with manifest.json and manifest.csv to a zip file (the kiosk must
+    /// be stopped; while it runs, use the console).
+    Export {
+        /// The wall's id.
+        #[arg(long)]
+        wall: String,
+        /// The zip file to write.
+        #[arg(long, value_name = "FILE.zip")]
+        out: PathBuf,
+    },
 }
 
 /// The simulated platform and audience behind `voicewall demo`. Core knows no simulator: the shell
@@ -120,6 +137,14 @@ pub fn dispatch(cli: Cli, simulation: Option<Box<dyn Simulation>>) -> Dispatch {
             };
             Dispatch::Exit(play(file, &config))
         }
+        Some(Command::Purge { wall }) => match load_config(&cli) {
+            Ok(config) => Dispatch::Exit(report(purge(&config, wall))),
+            Err(e) => fail(e),
+        },
+        Some(Command::Export { wall, out }) => match load_config(&cli) {
+            Ok(config) => Dispatch::Exit(report(export(&config, wall, out))),
+            Err(e) => fail(e),
+        },
         Some(Command::Serve) => {
             let config = match load_config(&cli) {
                 Ok(c) => c,
@@ -208,6 +233,103 @@ pub fn serve(config: Config, simulation: Option<Box<dyn Simulation>>) -> i32 {
             }
         }
     })
+}
+
+/// Print a command's outcome; its exit code.
+fn report(outcome: anyhow::Result<String>) -> i32 {
+    match outcome {
+        Ok(line) => {
+            println!("{line}");
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            1
+        }
+    }
+}
+
+/// The store of a stopped kiosk, for the offline commands, and a configured wall's id.
+fn open_offline(config: &Config, wall: &str) -> anyhow::Result<crate::store::Store> {
+    if config.wall(wall).is_none() {
+        anyhow::bail!(
+            "no wall {wall:?} in the config (walls: {})",
+            config
+                .walls
+                .iter()
+                .map(|w| w.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let dir = config.data_dir();
+    crate::store::Store::open(&dir).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot open the store in {} (is voicewall running on it? stop it, or use the console): {e}",
+            dir.display()
+        )
+    })
+}
+
+/// `voicewall purge --wall ID`.
+fn purge(config: &Config, wall: &str) -> anyhow::Result<String> {
+    let store = open_offline(config, wall)?;
+    let eraser = crate::privacy::erase::Eraser::new(
+        store.clone(),
+        crate::media::Media::new(store.clone(), config.audio.max_duration_s),
+        crate::events::Hub::new(config.walls.iter().map(|w| w.id.as_str())),
+        &config.walls,
+    );
+    let erased = eraser.purge(wall)?;
+    crate::audit::Audit::new(store.clone(), crate::clock::Clock::system()).record(
+        "cli",
+        "wall.purge",
+        Some(wall),
+        None,
+        &erased.detail(),
+    )?;
+    store.flush()?;
+    Ok(format!(
+        "purged wall {wall}: {} messages, {} participants, {} profiles, {} media files, {} pending pushes deleted",
+        erased.messages, erased.participants, erased.profiles, erased.media, erased.pending
+    ))
+}
+
+/// `voicewall export --wall ID --out FILE.zip`: written beside the target, renamed when complete.
+fn export(config: &Config, wall: &str, out: &Path) -> anyhow::Result<String> {
+    let store = open_offline(config, wall)?;
+    let mut part = out.as_os_str().to_owned();
+    part.push(".part");
+    let part = PathBuf::from(part);
+    let file = std::fs::File::create(&part)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", part.display()))?;
+    let clock = crate::clock::Clock::system();
+    let now = clock.now_ms();
+    crate::audit::Audit::new(store.clone(), clock).record(
+        "cli",
+        "wall.export",
+        Some(wall),
+        None,
+        "",
+    )?;
+    store.flush()?;
+    let written =
+        crate::privacy::export::write_archive(&store, wall, now, std::io::BufWriter::new(file));
+    let done = match written {
+        Ok(done) => done,
+        Err(e) => {
+            let _ = std::fs::remove_file(&part);
+            return Err(e.into());
+        }
+    };
+    std::fs::rename(&part, out)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
+    Ok(format!(
+        "exported wall {wall}: {} voice messages ({} bytes of audio) to {}",
+        done.messages,
+        done.audio_bytes,
+        out.display()
+    ))
 }
 
 fn probe(files: &[PathBuf]) -> i32 {

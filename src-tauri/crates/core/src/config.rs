@@ -42,6 +42,69 @@ pub struct ServerConfig {
     /// HTTPS on the listener (browsers only allow the microphone in a secure context).
     #[serde(default)]
     pub tls: Option<TlsConfig>,
+    /// Reverse proxies (or tunnels) in front of the kiosk: only a request from one of these networks has
+    /// its `X-Forwarded-For` believed (for rate limits and logs). It never grants access.
+    #[serde(default)]
+    pub trusted_proxies: Vec<Cidr>,
+}
+
+/// A network, `10.0.0.0/8` or `::1/128` (a bare address is a /32 or /128).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cidr {
+    net: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let bad = || format!("{s:?} is not a network like \"10.0.0.0/8\" or \"::1/128\"");
+        let (addr, prefix) = match s.trim().split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s.trim(), None),
+        };
+        let net: std::net::IpAddr = addr.parse().map_err(|_| bad())?;
+        let max = if net.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(bad)?,
+            None => max,
+        };
+        Ok(Self { net, prefix })
+    }
+
+    /// Is `ip` in this network? (An IPv4-mapped IPv6 address counts as its IPv4 address.)
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        let (net, ip, bits) = match (self.net, ip) {
+            (IpAddr::V4(n), IpAddr::V4(i)) => (u32::from(n) as u128, u32::from(i) as u128, 32),
+            (IpAddr::V6(n), IpAddr::V6(i)) => (u128::from(n), u128::from(i), 128),
+            _ => return false,
+        };
+        let shift = bits - u32::from(self.prefix);
+        shift >= bits || (net >> shift) == (ip >> shift)
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.net, self.prefix)
+    }
+}
+
+impl<'de> Deserialize<'de> for Cidr {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Cidr::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for Cidr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, Default)]
@@ -67,6 +130,7 @@ impl Default for ServerConfig {
             listen: default_listen(),
             public_url: None,
             tls: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -154,8 +218,19 @@ pub struct WallConfig {
     pub title: String,
     #[serde(default = "default_locale")]
     pub locale: String,
+    /// How long a guest's name, picture and voices are kept, in days (the retention sweeper deletes
+    /// older messages, their media and derived data, and people with nothing left). The join page says it.
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u32,
     #[serde(default)]
     pub theme: ThemeConfig,
+    /// `"post"` (default): messages show at once, the operator may remove them; `"pre"`: held until
+    /// approved. The operator can switch it live (the live value is kept in the store).
+    #[serde(default)]
+    pub moderation: crate::domain::ModerationMode,
+    /// Replay approved voices when nothing new arrived for this many seconds (default: off).
+    #[serde(default)]
+    pub idle_loop_s: Option<u64>,
     /// The wall's provider table (exactly one), kept as written: the provider parses and checks its
     /// own ([`ProviderSection`], `providers::check`).
     #[serde(default)]
@@ -198,6 +273,11 @@ fn default_title() -> String {
 fn default_locale() -> String {
     "zh-CN".into()
 }
+pub fn default_retention_days() -> u32 {
+    30
+}
+/// Ten years: longer is a typo, not a policy.
+const MAX_RETENTION_DAYS: u32 = 3650;
 
 /// Look of a wall: readable from 10 m, with a safe margin for projectors that crop edges.
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -541,7 +621,10 @@ impl Config {
                 id: "main".into(),
                 title: "Voicewall".into(),
                 locale: default_locale(),
+                retention_days: default_retention_days(),
                 theme: ThemeConfig::default(),
+                moderation: Default::default(),
+                idle_loop_s: None,
                 // An empty table: the join page with its defaults.
                 web: Some(toml::Table::new()),
                 wechat: None,
@@ -667,6 +750,18 @@ impl Config {
         if let Some(tls) = &self.server.tls {
             tls.check(o)?;
         }
+        if self
+            .admin
+            .token
+            .as_deref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
+            return Err(o.invalid(
+                "admin.token",
+                "[admin] token is empty: set it to a long secret, or remove the line to have one generated"
+                    .into(),
+            ));
+        }
         if !(0.0..=1.0).contains(&self.audio.volume) {
             return Err(o.invalid(
                 "audio.volume",
@@ -682,15 +777,13 @@ impl Config {
         let mut seen = std::collections::HashSet::new();
         for (i, w) in self.walls.iter().enumerate() {
             let key = |k: &str| format!("walls[{i}].{k}");
-            if w.id.is_empty()
-                || !w
-                    .id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            {
+            if !valid_wall_id(&w.id) {
                 return Err(o.invalid(
                     &key("id"),
-                    format!("{:?} must be URL-safe (letters, digits, - and _)", w.id),
+                    format!(
+                        "{:?} must be 1 to {MAX_WALL_ID} characters of A-Z a-z 0-9 _ - (it is in every URL of the wall and is the Telegram deep-link payload)",
+                        w.id
+                    ),
                 ));
             }
             if !seen.insert(w.id.clone()) {
@@ -702,12 +795,48 @@ impl Config {
                     format!("{:?} must be \"zh-CN\" or \"en\"", w.locale),
                 ));
             }
+            if !(1..=MAX_RETENTION_DAYS).contains(&w.retention_days) {
+                return Err(o.invalid(
+                    &key("retention_days"),
+                    format!(
+                        "{} must be a number of days from 1 to {MAX_RETENTION_DAYS}",
+                        w.retention_days
+                    ),
+                ));
+            }
             let providers =
                 w.web.is_some() as u8 + w.wechat.is_some() as u8 + w.telegram.is_some() as u8;
             if providers != 1 {
                 return Err(o.invalid(
                     &format!("walls[{i}]"),
                     format!("wall {:?} needs exactly one provider table: [walls.web], [walls.wechat] or [walls.telegram] (has {providers})", w.id),
+                ));
+            }
+        }
+        self.check_one_wall_per_bot()?;
+        Ok(())
+    }
+
+    /// A Telegram bot has one webhook: two walls on one `bot_token` would take each other's updates.
+    fn check_one_wall_per_bot(&self) -> Result<(), ConfigError> {
+        let mut bots: HashMap<&str, &str> = HashMap::new();
+        for (i, w) in self.walls.iter().enumerate() {
+            let token = w
+                .telegram
+                .as_ref()
+                .and_then(|t| t.get("bot_token"))
+                .and_then(toml::Value::as_str)
+                .map(str::trim)
+                .filter(|t| !t.is_empty());
+            let Some(token) = token else { continue };
+            if let Some(first) = bots.insert(token, &w.id) {
+                // Never echo the token: it is a credential.
+                return Err(self.origins.invalid(
+                    &format!("walls[{i}].telegram.bot_token"),
+                    format!(
+                        "wall {:?} uses the same bot as wall {first:?}; a Telegram bot has one webhook, so each wall needs its own bot (make another with @BotFather)",
+                        w.id
+                    ),
                 ));
             }
         }
@@ -758,6 +887,17 @@ impl TlsConfig {
     }
 }
 
+/// The longest wall id: a Telegram deep-link payload (`?start=<wall>`) holds at most 64 characters.
+pub const MAX_WALL_ID: usize = 64;
+
+/// A wall id is 1 to [`MAX_WALL_ID`] of `A-Z a-z 0-9 _ -`: URL-safe, and a valid Telegram `start` payload.
+pub fn valid_wall_id(id: &str) -> bool {
+    (1..=MAX_WALL_ID).contains(&id.len())
+        && id
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+}
+
 pub fn default_config_path() -> PathBuf {
     dirs::config_dir()
         .unwrap_or_else(|| PathBuf::from("."))
@@ -780,6 +920,8 @@ pub const DEFAULT_CONFIG_TOML: &str = r##"# Voicewall configuration. Every key i
 listen = "0.0.0.0:8787"
 # What the join QR code encodes. Default: this machine's LAN IPv4 address and the listen port.
 # public_url = "http://192.168.1.20:8787"
+# Reverse proxies or tunnels in front of the kiosk whose X-Forwarded-For is believed (rate limits, logs):
+# trusted_proxies = ["127.0.0.1/32"]
 # HTTPS lets phones use their microphone on the join page (see README). cert = "" and key = "": self-signed.
 # [server.tls]
 # cert = "/etc/voicewall/cert.pem"
@@ -796,12 +938,13 @@ gap_ms = 800            # silence between queued messages
 max_duration_s = 120
 
 [admin]
-# token = "…"           # generated on first run if absent, and logged once
+# token = "…"           # generated on first run if absent, and printed once to the terminal
 
 [[walls]]
 id = "main"
 title = "Voicewall"
 locale = "zh-CN"        # "zh-CN" or "en"
+retention_days = 30     # guests' names, pictures and voices are deleted after this many days
 # [walls.theme]
 # background = "#0b1020"
 # accent = "#ffb703"
@@ -896,6 +1039,70 @@ mod tests {
         assert!(e.contains("walls[1].locale") && e.contains("line 8"), "{e}");
 
         // Errors inside a provider section: see `providers::tests` (each provider checks its own).
+    }
+
+    #[test]
+    fn retention_defaults_to_30_days_and_bad_values_name_key_and_line() {
+        let c = Config::from_toml("[[walls]]\nid = \"a\"\n[walls.web]\n", Path::new("x")).unwrap();
+        assert_eq!(c.walls[0].retention_days, 30);
+        assert_eq!(Config::builtin().walls[0].retention_days, 30);
+        let c = Config::from_toml(
+            "[[walls]]\nid = \"a\"\nretention_days = 7\n[walls.web]\n",
+            Path::new("x"),
+        )
+        .unwrap();
+        assert_eq!(c.walls[0].retention_days, 7);
+        for bad in ["0", "-1", "\"thirty\"", "99999"] {
+            let text = format!(
+                "[[walls]]\nid = \"a\"\n[walls.web]\n[[walls]]\nid = \"b\"\nretention_days = {bad}\n[walls.web]\n"
+            );
+            let e = Config::from_toml(&text, Path::new("x"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("walls[1].retention_days") && e.contains("line 6"),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn wall_ids_are_telegram_payloads_and_errors_name_key_and_line() {
+        assert!(valid_wall_id("a") && valid_wall_id("Hall_2-b") && valid_wall_id(&"x".repeat(64)));
+        for bad in ["", "a b", "a/b", "é", "a.b", &"x".repeat(65)] {
+            assert!(!valid_wall_id(bad), "{bad:?}");
+        }
+        let long = "x".repeat(65);
+        let text = format!(
+            "[[walls]]\nid = \"ok\"\n[walls.web]\n\n[[walls]]\nid = \"{long}\"\n[walls.web]\n"
+        );
+        let e = Config::from_toml(&text, Path::new("x"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("walls[1].id") && e.contains("line 6") && e.contains("1 to 64"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn two_walls_on_one_bot_token_are_refused_naming_the_second() {
+        let tg = |id: &str, token: &str| {
+            format!("[[walls]]\nid = \"{id}\"\n[walls.telegram]\nbot_token = \"{token}\"\nbot_username = \"VwBot\"\nsecret_token = \"s3cret-s3cret\"\n")
+        };
+        let text = format!("{}{}", tg("a", "123:AAA"), tg("b", "123:AAA"));
+        let e = Config::from_toml(&text, Path::new("x"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("walls[1].telegram.bot_token")
+                && e.contains("line 10")
+                && e.contains("same bot as wall \"a\""),
+            "{e}"
+        );
+        assert!(!e.contains("123:AAA"), "the token is never echoed: {e}");
+        let text = format!("{}{}", tg("a", "123:AAA"), tg("b", "456:BBB"));
+        assert!(Config::from_toml(&text, Path::new("x")).is_ok());
     }
 
     #[test]
@@ -1021,5 +1228,45 @@ mod tests {
             !dbg.contains("s3cret") && !dbg.contains("topsecret"),
             "{dbg}"
         );
+    }
+
+    #[test]
+    fn trusted_proxies_are_networks_and_a_bad_one_names_its_key_and_line() {
+        let c = Config::from_toml(
+            "[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n",
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        let [ten, one] = c.server.trusted_proxies[..] else {
+            panic!("two networks")
+        };
+        assert!(ten.contains("10.9.8.7".parse().unwrap()));
+        assert!(ten.contains("::ffff:10.1.2.3".parse().unwrap()));
+        assert!(!ten.contains("11.0.0.1".parse().unwrap()));
+        assert!(one.contains("::1".parse().unwrap()));
+        assert!(!one.contains("127.0.0.1".parse().unwrap()));
+        assert!(Cidr::parse("0.0.0.0/0")
+            .unwrap()
+            .contains("8.8.8.8".parse().unwrap()));
+        let e = Config::from_toml(
+            "[server]\nlisten = \"127.0.0.1:0\"\ntrusted_proxies = [\"10.0.0.0/33\"]\n",
+            Path::new("t.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("server.trusted_proxies")
+                && e.contains("line 3")
+                && e.contains("10.0.0.0/33"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_empty_admin_token_is_refused_by_name() {
+        let e = Config::from_toml("[admin]\ntoken = \"\"\n", Path::new("t.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[admin] token") && e.contains("line 2"), "{e}");
     }
 }

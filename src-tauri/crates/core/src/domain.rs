@@ -42,7 +42,7 @@ pub enum MessageKind {
     Image,
 }
 
-/// Where a message is in its life. Moderation states (pending/approved/rejected) come with the console.
+/// Where a message is in its life (fetching its media, ready, failed). Its moderation is `Moderation`.
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -97,6 +97,134 @@ pub struct Message {
     /// How many fetch attempts were made (shown to the operator on failure).
     #[serde(default)]
     pub attempts: u32,
+    /// The operator's decision. Records stored before moderation existed were shown at once: approved.
+    #[serde(default)]
+    pub moderation: Moderation,
+}
+
+/// The operator's decision on a message. Only approved messages are shown and played; in a wall's `pre`
+/// mode a message starts pending, in `post` mode approved.
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Moderation {
+    Pending,
+    #[default]
+    Approved,
+    Rejected,
+    Removed,
+}
+
+impl Moderation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Moderation::Pending => "pending",
+            Moderation::Approved => "approved",
+            Moderation::Rejected => "rejected",
+            Moderation::Removed => "removed",
+        }
+    }
+}
+
+/// How a wall treats new messages: `post` shows them at once (the operator may remove them), `pre`
+/// holds them until the operator approves.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModerationMode {
+    #[default]
+    Post,
+    Pre,
+}
+
+/// A wall's settings the operator changes while it runs (kept in the store; the config gives the
+/// defaults of a wall never changed).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WallSettings {
+    #[serde(default)]
+    pub moderation: ModerationMode,
+    #[serde(default = "yes")]
+    pub qr_visible: bool,
+    /// Messages up to this sequence (message id) were cleared off the wall; 0: never cleared.
+    #[serde(default)]
+    pub cleared_through: u64,
+    /// When the wall was last cleared (participants who joined before and said nothing since are hidden).
+    #[serde(default)]
+    pub cleared_at: Millis,
+    /// Replay approved voices when nothing new arrived for this many seconds; None: off.
+    #[serde(default)]
+    pub idle_loop_s: Option<u64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for WallSettings {
+    fn default() -> Self {
+        Self {
+            moderation: ModerationMode::Post,
+            qr_visible: true,
+            cleared_through: 0,
+            cleared_at: 0,
+            idle_loop_s: None,
+        }
+    }
+}
+
+/// What is playing now, for the wall state and the console.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub struct NowPlaying {
+    pub wall: String,
+    pub message_id: String,
+    pub participant_id: String,
+    pub position_ms: u64,
+    pub duration_ms: u64,
+}
+
+/// One message waiting in the player's queue.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct QueueItem {
+    pub wall: String,
+    pub message_id: String,
+    /// The sender's display name.
+    pub name: String,
+}
+
+/// The player as the operator sees it: `GET /api/admin/playback` and the consoles' `queue` event.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct PlaybackState {
+    pub now_playing: Option<NowPlaying>,
+    pub paused: bool,
+    pub volume: f32,
+    /// In the order they will play.
+    pub queue: Vec<QueueItem>,
+}
+
+/// A message as the operator's console lists it: with its sender, status, moderation and the media to
+/// listen to in the operator's own browser. The console gets it with media as URLs
+/// (`http::state::AdminMessageView`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AdminMessage {
+    pub id: String,
+    pub participant_id: String,
+    pub name: String,
+    /// The sender's avatar in the media cache; `None` only if the participant record is missing.
+    pub avatar: Option<MediaKey>,
+    pub provider: Option<Provider>,
+    pub kind: MessageKind,
+    pub duration_ms: Option<u64>,
+    pub transcript: Option<String>,
+    pub text: Option<String>,
+    pub status: MessageStatus,
+    /// Why it failed, with the attempts made.
+    pub failure: Option<String>,
+    pub moderation: Moderation,
+    pub banned: bool,
+    pub created_at: Millis,
+    /// The original bytes in the media cache, once fetched.
+    pub media: Option<MediaKey>,
+    pub played_count: u32,
 }
 
 /// What a provider hands to the pipeline: a platform push, normalised. Stored in the inbox before the ack.

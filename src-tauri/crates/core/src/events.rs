@@ -1,8 +1,12 @@
 //! Typed wall events on one broadcast channel per wall. The server streams them as SSE
 //! (`GET /api/walls/{id}/events`, event name = `type`, data = `http::state::EventView`: these events
 //! with media as URLs); the Tauri shell and tests subscribe to the same channel.
+//!
+//! The wall's channel carries only what the wall shows (approved messages of unbanned participants
+//! since the last clear: `board` decides). The operator's console has its own channel (`AdminEvent`):
+//! every message change with its moderation, and the player's queue.
 
-use crate::domain::{MediaKey, Message, Participant};
+use crate::domain::{AdminMessage, MediaKey, Message, Participant, PlaybackState};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::broadcast;
@@ -45,6 +49,12 @@ pub enum WallEvent {
     JoinUpdated {
         join_url: String,
     },
+    /// The operator changed what the wall shows as a whole (a message removed, a participant banned,
+    /// the wall cleared, the QR shown or hidden): the page rebuilds itself from `GET /api/walls/{id}`.
+    WallChanged {
+        /// "removed", "banned", "unbanned", "cleared", "qr" or "approved".
+        reason: String,
+    },
 }
 
 impl WallEvent {
@@ -59,6 +69,33 @@ impl WallEvent {
             WallEvent::PlaybackProgress { .. } => "playback_progress",
             WallEvent::PlaybackFinished { .. } => "playback_finished",
             WallEvent::JoinUpdated { .. } => "join_updated",
+            WallEvent::WallChanged { .. } => "wall_changed",
+        }
+    }
+}
+
+/// What the operator's console follows (`GET /api/admin/walls/{id}/events`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum AdminEvent {
+    /// A message of `wall` was added or changed (status, moderation, its sender banned).
+    Message { wall: String, message: AdminMessage },
+    /// The player's queue or state changed (every wall's console shows it).
+    Queue(PlaybackState),
+}
+
+impl AdminEvent {
+    pub fn name(&self) -> &'static str {
+        match self {
+            AdminEvent::Message { .. } => "message",
+            AdminEvent::Queue(_) => "queue",
+        }
+    }
+
+    /// Whether the console of `wall` gets this event.
+    pub fn concerns(&self, wall: &str) -> bool {
+        match self {
+            AdminEvent::Message { wall: w, .. } => w == wall,
+            AdminEvent::Queue(_) => true,
         }
     }
 }
@@ -67,6 +104,7 @@ impl WallEvent {
 #[derive(Clone)]
 pub struct Hub {
     channels: Arc<HashMap<String, broadcast::Sender<WallEvent>>>,
+    admin: broadcast::Sender<AdminEvent>,
 }
 
 impl Hub {
@@ -77,7 +115,17 @@ impl Hub {
             .collect();
         Self {
             channels: Arc::new(channels),
+            admin: broadcast::channel(1024).0,
         }
+    }
+
+    /// Tell the operator's consoles.
+    pub fn publish_admin(&self, event: AdminEvent) {
+        let _ = self.admin.send(event);
+    }
+
+    pub fn subscribe_admin(&self) -> broadcast::Receiver<AdminEvent> {
+        self.admin.subscribe()
     }
 
     pub fn publish(&self, wall: &str, event: WallEvent) {

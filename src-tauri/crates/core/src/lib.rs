@@ -7,10 +7,12 @@
 pub mod app;
 #[cfg(test)]
 mod architecture;
+pub mod audit;
 pub mod board;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod credentials;
 pub mod domain;
 pub mod events;
 pub mod http;
@@ -20,6 +22,7 @@ pub mod media;
 pub mod metrics;
 pub mod pipeline;
 pub mod playback;
+pub mod privacy;
 pub mod provider;
 pub mod providers;
 pub mod qr;

@@ -56,6 +56,14 @@ impl DecodedCache {
         Some(d)
     }
 
+    fn remove(&mut self, key: &str) {
+        if let Some(i) = self.entries.iter().position(|(k, _)| k == key) {
+            if let Some((_, old)) = self.entries.remove(i) {
+                self.bytes -= size_of(&old);
+            }
+        }
+    }
+
     fn put(&mut self, key: &str, d: Arc<Decoded>) {
         if self.get(key).is_some() {
             return;
@@ -103,6 +111,11 @@ impl Media {
     /// Keep a decode made elsewhere (a web upload, decoded to check it) for the player.
     pub fn remember(&self, key: &str, decoded: Arc<Decoded>) {
         self.decoded.lock().expect("media cache").put(key, decoded);
+    }
+
+    /// Drop the decoded samples of a blob that was deleted (retention, purge).
+    pub fn forget(&self, key: &str) {
+        self.decoded.lock().expect("media cache").remove(key);
     }
 
     /// The analysis of a cached blob, computed once and stored.

@@ -9,7 +9,7 @@
 use crate::board::{apply_profile, participant_id, Board};
 use crate::domain::{
     placeholder_name, placeholder_svg, Inbound, InboundKind, MediaRef, Message, MessageKind,
-    MessageStatus, Participant,
+    MessageStatus, Moderation, Participant,
 };
 use crate::inbox::Wakeups;
 use crate::media::Media;
@@ -179,6 +179,7 @@ impl Pipeline {
                 let id = seq.to_string();
                 if self.store.message(wall, &id)?.is_none() {
                     let mut m = new_message(&id, &p.id, MessageKind::Text, inbound);
+                    m.moderation = self.board.initial_moderation(wall)?;
                     m.status = MessageStatus::Ready;
                     m.text = Some(text.chars().take(500).collect());
                     self.board.save_message(wall, &m, true)?;
@@ -198,6 +199,7 @@ impl Pipeline {
                 } else {
                     let mut m = new_message(&id, &p.id, *kind, inbound);
                     m.transcript = transcript.clone();
+                    m.moderation = self.board.initial_moderation(wall)?;
                     self.board.save_message(wall, &m, true)?;
                 }
                 let outcome = self.fetch_and_prepare(inbound, *kind, media).await;
@@ -224,7 +226,13 @@ impl Pipeline {
                             tracing::warn!(wall, message = %m.id, error = %e, "message failed");
                         }
                     }
-                    if m.status == MessageStatus::Ready && m.kind == MessageKind::Voice {
+                    // Held (pre-moderation) or from a banned sender: the speakers wait for the
+                    // operator's approval (which queues it).
+                    if m.status == MessageStatus::Ready
+                        && m.kind == MessageKind::Voice
+                        && m.moderation == Moderation::Approved
+                        && !self.board.is_banned(wall, &m.participant_id)?
+                    {
                         self.player.enqueue(wall, &m.id);
                     }
                 }
@@ -363,6 +371,7 @@ fn new_message(id: &str, participant: &str, kind: MessageKind, inbound: &Inbound
         waveform: Vec::new(),
         text: None,
         attempts: 0,
+        moderation: Moderation::Approved,
     }
 }
 
@@ -487,6 +496,82 @@ mod tests {
         );
         assert!(drain(&mut events).is_empty());
         assert_eq!(task.try_next(), None);
+    }
+
+    #[tokio::test]
+    async fn in_pre_moderation_a_voice_is_held_off_the_wall_and_the_queue_until_approved() {
+        let fx = Fixture::new(FakePlatform::serving(fixture("hello.ogg"), "audio/ogg"));
+        fx.board
+            .set_mode(WALL, crate::domain::ModerationMode::Pre)
+            .unwrap();
+        let (p, mut task) = pipeline(&fx);
+        let mut events = fx.events();
+        let mut console = fx.hub.subscribe_admin();
+        p.process(11, &voice("e")).await.unwrap();
+
+        let m = fx.store.message(WALL, "11").unwrap().unwrap();
+        assert_eq!(
+            (m.status, m.moderation),
+            (MessageStatus::Ready, Moderation::Pending)
+        );
+        let names: Vec<_> = drain(&mut events).iter().map(|e| e.name()).collect();
+        assert_eq!(
+            names,
+            ["participant_joined"],
+            "the person shows, the voice does not"
+        );
+        assert_eq!(task.try_next(), None, "not queued for the speakers");
+        assert!(fx.board.view(WALL).unwrap().messages.is_empty());
+        // The console saw it arrive and become ready, pending.
+        let seen: Vec<_> = std::iter::from_fn(|| console.try_recv().ok()).collect();
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert!(seen.iter().all(|e| matches!(e,
+            crate::events::AdminEvent::Message { message, .. } if message.moderation == Moderation::Pending)));
+
+        let (before, after) = fx
+            .board
+            .moderate(WALL, "11", Moderation::Approved)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (before.moderation, after.moderation),
+            (Moderation::Pending, Moderation::Approved)
+        );
+        let names: Vec<_> = drain(&mut events).iter().map(|e| e.name()).collect();
+        assert_eq!(names, ["message_added"]);
+        assert_eq!(fx.board.view(WALL).unwrap().messages.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_banned_senders_voice_is_kept_but_neither_shown_nor_queued() {
+        let fx = Fixture::new(FakePlatform::serving(fixture("hello.ogg"), "audio/ogg"));
+        let (p, mut task) = pipeline(&fx);
+        // Ids from the store's sequence, as the inbox gives them (a clear hides those given so far).
+        let (first, second) = (
+            fx.store.sequence_now().unwrap(),
+            fx.store.sequence_now().unwrap(),
+        );
+        p.process(first, &voice("f")).await.unwrap();
+        assert!(task.try_next().is_some());
+        fx.board.set_banned(WALL, "telegram:u1", true).unwrap();
+        let mut events = fx.events();
+        p.process(second, &voice("g")).await.unwrap();
+        assert!(
+            fx.store
+                .message(WALL, &second.to_string())
+                .unwrap()
+                .is_some(),
+            "kept for the operator"
+        );
+        assert!(drain(&mut events).is_empty());
+        assert_eq!(task.try_next(), None);
+        let view = fx.board.view(WALL).unwrap();
+        assert!(view.messages.is_empty() && view.participants.is_empty());
+        // Cleared: what was shown before stays hidden after an unban.
+        fx.board.set_banned(WALL, "telegram:u1", false).unwrap();
+        assert_eq!(fx.board.view(WALL).unwrap().messages.len(), 2);
+        fx.board.clear(WALL).unwrap();
+        assert!(fx.board.view(WALL).unwrap().messages.is_empty());
     }
 
     #[tokio::test]

@@ -1,7 +1,9 @@
 //! The kiosk's one player: a queue of ready voice messages in arrival order, "play now" for taps and the
 //! operator (interrupting with a short fade), pause / skip / stop / volume. Reports on the wall's events
 //! stream: `playback_started`, `playback_progress` (10 Hz), `playback_finished`; bumps `played_count`.
-//! Replays come from the cache, never the network.
+//! Replays come from the cache, never the network. The operator also sees the queue in order, moves a
+//! message to the front ("play next"), takes one out (stopping it when it plays), and may turn on an
+//! idle loop per wall that replays approved voices when nothing new arrived for a while.
 //!
 //! `Playback` is the handle (commands, what plays now, the output's status); `PlaybackTask::run` is the
 //! player itself, given an opened output and narrow handles (`Player`), so it is unit-tested below with
@@ -9,8 +11,8 @@
 
 use crate::board::Board;
 use crate::config::AudioConfig;
-use crate::domain::{MessageKind, MessageStatus};
-use crate::events::{Hub, WallEvent};
+use crate::domain::{MessageKind, MessageStatus, PlaybackState, QueueItem};
+use crate::events::{AdminEvent, Hub, WallEvent};
 use crate::media::Media;
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -23,30 +25,38 @@ use voicewall_audio::{Output, OutputKind};
 
 #[derive(Debug, PartialEq)]
 pub enum Command {
-    Enqueue { wall: String, id: String },
-    PlayNow { wall: String, id: String },
+    Enqueue {
+        wall: String,
+        id: String,
+    },
+    PlayNow {
+        wall: String,
+        id: String,
+    },
     Skip,
     Stop,
     Pause,
     Resume,
     Volume(f32),
+    /// Take a message out of the queue, and stop it if it plays (removed, rejected, banned).
+    Remove {
+        wall: String,
+        id: String,
+    },
+    /// Move (or put) a message at the front of the queue, after what plays now.
+    PlayNext {
+        wall: String,
+        id: String,
+    },
 }
 
-/// What is playing now, for the wall state.
-#[derive(Clone, Debug, Serialize, PartialEq)]
-#[cfg_attr(test, derive(schemars::JsonSchema))]
-pub struct NowPlaying {
-    pub wall: String,
-    pub message_id: String,
-    pub participant_id: String,
-    pub position_ms: u64,
-    pub duration_ms: u64,
-}
+pub use crate::domain::NowPlaying;
 
 /// The operator-visible state of the sound output.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct OutputStatus {
-    /// "ok", "no_device" or "null".
+    /// "ok", "no_device", "null", "lost" (the device went away: messages go on in silence while it is
+    /// tried again every 2 s) or "reopened" (it came back and plays; `detail` says how often).
     pub state: String,
     pub detail: String,
     pub queued: usize,
@@ -59,7 +69,15 @@ pub struct Playback {
     tx: mpsc::UnboundedSender<Command>,
     now: Arc<Mutex<Option<NowPlaying>>>,
     status: Arc<Mutex<OutputStatus>>,
+    /// The queue in order and the volume, as of the player's last turn.
+    seen: Arc<Mutex<Seen>>,
     autoplay: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Seen {
+    queue: Vec<(String, String)>,
+    volume: f32,
 }
 
 /// The receiving half, run once the rest of the app exists.
@@ -93,6 +111,10 @@ impl Playback {
                 queued: 0,
                 paused: false,
             })),
+            seen: Arc::new(Mutex::new(Seen {
+                queue: Vec::new(),
+                volume: 1.0,
+            })),
             autoplay,
         };
         (handle.clone(), PlaybackTask { rx, handle })
@@ -110,6 +132,15 @@ impl Playback {
                 id: id.into(),
             });
         }
+    }
+
+    /// For tests: queue a message whatever auto-play says.
+    #[cfg(test)]
+    pub fn enqueue_now(&self, wall: &str, id: &str) {
+        self.send(Command::Enqueue {
+            wall: wall.into(),
+            id: id.into(),
+        });
     }
 
     pub fn play_now(&self, wall: &str, id: &str) {
@@ -133,6 +164,49 @@ impl Playback {
     pub fn set_volume(&self, v: f32) {
         self.send(Command::Volume(v.clamp(0.0, 1.0)));
     }
+    /// Take a message out of the queue; stop it if it is playing.
+    pub fn remove(&self, wall: &str, id: &str) {
+        self.send(Command::Remove {
+            wall: wall.into(),
+            id: id.into(),
+        });
+    }
+    /// Play this message next (after what plays now).
+    pub fn play_next(&self, wall: &str, id: &str) {
+        self.send(Command::PlayNext {
+            wall: wall.into(),
+            id: id.into(),
+        });
+    }
+
+    /// The queue in order, as of the player's last turn.
+    pub fn queue(&self) -> Vec<(String, String)> {
+        self.seen.lock().expect("seen lock").queue.clone()
+    }
+
+    /// What plays on any wall now.
+    pub fn now_playing_any(&self) -> Option<NowPlaying> {
+        self.now.lock().expect("now lock").clone()
+    }
+
+    /// The player as the operator sees it; `name` gives a message's sender name (wall, message id).
+    pub fn state(&self, name: impl Fn(&str, &str) -> String) -> PlaybackState {
+        let seen = self.seen.lock().expect("seen lock").clone();
+        PlaybackState {
+            now_playing: self.now_playing_any(),
+            paused: self.status().paused,
+            volume: seen.volume,
+            queue: seen
+                .queue
+                .iter()
+                .map(|(wall, id)| QueueItem {
+                    wall: wall.clone(),
+                    message_id: id.clone(),
+                    name: name(wall, id),
+                })
+                .collect(),
+        }
+    }
 
     pub fn now_playing(&self, wall: &str) -> Option<NowPlaying> {
         self.now
@@ -150,6 +224,27 @@ impl Playback {
         let mut st = self.status.lock().expect("status lock");
         st.state = s.into();
         st.detail = detail.into();
+    }
+
+    /// The sound device's health on `/healthz`: `ok`, `lost` or `reopened`.
+    fn device_status(&self, output: &str, h: &voicewall_audio::DeviceHealth) {
+        let (state, detail) = device_state(output, h);
+        self.set_status(state, &detail);
+    }
+}
+
+fn device_state(output: &str, h: &voicewall_audio::DeviceHealth) -> (&'static str, String) {
+    let error = h.last_error.as_deref().unwrap_or("?");
+    match (h.open, h.reopened) {
+        (true, 0) => ("ok", output.to_string()),
+        (true, n) => (
+            "reopened",
+            format!("{output} — reopened {n} time(s) after a loss (last: {error})"),
+        ),
+        (false, _) => (
+            "lost",
+            format!("{output} — device lost, trying again every 2 s: {error}"),
+        ),
     }
 }
 
@@ -213,9 +308,11 @@ impl PlaybackTask {
         };
         let mut queue: VecDeque<(String, String)> = VecDeque::new();
         if p.handle.autoplay {
-            // Ready voices that never played (the queue lives in memory; the messages in the store).
+            // Ready voices the wall shows that never played (the queue lives in memory; the messages
+            // in the store).
             for wall in &p.player.walls {
-                for m in p.player.store.messages(wall).unwrap_or_default() {
+                let shown = p.player.board.view(wall).map(|v| v.messages);
+                for m in shown.unwrap_or_default() {
                     if m.kind == MessageKind::Voice
                         && m.status == MessageStatus::Ready
                         && m.played_count == 0
@@ -233,6 +330,11 @@ impl PlaybackTask {
         }
         let mut current: Option<Current> = None;
         let mut paused = false;
+        let mut volume = p.output.as_ref().map(|o| o.volume()).unwrap_or(1.0);
+        let mut last_arrival = tokio::time::Instant::now();
+        let mut idle = IdleLoop::default();
+        type Turn = (Seen, Option<(String, String)>, bool);
+        let mut last_turn: Option<Turn> = None;
         let mut next_start = tokio::time::Instant::now();
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -241,6 +343,7 @@ impl PlaybackTask {
             tokio::select! {
                 cmd = rx.recv() => {
                     let Some(cmd) = cmd else { break };
+                    let fresh = matches!(cmd, Command::Enqueue { .. });
                     match cmd {
                         Command::Enqueue { wall, id } => queue.push_back((wall, id)),
                         Command::PlayNow { wall, id } => {
@@ -279,10 +382,31 @@ impl PlaybackTask {
                         }
                         Command::Volume(v) => {
                             if let Some(o) = &output { o.set_volume(v); }
+                            volume = v;
                         }
+                        Command::Remove { wall, id } => {
+                            queue.retain(|(w, i)| !(w == &wall && i == &id));
+                            if current.as_ref().is_some_and(|c| c.wall == wall && c.id == id) {
+                                let c = current.take().expect("current");
+                                p.finish(c, "removed");
+                                next_start = tokio::time::Instant::now() + p.player.gap;
+                            }
+                        }
+                        Command::PlayNext { wall, id } => {
+                            queue.retain(|(w, i)| !(w == &wall && i == &id));
+                            queue.push_front((wall, id));
+                        }
+                    }
+                    if fresh {
+                        last_arrival = tokio::time::Instant::now();
                     }
                 }
                 _ = tick.tick() => {
+                    if let Some(o) = &output {
+                        if let Some(h) = o.health() {
+                            p.handle.device_status(&o.describe(), &h);
+                        }
+                    }
                     if let Some(c) = &current {
                         if c.playing.is_finished() {
                             let c = current.take().expect("current");
@@ -302,6 +426,11 @@ impl PlaybackTask {
                 }
             }
             if current.is_none() && !paused && tokio::time::Instant::now() >= next_start {
+                if queue.is_empty() {
+                    if let Some(replay) = idle.next(&p.player, last_arrival) {
+                        queue.push_back(replay);
+                    }
+                }
                 while let Some((wall, id)) = queue.pop_front() {
                     if let Some(c) = p.start(&wall, &id).await {
                         current = Some(c);
@@ -313,6 +442,19 @@ impl PlaybackTask {
                 let mut s = p.handle.status.lock().expect("status lock");
                 s.queued = queue.len();
                 s.paused = paused;
+            }
+            let seen = Seen {
+                queue: queue.iter().cloned().collect(),
+                volume,
+            };
+            let now_id = p.handle.now_playing_any().map(|n| (n.wall, n.message_id));
+            let turn = (seen.clone(), now_id, paused);
+            if last_turn.as_ref() != Some(&turn) {
+                *p.handle.seen.lock().expect("seen lock") = seen;
+                p.player.events.publish_admin(AdminEvent::Queue(
+                    p.handle.state(|wall, id| p.name_of(wall, id)),
+                ));
+                last_turn = Some(turn);
             }
         }
         if let Some(c) = current.take() {
@@ -327,7 +469,73 @@ struct PlayerRun {
     output: Option<Arc<Output>>,
 }
 
+/// The idle loop: per wall, when its `idle_loop_s` is set and nothing new arrived for that long, the
+/// next approved voice the wall shows, round-robin (one at a time, only when the queue is empty).
+#[derive(Default)]
+struct IdleLoop {
+    /// Per wall: the id of the last voice replayed.
+    last: std::collections::HashMap<String, u64>,
+}
+
+impl IdleLoop {
+    fn next(
+        &mut self,
+        player: &Player,
+        last_arrival: tokio::time::Instant,
+    ) -> Option<(String, String)> {
+        let idle_for = last_arrival.elapsed();
+        for wall in &player.walls {
+            // The settings first (one read): the whole view only when this wall loops and is idle.
+            let Some(after) = player.board.settings(wall).ok().and_then(|s| s.idle_loop_s) else {
+                continue;
+            };
+            if idle_for < Duration::from_secs(after) {
+                continue;
+            }
+            let Ok(view) = player.board.view(wall) else {
+                continue;
+            };
+            let voices: Vec<u64> = view
+                .messages
+                .iter()
+                .filter(|m| m.kind == MessageKind::Voice && m.status == MessageStatus::Ready)
+                .filter_map(|m| m.id.parse().ok())
+                .collect();
+            let last = self.last.get(wall).copied().unwrap_or(0);
+            let Some(next) = voices
+                .iter()
+                .find(|id| **id > last)
+                .or(voices.first())
+                .copied()
+            else {
+                continue;
+            };
+            self.last.insert(wall.clone(), next);
+            return Some((wall.clone(), next.to_string()));
+        }
+        None
+    }
+}
+
 impl PlayerRun {
+    /// A queued message's sender name, for the operator.
+    fn name_of(&self, wall: &str, id: &str) -> String {
+        self.player
+            .store
+            .message(wall, id)
+            .ok()
+            .flatten()
+            .and_then(|m| {
+                self.player
+                    .store
+                    .participant(wall, &m.participant_id)
+                    .ok()
+                    .flatten()
+            })
+            .map(|p| p.display_name)
+            .unwrap_or_default()
+    }
+
     fn finished(&self, wall: &str, id: &str, outcome: &str) {
         self.player.events.publish(
             wall,
@@ -413,6 +621,26 @@ mod tests {
     use super::*;
     use crate::testing::{fixture, FakePlatform, Fixture, WALL};
     use std::sync::atomic::{AtomicBool, Ordering};
+
+    #[test]
+    fn a_lost_and_reopened_device_reads_so_on_healthz() {
+        let h = |open, lost, reopened| voicewall_audio::DeviceHealth {
+            open,
+            lost,
+            reopened,
+            last_error: (lost > 0).then(|| "device not available".into()),
+        };
+        assert_eq!(
+            device_state("default", &h(true, 0, 0)),
+            ("ok", "default".into())
+        );
+        let (state, detail) = device_state("default", &h(false, 1, 0));
+        assert_eq!(state, "lost");
+        assert!(detail.contains("device not available"), "{detail}");
+        let (state, detail) = device_state("default", &h(true, 2, 2));
+        assert_eq!(state, "reopened");
+        assert!(detail.contains("reopened 2 time(s)"), "{detail}");
+    }
 
     fn store_voice(fx: &Fixture, id: &str, bytes: &[u8]) {
         let key = fx.store.put_media(bytes, "audio/ogg").unwrap();
@@ -503,6 +731,86 @@ mod tests {
             1,
             "analysis and playback share one decode"
         );
+    }
+
+    #[tokio::test]
+    async fn removing_the_playing_message_stops_it_and_play_next_reorders_the_queue() {
+        let fx = Fixture::new(FakePlatform::serving(Vec::new(), "audio/ogg"));
+        for id in ["1", "2", "3"] {
+            store_voice(&fx, id, &fixture("hello.ogg"));
+        }
+        let mut events = fx.events();
+        let (handle, task) = Playback::new(false);
+        let (output, stop, _listener) = pulled_output();
+        let run = tokio::spawn(task.run(player(&fx), Ok(output), false));
+        handle.pause();
+        for id in ["1", "2", "3"] {
+            handle.enqueue_now(WALL, id);
+        }
+        handle.play_next(WALL, "3");
+        handle.remove(WALL, "2");
+        handle.resume();
+        match next_event(&mut events).await {
+            WallEvent::PlaybackStarted { message_id, .. } => assert_eq!(message_id, "3"),
+            other => panic!("expected playback_started, got {other:?}"),
+        }
+        handle.pause();
+        handle.remove(WALL, "3");
+        // Paused, it would never finish on its own: only the removal ends it (bounded, so a player
+        // that ignores the removal fails here rather than hanging).
+        let ended = tokio::time::timeout(Duration::from_secs(30), next_event(&mut events));
+        match ended.await.expect("the removal never stopped the voice") {
+            WallEvent::PlaybackFinished {
+                message_id,
+                outcome,
+            } => assert_eq!((message_id.as_str(), outcome.as_str()), ("3", "removed")),
+            other => panic!("expected playback_finished, got {other:?}"),
+        }
+        // Paused: the rest waits, in order, without "2".
+        let mut console = fx.hub.subscribe_admin();
+        handle.set_volume(0.25);
+        loop {
+            if let crate::events::AdminEvent::Queue(s) = console.recv().await.unwrap() {
+                if s.volume == 0.25 {
+                    let ids: Vec<_> = s.queue.iter().map(|q| q.message_id.as_str()).collect();
+                    assert_eq!(ids, ["1"]);
+                    assert!(s.paused && s.now_playing.is_none());
+                    break;
+                }
+            }
+        }
+        assert_eq!(handle.queue(), [(WALL.to_string(), "1".to_string())]);
+        stop.store(true, Ordering::Relaxed);
+        run.abort();
+    }
+
+    #[tokio::test]
+    async fn the_idle_loop_replays_the_approved_voice_again_and_again() {
+        let fx = Fixture::new(FakePlatform::serving(Vec::new(), "audio/ogg"));
+        store_voice(&fx, "7", &fixture("hello.ogg"));
+        let mut held = crate::testing::ready_voice("8", None);
+        held.moderation = crate::domain::Moderation::Pending;
+        fx.store.put_message(WALL, &held).unwrap();
+        let mut events = fx.events();
+        let (_handle, task) = Playback::new(false);
+        let (output, stop, _listener) = pulled_output();
+        fx.board.set_idle_loop(WALL, Some(1)).unwrap();
+        let run = tokio::spawn(task.run(player(&fx), Ok(output), false));
+        // Nothing queued, auto-play off: only the idle loop can start it, and only the approved one.
+        for _ in 0..2 {
+            let started = tokio::time::timeout(Duration::from_secs(30), next_event(&mut events));
+            match started.await.expect("the idle loop never replayed") {
+                WallEvent::PlaybackStarted { message_id, .. } => assert_eq!(message_id, "7"),
+                other => panic!("expected playback_started, got {other:?}"),
+            }
+            loop {
+                if let WallEvent::PlaybackFinished { .. } = next_event(&mut events).await {
+                    break;
+                }
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        run.abort();
     }
 
     #[tokio::test]

@@ -80,10 +80,44 @@ pub trait WallProvider: Send + Sync + 'static {
         Router::new()
     }
 
+    /// The participant (`{kind}:{sender}`) whose own guest credential this request carries on this wall,
+    /// if any (the web join page's signed device cookie): a guest may fetch their own media. Default: none.
+    fn guest(&self, _headers: &axum::http::HeaderMap) -> Option<String> {
+        None
+    }
+
+    /// Change the join link now, because the operator asks (a link leaked, people join from outside
+    /// the room): the old link must stop working at once, and the wall's QR follows (publish
+    /// `WallEvent::JoinUpdated`). Default: this platform has no join token (the server answers 409).
+    fn rotate_join(&self) -> Result<(), RotateError> {
+        Err(RotateError::NoJoinToken)
+    }
+
     /// Background upkeep for the whole run (join token rotation, renewing a platform QR, polling).
     /// Spawned once per wall at start and aborted at shutdown: loop for ever, sleep between rounds,
     /// log and retry failures with backoff; never return early on an error. Default: nothing to do.
     async fn upkeep(self: Arc<Self>) {}
+
+    /// Where this wall stands with its platform, for `/healthz` and the operator console: e.g. whether
+    /// Telegram accepted the webhook. Read often: return a cached value. No guest data and no secrets in
+    /// it. Default: nothing to report (`None`; the web join page has no platform to talk to).
+    fn status(&self) -> Option<ProviderStatus> {
+        None
+    }
+}
+
+/// A provider's link with its platform, as [`WallProvider::status`] reports it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ProviderStatus {
+    /// The link works as configured; `false`: the operator has something to do (see `detail`).
+    pub ok: bool,
+    /// A short state for programs, e.g. `"set"`, `"failed"`, `"manual"`, `"pending"`.
+    pub state: String,
+    /// One line for the operator: what happened, or what to do.
+    pub detail: String,
+    /// When the state was reached (ms since the epoch, from the provider's clock); `None` before the
+    /// first attempt.
+    pub at_ms: Option<crate::domain::Millis>,
 }
 
 /// What a provider gets at build time: the wall's generic config and narrow handles, each cheap to
@@ -92,8 +126,9 @@ pub trait WallProvider: Send + Sync + 'static {
 pub struct ProviderContext {
     /// The wall's generic settings: id, title, locale, theme.
     pub wall: WallConfig,
-    /// Where phones reach this kiosk, without a trailing slash (e.g. `http://192.168.1.20:8787`).
-    pub public_url: Arc<str>,
+    /// Where phones reach this kiosk, without a trailing slash (e.g. `http://192.168.1.20:8787`). When
+    /// it is detected (not configured) it follows the LAN address: read it when you make a join link.
+    pub public_url: PublicUrl,
     /// Served over HTTPS: cookies you set get `Secure`.
     pub secure: bool,
     /// One shared HTTP client (timeouts set, user agent `voicewall/…`).
@@ -113,6 +148,36 @@ pub struct ProviderContext {
     pub clock: Clock,
     /// Counters for `/metrics` (e.g. `inc_rejected` for refused webhook calls).
     pub metrics: Arc<Metrics>,
+}
+
+/// Where phones reach this kiosk, without a trailing slash: configured, or detected from the LAN and
+/// followed when the kiosk moves to another network (`startup`, which then tells every open wall with
+/// `JoinUpdated`). Cheap to clone; all clones see a change.
+#[derive(Clone, Debug)]
+pub struct PublicUrl(Arc<std::sync::RwLock<Arc<str>>>);
+
+impl PublicUrl {
+    pub fn new(url: &str) -> Self {
+        Self(Arc::new(std::sync::RwLock::new(
+            url.trim_end_matches('/').into(),
+        )))
+    }
+
+    /// The address now.
+    pub fn get(&self) -> Arc<str> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Move to `url`; true when that is a change.
+    pub fn set(&self, url: &str) -> bool {
+        let url = url.trim_end_matches('/');
+        let mut cur = self.0.write().unwrap_or_else(|e| e.into_inner());
+        if &**cur == url {
+            return false;
+        }
+        *cur = url.into();
+        true
+    }
 }
 
 /// A provider could not be configured or started.
@@ -158,6 +223,15 @@ impl FetchError {
             retryable: true,
         }
     }
+}
+
+/// Why the join link could not be rotated.
+#[derive(Debug, thiserror::Error)]
+pub enum RotateError {
+    #[error("this platform has no join token to rotate")]
+    NoJoinToken,
+    #[error("rotating the join token failed: {0}")]
+    Failed(String),
 }
 
 /// How people join a wall, as shown on the wall's QR panel.

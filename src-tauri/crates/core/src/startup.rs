@@ -6,13 +6,15 @@ use crate::app::{AdminToken, AppState, DemoMode, Shutdown};
 use crate::board::Board;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::credentials::{Credentials, DisplayScope};
 use crate::events::Hub;
+use crate::events::WallEvent;
 use crate::inbox::{Inbox, Wakeups};
 use crate::media::Media;
 use crate::metrics::Metrics;
 use crate::pipeline::{Pipeline, RetryPolicy};
 use crate::playback::{Playback, PlaybackTask, Player};
-use crate::provider::{ProviderContext, ProviderError};
+use crate::provider::{ProviderContext, ProviderError, PublicUrl};
 use crate::store::Store;
 use crate::walls::{Wall, Walls};
 use std::future::Future;
@@ -30,7 +32,14 @@ pub struct Options {
     pub demo: bool,
     /// The clock every part reads (default: the system's). Tests pass `Clock::manual`.
     pub clock: Option<Clock>,
+    /// How often a detected (not configured) `public_url` re-detects the LAN address (default
+    /// [`LAN_EVERY`]).
+    pub lan_every: Option<std::time::Duration>,
 }
+
+/// How often the LAN address is detected again when `public_url` is not configured: the QR follows a
+/// kiosk moved to another network within this time.
+pub const LAN_EVERY: std::time::Duration = std::time::Duration::from_secs(20);
 
 pub struct Application {
     listener: TcpListener,
@@ -40,6 +49,8 @@ pub struct Application {
     retry: RetryPolicy,
     background: Vec<tokio::task::JoinHandle<()>>,
     shutdown_tx: tokio::sync::watch::Sender<bool>,
+    /// Set when `public_url` is detected and the server listens on every interface: it follows the LAN.
+    lan: Option<LanFollow>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +65,12 @@ pub enum StartError {
     Provider(#[from] ProviderError),
     #[error("cannot make the HTTP client: {0}")]
     Http(reqwest::Error),
+    #[error("[admin] token is empty: set it to a long secret, or remove it to have one generated")]
+    EmptyAdminToken,
 }
+
+/// The store key of the generated admin token (when `[admin] token` is not set).
+const ADMIN_TOKEN_KEY: &str = "admin_token";
 
 impl Application {
     pub async fn build(config: Config) -> Result<Self, StartError> {
@@ -80,16 +96,32 @@ impl Application {
             .unwrap_or_else(|| detect_public_url(local, config.server.tls.is_some()));
         let public_url = public_url.trim_end_matches('/').to_string();
         tracing::info!(%public_url, listen = %local, "join links and the QR code use this address");
+        let followed = PublicUrl::new(&public_url);
+        let lan = (config.server.public_url.is_none() && local.ip().is_unspecified()).then(|| {
+            LanFollow {
+                url: followed.clone(),
+                port: local.port(),
+                tls: config.server.tls.is_some(),
+                every: options.lan_every.unwrap_or(LAN_EVERY),
+            }
+        });
 
         let admin_token = match &config.admin.token {
+            // `Config::validate` refuses it too; a config built in code comes through here.
+            Some(t) if t.trim().is_empty() => return Err(StartError::EmptyAdminToken),
             Some(t) => t.clone(),
-            None => match store.meta_get("admin_token").ok().flatten() {
-                Some(t) => t,
-                None => {
+            None => match store.meta_get(ADMIN_TOKEN_KEY).ok().flatten() {
+                Some(t) if !t.is_empty() => t,
+                _ => {
                     let t = crate::random::token(24);
-                    let _ = store.meta_put("admin_token", &t);
-                    // Logged once, on the run that generated it.
-                    tracing::warn!(admin_token = %t, "generated the operator's admin token (set [admin] token to choose one)");
+                    if let Err(e) = store.meta_put(ADMIN_TOKEN_KEY, &t) {
+                        tracing::error!(error = %e, "cannot save the generated admin token; it changes at restart");
+                    }
+                    // Printed once, on the run that generated it, to the terminal only: never to a log.
+                    eprintln!(
+                        "voicewall: the operator's admin token (shown this once; set [admin] token to choose one):\n  {t}\nSign in at {public_url}/admin"
+                    );
+                    tracing::info!("generated the operator's admin token and printed it to the terminal (set [admin] token to choose one)");
                     t
                 }
             },
@@ -106,7 +138,19 @@ impl Application {
         let metrics = Arc::new(Metrics::default());
         let hub = Hub::new(config.walls.iter().map(|w| w.id.as_str()));
         let (inbox, pipeline_rx) = Inbox::new(store.clone(), metrics.clone());
-        let board = Board::new(store.clone(), hub.clone(), clock.clone());
+        let board = Board::new(store.clone(), hub.clone(), clock.clone()).with_defaults(
+            config.walls.iter().map(|w| {
+                (
+                    w.id.clone(),
+                    crate::domain::WallSettings {
+                        moderation: w.moderation,
+                        idle_loop_s: w.idle_loop_s,
+                        ..Default::default()
+                    },
+                )
+            }),
+        );
+        let audit = crate::audit::Audit::new(store.clone(), clock.clone());
         let media = Media::new(store.clone(), config.audio.max_duration_s);
         let public_url: Arc<str> = public_url.into();
         let mut walls = Vec::new();
@@ -114,7 +158,7 @@ impl Application {
             let w = &config.walls[section.wall];
             let ctx = ProviderContext {
                 wall: w.clone(),
-                public_url: public_url.clone(),
+                public_url: followed.clone(),
                 secure: config.server.tls.is_some(),
                 http: http.clone(),
                 inbox: inbox.clone(),
@@ -133,6 +177,7 @@ impl Application {
 
         let (playback, playback_task) = Playback::new(config.audio.autoplay);
         let (shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
+        let credentials = Credentials::new(store.clone(), clock.clone());
         let state = AppState {
             config: Arc::new(config),
             store,
@@ -144,8 +189,10 @@ impl Application {
             media,
             playback,
             metrics,
+            audit,
             public_url,
             admin_token: AdminToken(admin_token.into()),
+            credentials,
             demo: DemoMode(options.demo),
             shutdown: Shutdown(shutdown),
         };
@@ -157,6 +204,7 @@ impl Application {
             retry: options.retry.unwrap_or_default(),
             background: Vec::new(),
             shutdown_tx,
+            lan,
         })
     }
 
@@ -170,6 +218,17 @@ impl Application {
 
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// A one-time link (a path, `/display/<code>`) that makes the kiosk's own window a display of every
+    /// wall, opening `wall`: the shell opens it at start. The credential comes from here, never from the
+    /// address a request arrives from.
+    pub fn kiosk_display_path(&self, wall: &str) -> String {
+        let code = self
+            .state
+            .credentials
+            .display_link(wall, DisplayScope::Kiosk);
+        format!("/display/{code}")
     }
 
     /// Serve until `shutdown` resolves; then stop the background tasks and flush the store.
@@ -212,6 +271,23 @@ impl Application {
         for wall in state.walls.iter() {
             self.background
                 .push(tokio::spawn(wall.provider.clone().upkeep()));
+        }
+        let eraser = crate::privacy::erase::Eraser::new(
+            state.store.clone(),
+            state.media.clone(),
+            state.hub.clone(),
+            &state.config.walls,
+        );
+        let retention = crate::privacy::retention::Retention::new(
+            eraser,
+            &state.config.walls,
+            state.clock.clone(),
+        );
+        self.background.push(tokio::spawn(retention.run()));
+        if let Some(lan) = self.lan.take() {
+            let (walls, hub) = (state.walls.clone(), state.hub.clone());
+            self.background
+                .push(tokio::spawn(lan.run(walls, hub, lan_ipv4)));
         }
         let router = crate::http::router(state.clone());
         let shutdown_tx = self.shutdown_tx;
@@ -281,6 +357,59 @@ pub fn detect_public_url(local: SocketAddr, tls: bool) -> String {
     format!("{scheme}://{ip}:{}", local.port())
 }
 
+/// A detected `public_url` that follows the machine's LAN address (the kiosk moved to another network,
+/// the DHCP lease changed): re-detected every `every`; on a change, every wall is told (`JoinUpdated`
+/// with its provider's new join link) and refetches its QR. Without a LAN address (cable out, Wi-Fi
+/// down) the last address stays.
+struct LanFollow {
+    url: PublicUrl,
+    port: u16,
+    tls: bool,
+    every: std::time::Duration,
+}
+
+impl LanFollow {
+    async fn run(self, walls: Walls, hub: Hub, detect: fn() -> Option<IpAddr>) {
+        let mut tick = tokio::time::interval(self.every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        tick.tick().await; // the first tick is now: the address was just detected
+        loop {
+            tick.tick().await;
+            self.round(detect(), &walls, &hub);
+        }
+    }
+
+    /// One re-detection with its result: the new URL when it changed (walls told).
+    fn round(&self, detected: Option<IpAddr>, walls: &Walls, hub: &Hub) -> Option<String> {
+        let url = followed_url(&self.url.get(), detected, self.port, self.tls)?;
+        self.url.set(&url);
+        tracing::info!(public_url = %url, "the LAN address changed: join links and QR codes follow");
+        for wall in walls.iter() {
+            hub.publish(
+                &wall.config.id,
+                WallEvent::JoinUpdated {
+                    join_url: wall.provider.join_info().url,
+                },
+            );
+        }
+        Some(url)
+    }
+}
+
+/// The decision of a LAN re-detection: the URL to move to, or `None` to stay (same address, or no LAN
+/// address at all — a kiosk that lost its network keeps showing the last one rather than loopback).
+pub fn followed_url(
+    current: &str,
+    detected: Option<IpAddr>,
+    port: u16,
+    tls: bool,
+) -> Option<String> {
+    let ip = detected.filter(|ip| !ip.is_loopback() && !ip.is_unspecified())?;
+    let scheme = if tls { "https" } else { "http" };
+    let url = format!("{scheme}://{ip}:{port}");
+    (url != current.trim_end_matches('/')).then_some(url)
+}
+
 fn lan_ipv4() -> Option<IpAddr> {
     let sock = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
     sock.connect("10.254.254.254:1").ok()?;
@@ -307,5 +436,67 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => tracing::info!("Ctrl-C: shutting down"),
         _ = term => tracing::info!("SIGTERM: shutting down"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::WallProvider;
+    use crate::testing::{FakePlatform, Fixture, WALL};
+
+    fn ip(s: &str) -> Option<IpAddr> {
+        Some(s.parse().unwrap())
+    }
+
+    #[test]
+    fn the_url_follows_a_new_lan_address_and_nothing_else() {
+        let now = "http://192.168.1.20:8787";
+        assert_eq!(followed_url(now, ip("192.168.1.20"), 8787, false), None);
+        assert_eq!(
+            followed_url(now, ip("10.0.0.7"), 8787, false).as_deref(),
+            Some("http://10.0.0.7:8787")
+        );
+        assert_eq!(
+            followed_url(now, ip("10.0.0.7"), 8787, true).as_deref(),
+            Some("https://10.0.0.7:8787")
+        );
+        // No LAN address (cable out): keep the last one, no panic, no loopback QR.
+        assert_eq!(followed_url(now, None, 8787, false), None);
+        assert_eq!(followed_url(now, ip("127.0.0.1"), 8787, false), None);
+        assert_eq!(followed_url(now, ip("0.0.0.0"), 8787, false), None);
+        // Started without a LAN (loopback in the URL): the first LAN address is taken.
+        assert_eq!(
+            followed_url("http://127.0.0.1:8787/", ip("192.168.1.20"), 8787, false).as_deref(),
+            Some(now)
+        );
+    }
+
+    #[test]
+    fn a_change_moves_the_shared_url_and_tells_every_wall() {
+        let fx = Fixture::new(FakePlatform::serving(Vec::new(), "audio/ogg"));
+        let mut events = fx.hub.subscribe(WALL).expect("the wall's channel");
+        let url = PublicUrl::new("http://192.168.1.20:8787");
+        let seen_by_a_provider = url.clone();
+        let lan = LanFollow {
+            url,
+            port: 8787,
+            tls: false,
+            every: LAN_EVERY,
+        };
+        assert_eq!(lan.round(ip("192.168.1.20"), &fx.walls, &fx.hub), None);
+        assert_eq!(lan.round(None, &fx.walls, &fx.hub), None);
+        assert!(events.try_recv().is_err(), "no change, no event");
+        assert_eq!(
+            lan.round(ip("10.0.0.7"), &fx.walls, &fx.hub).as_deref(),
+            Some("http://10.0.0.7:8787")
+        );
+        assert_eq!(&*seen_by_a_provider.get(), "http://10.0.0.7:8787");
+        match events.try_recv() {
+            Ok(WallEvent::JoinUpdated { join_url }) => {
+                assert_eq!(join_url, fx.platform.join_info().url)
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -1,7 +1,9 @@
 //! The store: our own type around sled 0.34 (beta by its own README — nothing outside this module
 //! touches sled). Trees: `inbox` (accepted pushes not yet processed, by sequence), `dedup` (provider +
 //! wall + platform key → sequence), `participants`, `messages`, `media` (content-addressed blobs),
-//! `profiles` (the patent's "first identifier → user info" table), `meta`.
+//! `profiles` (the patent's "first identifier → user info" table), `meta`, `audit` (the operator's
+//! actions, by sequence), `wall_settings` (per-wall runtime settings the operator changes live),
+//! `bans` (wall + participant id).
 //!
 //! Durability: a push is acknowledged only after `durable()` returns. One flusher thread flushes whatever
 //! has been written and wakes every writer that wrote before that flush (group commit): sled's
@@ -89,6 +91,9 @@ struct Inner {
     media_meta: sled::Tree,
     profiles: sled::Tree,
     meta: sled::Tree,
+    audit: sled::Tree,
+    wall_settings: sled::Tree,
+    bans: sled::Tree,
     written: Arc<AtomicU64>,
     flushed: watch::Receiver<u64>,
     wake: Mutex<Option<mpsc::Sender<()>>>,
@@ -133,6 +138,9 @@ impl Store {
             media_meta: db.open_tree("media_meta")?,
             profiles: db.open_tree("profiles")?,
             meta,
+            audit: db.open_tree("audit")?,
+            wall_settings: db.open_tree("wall_settings")?,
+            bans: db.open_tree("bans")?,
             written: written.clone(),
             flushed,
             wake: Mutex::new(Some(wake_tx)),
@@ -357,10 +365,226 @@ impl Store {
         Ok(())
     }
 
+    // --- The operator's records (audit log, wall settings, bans): kept together here. ---
+
+    /// Append one entry to the audit log; entries list in the order they were written.
+    pub fn append_audit<T: Serialize>(&self, entry: &T) -> Result<()> {
+        let seq = self.inner.db.generate_id()?;
+        put_json(&self.inner.audit, &seq.to_be_bytes(), entry)
+    }
+
+    /// The newest `limit` audit entries, newest first.
+    pub fn audit_newest<T: DeserializeOwned>(&self, limit: usize) -> Result<Vec<T>> {
+        self.inner
+            .audit
+            .iter()
+            .rev()
+            .take(limit)
+            .map(|r| {
+                let (_, v) = r?;
+                Ok(serde_json::from_slice(&v)?)
+            })
+            .collect()
+    }
+
+    /// A number greater than every message id (inbox sequence) given so far, and smaller than every
+    /// one given later.
+    pub fn sequence_now(&self) -> Result<u64> {
+        Ok(self.inner.db.generate_id()?)
+    }
+
+    /// A wall's runtime settings as last saved, if ever.
+    pub fn wall_settings<T: DeserializeOwned>(&self, wall: &str) -> Result<Option<T>> {
+        get_json(&self.inner.wall_settings, wall.as_bytes())
+    }
+
+    pub fn put_wall_settings<T: Serialize>(&self, wall: &str, settings: &T) -> Result<()> {
+        put_json(&self.inner.wall_settings, wall.as_bytes(), settings)
+    }
+
+    pub fn is_banned(&self, wall: &str, participant: &str) -> Result<bool> {
+        Ok(self
+            .inner
+            .bans
+            .contains_key(Self::wall_key(wall, participant))?)
+    }
+
+    /// Ban (`true`) or unban a participant of a wall.
+    pub fn set_banned(&self, wall: &str, participant: &str, banned: bool) -> Result<()> {
+        let key = Self::wall_key(wall, participant);
+        if banned {
+            self.inner.bans.insert(key, &[])?;
+        } else {
+            self.inner.bans.remove(key)?;
+        }
+        Ok(())
+    }
+
+    /// The participant ids banned on a wall.
+    pub fn banned(&self, wall: &str) -> Result<std::collections::HashSet<String>> {
+        let prefix = Self::wall_prefix(wall);
+        self.inner
+            .bans
+            .scan_prefix(&prefix)
+            .map(|r| {
+                let (k, _) = r?;
+                Ok(String::from_utf8_lossy(&k[prefix.len()..]).into_owned())
+            })
+            .collect()
+    }
+
     /// Bytes on disk, for /metrics.
     pub fn size_on_disk(&self) -> u64 {
         self.inner.db.size_on_disk().unwrap_or(0)
     }
+
+    // --- Privacy (retention sweeper, purge, export): reading lazily and deleting. Kept together here. ---
+
+    /// A wall's messages in arrival order, read one at a time (an export of 10,000 messages never
+    /// holds them all).
+    pub fn iter_messages(
+        &self,
+        wall: &str,
+    ) -> impl Iterator<Item = Result<Message>> + Send + 'static {
+        iter_json(self.inner.messages.scan_prefix(Self::wall_prefix(wall)))
+    }
+
+    /// Every wall's messages, as (wall, message), one at a time.
+    pub fn iter_all_messages(
+        &self,
+    ) -> impl Iterator<Item = Result<(String, Message)>> + Send + 'static {
+        iter_split(self.inner.messages.iter())
+            .map(|r| r.and_then(|(wall, _, v)| Ok((wall, serde_json::from_slice(&v)?))))
+    }
+
+    /// Every wall's participants, as (wall, participant), one at a time.
+    pub fn iter_all_participants(
+        &self,
+    ) -> impl Iterator<Item = Result<(String, Participant)>> + Send + 'static {
+        iter_split(self.inner.participants.iter())
+            .map(|r| r.and_then(|(wall, _, v)| Ok((wall, serde_json::from_slice(&v)?))))
+    }
+
+    /// Every stored profile, as (provider name, the sender's id on it, profile), one at a time.
+    pub fn iter_profiles(
+        &self,
+    ) -> impl Iterator<Item = Result<(String, String, Profile)>> + Send + 'static {
+        iter_split(self.inner.profiles.iter()).map(|r| {
+            r.and_then(|(provider, user, v)| Ok((provider, user, serde_json::from_slice(&v)?)))
+        })
+    }
+
+    pub fn remove_message(&self, wall: &str, id: &str) -> Result<Option<Message>> {
+        take_json(&self.inner.messages, &Self::message_key(wall, id))
+    }
+
+    pub fn remove_participant(&self, wall: &str, id: &str) -> Result<Option<Participant>> {
+        take_json(&self.inner.participants, &Self::wall_key(wall, id))
+    }
+
+    pub fn remove_profile(&self, provider: &str, user: &str) -> Result<Option<Profile>> {
+        take_json(&self.inner.profiles, &Self::wall_key(provider, user))
+    }
+
+    /// Delete a blob, its metadata and everything derived from it (`{key}.{suffix}`: the decoded
+    /// audio's analysis, …). True when there was a blob.
+    pub fn remove_media(&self, key: &str) -> Result<bool> {
+        let had = self.inner.media.remove(key)?.is_some();
+        self.inner.media_meta.remove(key)?;
+        let derived = format!("{key}.");
+        for r in self.inner.media_meta.scan_prefix(derived.as_bytes()).keys() {
+            self.inner.media_meta.remove(r?)?;
+        }
+        Ok(had)
+    }
+
+    /// Every blob's key (the media cache's contents, for checks and tests).
+    pub fn media_keys(&self) -> impl Iterator<Item = Result<String>> + Send + 'static {
+        self.inner
+            .media
+            .iter()
+            .keys()
+            .map(|r| Ok(String::from_utf8_lossy(&r?).into_owned()))
+    }
+
+    /// Delete the accepted pushes of a wall still waiting in the inbox; returns them.
+    pub fn remove_inbox_of(&self, wall: &str) -> Result<Vec<Inbound>> {
+        let mut removed = Vec::new();
+        for r in self.inner.inbox.iter() {
+            let (k, v) = r?;
+            let inbound: Inbound = serde_json::from_slice(&v)?;
+            if inbound.wall == wall {
+                self.inner.inbox.remove(k)?;
+                removed.push(inbound);
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Delete a wall's dedup records (they hold platform message ids and sender ids) whose push was
+    /// accepted at or before sequence `through` (`u64::MAX`: all of them); returns how many.
+    pub fn remove_dedup_of(&self, wall: &str, through: u64) -> Result<usize> {
+        let mut n = 0;
+        for provider in [Provider::Web, Provider::Wechat, Provider::Telegram] {
+            let prefix = format!("{}\0{wall}\0", provider.as_str());
+            for r in self.inner.dedup.scan_prefix(prefix.as_bytes()) {
+                let (k, v) = r?;
+                if seq_of(&v) <= through {
+                    self.inner.dedup.remove(k)?;
+                    n += 1;
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    /// Every key of every tree, as (tree, key) — for tests that prove nothing of a wall is left.
+    pub fn dump_keys(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        let mut out = Vec::new();
+        for name in self.inner.db.tree_names() {
+            let tree = self.inner.db.open_tree(&name)?;
+            let name = String::from_utf8_lossy(&name).into_owned();
+            for k in tree.iter().keys() {
+                out.push((name.clone(), k?.to_vec()));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A big-endian sequence number as stored (a short value reads as 0).
+fn seq_of(v: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    if v.len() == 8 {
+        b.copy_from_slice(v);
+    }
+    u64::from_be_bytes(b)
+}
+
+/// Remove a record and return what it held.
+fn take_json<T: DeserializeOwned>(tree: &sled::Tree, key: &[u8]) -> Result<Option<T>> {
+    match tree.remove(key)? {
+        Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
+        None => Ok(None),
+    }
+}
+
+/// The values of a sled iterator, decoded one at a time.
+fn iter_json<T: DeserializeOwned>(iter: sled::Iter) -> impl Iterator<Item = Result<T>> {
+    iter.values().map(|r| Ok(serde_json::from_slice(&r?)?))
+}
+
+/// A `{head}\0{rest}` keyed tree's records as (head, rest, value).
+fn iter_split(
+    iter: sled::Iter,
+) -> impl Iterator<Item = Result<(String, String, sled::IVec)>> + Send + 'static {
+    iter.map(|r| {
+        let (k, v) = r?;
+        let cut = k.iter().position(|b| *b == 0).unwrap_or(k.len());
+        let head = String::from_utf8_lossy(&k[..cut]).into_owned();
+        let rest = String::from_utf8_lossy(k.get(cut + 1..).unwrap_or_default()).into_owned();
+        Ok((head, rest, v))
+    })
 }
 
 /// Open sled, waiting a little for a lock still held by a process that is exiting (a quick restart).

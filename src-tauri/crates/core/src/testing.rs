@@ -124,7 +124,10 @@ impl Fixture {
                 id: WALL.into(),
                 title: "Test".into(),
                 locale: "en".into(),
+                retention_days: 30,
                 theme: Default::default(),
+                moderation: Default::default(),
+                idle_loop_s: None,
                 web: None,
                 wechat: None,
                 telegram: None,
@@ -168,5 +171,6 @@ pub fn ready_voice(id: &str, media: Option<crate::domain::MediaKey>) -> Message 
         waveform: Vec::new(),
         text: None,
         attempts: 0,
+        moderation: crate::domain::Moderation::Approved,
     }
 }

@@ -20,6 +20,9 @@ ui_files! {
     "join.html" => "text/html; charset=utf-8",
     "join.css" => "text/css; charset=utf-8",
     "join.js" => "text/javascript; charset=utf-8",
+    "admin.html" => "text/html; charset=utf-8",
+    "admin.css" => "text/css; charset=utf-8",
+    "admin.js" => "text/javascript; charset=utf-8",
 }
 
 fn find(name: &str) -> Option<(&'static str, &'static [u8])> {

@@ -462,7 +462,29 @@ async fn set_webhook_on_start_when_public_url_is_https() {
     assert_eq!(info.url, url);
     assert_eq!(info.secret_token.as_deref(), Some(SECRET));
     assert_eq!(info.allowed_updates, Some(vec!["message".to_string()]));
+    // /healthz shows it per wall (through `WallProvider::status`), without the token or the secret.
+    let health = healthz(&app).await;
+    let tg = &health["providers"][WALL];
+    assert_eq!(
+        (&tg["ok"], &tg["state"]),
+        (&json!(true), &json!("set")),
+        "{health}"
+    );
+    assert!(tg["detail"].as_str().unwrap().contains(&url), "{health}");
+    assert!(tg["at_ms"].as_u64().is_some(), "{health}");
+    assert!(!health.to_string().contains(TOKEN) && !health.to_string().contains(SECRET));
     app.stop().await;
+}
+
+async fn healthz(app: &TgApp) -> serde_json::Value {
+    app.client
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -475,6 +497,17 @@ async fn no_set_webhook_without_https_but_instructions() {
     assert!(instructions.contains("https://"), "{instructions}");
     assert!(!instructions.contains(TOKEN) && !instructions.contains(SECRET));
     assert_eq!(mock.count("setWebhook"), 0);
+    // The status page is the operator's: without the admin token (or a session) it is 401.
+    let r = app.anonymous.get(app.webhook()).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let health = healthz(&app).await;
+    let tg = &health["providers"][WALL];
+    assert_eq!(
+        (&tg["ok"], &tg["state"]),
+        (&json!(false), &json!("manual")),
+        "{health}"
+    );
+    assert_eq!(tg["detail"].as_str(), Some(instructions.as_str()));
     app.stop().await;
 }
 

@@ -84,10 +84,10 @@ async fn verification_echoes_and_refuses_bad_signatures() {
 }
 
 #[tokio::test]
-async fn pushes_in_all_three_modes_become_ready_voice_messages() {
+async fn pushes_in_both_encrypted_modes_become_ready_voice_messages() {
     let (_d, mock, app) = setup().await;
     let amr = hello_amr();
-    for (i, mode) in [PushMode::Plaintext, PushMode::Compatible, PushMode::Safe]
+    for (i, mode) in [PushMode::Compatible, PushMode::Safe]
         .into_iter()
         .enumerate()
     {
@@ -100,7 +100,7 @@ async fn pushes_in_all_three_modes_become_ready_voice_messages() {
         assert_eq!(r.text().await.unwrap(), "success", "{mode:?}");
     }
     let wall = app
-        .wait_wall(20, |w| with_status(w, "ready").len() == 3)
+        .wait_wall(20, |w| with_status(w, "ready").len() == 2)
         .await;
     for m in with_status(&wall, "ready") {
         assert_eq!(m["kind"], "voice");
@@ -114,7 +114,7 @@ async fn pushes_in_all_three_modes_become_ready_voice_messages() {
         assert_eq!(bytes, amr, "the cached bytes are the platform's");
         assert!(!m["waveform"].as_array().unwrap().is_empty());
     }
-    for i in 0..3 {
+    for i in 0..2 {
         let p = participant(&wall, &format!("oUser{i}")).expect("participant");
         assert!(p["avatar_url"].as_str().unwrap().starts_with("/media/"));
         let (ct, _) = app.get_bytes(p["avatar_url"].as_str().unwrap()).await;
@@ -129,8 +129,8 @@ async fn four_deliveries_of_one_msgid_are_one_message() {
     mock.add_media("m-dup", hello_amr(), "audio/amr");
     let xml = wechat::voice_xml(ORIGINAL_ID, "oDup", now_s(), "m-dup", unique(), "");
     for mode in [
-        PushMode::Plaintext,
-        PushMode::Plaintext,
+        PushMode::Compatible,
+        PushMode::Compatible,
         PushMode::Safe,
         PushMode::Compatible,
     ] {
@@ -140,7 +140,7 @@ async fn four_deliveries_of_one_msgid_are_one_message() {
     // A follow retried four times is one join too.
     let sub = wechat::subscribe_xml(ORIGINAL_ID, "oDup", now_s(), Some(WALL));
     for _ in 0..4 {
-        assert_eq!(app.push(&sub, PushMode::Plaintext).await.status(), 200);
+        assert_eq!(app.push(&sub, PushMode::Compatible).await.status(), 200);
     }
     let wall = app
         .wait_wall(20, |w| with_status(w, "ready").len() == 1)
@@ -160,7 +160,7 @@ async fn hostile_input_is_refused_and_the_server_stays_up() {
     let (_d, mock, app) = setup().await;
     mock.add_media("m-ok", hello_amr(), "audio/amr");
     let good = wechat::voice_xml(ORIGINAL_ID, "oGood", now_s(), "m-ok", unique(), "");
-    assert_eq!(app.push(&good, PushMode::Plaintext).await.status(), 200);
+    assert_eq!(app.push(&good, PushMode::Compatible).await.status(), 200);
     app.wait_wall(20, |w| with_status(w, "ready").len() == 1)
         .await;
 
@@ -171,7 +171,7 @@ async fn hostile_input_is_refused_and_the_server_stays_up() {
         async move { c.post(url).body(body).send().await.unwrap() }
     };
     // Bad signature.
-    let (q, body) = p.sign(&good, PushMode::Plaintext);
+    let (q, body) = p.sign(&good, PushMode::Compatible);
     let forged = q.replacen("signature=", "signature=0", 1);
     let r = post(forged, body.clone()).await;
     assert!(r.status() == 401 || r.status() == 403);
@@ -187,8 +187,17 @@ async fn hostile_input_is_refused_and_the_server_stays_up() {
     let i = q.find("msg_signature=").unwrap() + "msg_signature=".len();
     let tampered = format!("{}{}", &q[..i], "0".repeat(40));
     assert_eq!(post(tampered, body).await.status(), 401);
+    // Plaintext on a wall with an encoding_aes_key: refused, whatever the URL signature says.
+    let r = app.push(&good, PushMode::Plaintext).await;
+    assert_eq!(r.status(), 403);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "plaintext_refused");
+    // A NUL character in a text field is not XML 1.0.
+    let nul = wechat::text_xml(ORIGINAL_ID, "oNul", now_s(), "a\u{0}b", unique());
+    let r = app.push(&nul, PushMode::Compatible).await;
+    assert_eq!(r.status(), 400);
     // Malformed XML.
-    let (q, _) = p.sign("<xml/>", PushMode::Plaintext);
+    let (q, _) = p.sign("<xml/>", PushMode::Compatible);
     let r = post(q.clone(), "<xml><ToUserName>gh".into()).await;
     assert_eq!(r.status(), 400);
     assert_eq!(post(q.clone(), "not xml at all".into()).await.status(), 400);
@@ -214,7 +223,7 @@ async fn hostile_input_is_refused_and_the_server_stays_up() {
         Err(e) => panic!("the 2 MiB body got no answer: {e}"),
     }
     // Unknown wall.
-    let (q, body) = p.sign(&good, PushMode::Plaintext);
+    let (q, body) = p.sign(&good, PushMode::Compatible);
     let r = app
         .client
         .post(app.url(&format!("/webhook/wechat/nope?{q}")))
@@ -225,7 +234,7 @@ async fn hostile_input_is_refused_and_the_server_stays_up() {
     assert_eq!(r.status(), 404);
     // Another account's push.
     let other = wechat::voice_xml("gh_someone_else", "oX", now_s(), "m-ok", unique(), "");
-    let r = app.push(&other, PushMode::Plaintext).await;
+    let r = app.push(&other, PushMode::Compatible).await;
     assert_eq!(r.status(), 400);
     // Encrypted for another appid.
     let stranger =
@@ -255,8 +264,8 @@ async fn hostile_input_is_refused_and_the_server_stays_up() {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap();
-    assert!(rejected >= 9, "rejected {rejected}");
-    assert_eq!(app.push(&good, PushMode::Plaintext).await.status(), 200);
+    assert!(rejected >= 11, "rejected {rejected}");
+    assert_eq!(app.push(&good, PushMode::Compatible).await.status(), 200);
     app.stop().await;
 }
 
@@ -276,10 +285,16 @@ async fn a_rejected_token_is_refreshed_once_and_the_fetch_retried() {
     let (_d, mock, app) = setup().await;
     wait_platform_qr(&app).await;
     assert_eq!(mock.count("/cgi-bin/token"), 1);
+    // A known follower (their user/info is behind us), so the media fetch is the next token use.
+    let sub = wechat::subscribe_xml(ORIGINAL_ID, "oTok", now_s(), Some(WALL));
+    assert_eq!(app.push(&sub, PushMode::Compatible).await.status(), 200);
+    app.wait_wall(10, |w| participant(w, "oTok").is_some())
+        .await;
+    wait_for(|| mock.count("/cgi-bin/user/info") == 1).await;
     mock.add_media("m-tok", hello_amr(), "audio/amr");
     mock.reject_token_once();
     let xml = wechat::voice_xml(ORIGINAL_ID, "oTok", now_s(), "m-tok", unique(), "");
-    assert_eq!(app.push(&xml, PushMode::Plaintext).await.status(), 200);
+    assert_eq!(app.push(&xml, PushMode::Compatible).await.status(), 200);
     let wall = app
         .wait_wall(20, |w| with_status(w, "ready").len() == 1)
         .await;
@@ -300,7 +315,7 @@ async fn server_errors_and_busy_are_retried_until_ready() {
     mock.add_media("m-5xx", hello_amr(), "audio/amr");
     mock.fail_next("/cgi-bin/media/get", 2);
     let xml = wechat::voice_xml(ORIGINAL_ID, "o5xx", now_s(), "m-5xx", unique(), "");
-    assert_eq!(app.push(&xml, PushMode::Plaintext).await.status(), 200);
+    assert_eq!(app.push(&xml, PushMode::Compatible).await.status(), 200);
     let wall = app
         .wait_wall(20, |w| with_status(w, "ready").len() == 1)
         .await;
@@ -309,7 +324,7 @@ async fn server_errors_and_busy_are_retried_until_ready() {
     mock.add_media("m-busy", hello_amr(), "audio/amr");
     mock.busy_next("/cgi-bin/media/get", 1);
     let xml = wechat::voice_xml(ORIGINAL_ID, "oBusy", now_s(), "m-busy", unique(), "");
-    assert_eq!(app.push(&xml, PushMode::Plaintext).await.status(), 200);
+    assert_eq!(app.push(&xml, PushMode::Compatible).await.status(), 200);
     app.wait_wall(20, |w| with_status(w, "ready").len() == 2)
         .await;
 
@@ -317,7 +332,7 @@ async fn server_errors_and_busy_are_retried_until_ready() {
     mock.add_media("m-down", hello_amr(), "audio/amr");
     mock.fail_next("/cgi-bin/media/get", 100);
     let xml = wechat::voice_xml(ORIGINAL_ID, "oDown", now_s(), "m-down", unique(), "");
-    assert_eq!(app.push(&xml, PushMode::Plaintext).await.status(), 200);
+    assert_eq!(app.push(&xml, PushMode::Compatible).await.status(), 200);
     let wall = app
         .wait_wall(20, |w| with_status(w, "failed").len() == 1)
         .await;
@@ -399,25 +414,28 @@ async fn text_image_and_video_pushes() {
 
 #[tokio::test]
 async fn a_follow_with_the_wall_scene_joins_and_gets_a_reply() {
-    let (_d, _mock, app) = setup().await;
+    let (_d, mock, app) = setup().await;
     let t = now_s();
-    // Plaintext follow: a plaintext reply.
+    // Plaintext follow on a plaintext-mode wall: a plaintext reply.
+    let plain_dir = tempfile::tempdir().unwrap();
+    let plain = plaintext_app(plain_dir.path(), &mock).await;
     let sub = wechat::subscribe_xml(ORIGINAL_ID, "oFollow", t, Some(WALL));
-    let r = app.push(&sub, PushMode::Plaintext).await;
+    let r = plain.push(&sub, PushMode::Plaintext).await;
     assert_eq!(r.status(), 200);
     let reply = r.text().await.unwrap();
     let f = xml::fields(&reply).unwrap();
     assert_eq!(f["ToUserName"], "oFollow");
     assert_eq!(f["FromUserName"], ORIGINAL_ID);
     assert_eq!(f["MsgType"], "text");
-    let link = format!("{}/join/{WALL}", app.addr);
+    let link = format!("{}/join/{WALL}", plain.addr);
     assert!(f["Content"].contains(&link), "{}", f["Content"]);
-    let wall = app
+    let wall = plain
         .wait_wall(10, |w| participant(w, "oFollow").is_some())
         .await;
     let p = participant(&wall, "oFollow").unwrap();
     assert_eq!(p["has_profile"], false, "placeholder until OAuth");
     assert!(p["avatar_url"].as_str().unwrap().starts_with("/media/"));
+    plain.stop().await;
 
     // Safe-mode SCAN by an existing follower: an encrypted, signed reply.
     let scan = wechat::scan_xml(ORIGINAL_ID, "oScan", t, WALL);
@@ -436,13 +454,14 @@ async fn a_follow_with_the_wall_scene_joins_and_gets_a_reply() {
         .expect("valid signed envelope for our appid");
     let f = xml::fields(&inner).unwrap();
     assert_eq!(f["ToUserName"], "oScan");
+    let link = format!("{}/join/{WALL}", app.addr);
     assert!(f["Content"].contains(&link));
     app.wait_wall(10, |w| participant(w, "oScan").is_some())
         .await;
 
     // Unfollow is acknowledged; the person stays with what they said.
     let unsub = format!("<xml><ToUserName><![CDATA[{ORIGINAL_ID}]]></ToUserName><FromUserName><![CDATA[oFollow]]></FromUserName><CreateTime>{}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[unsubscribe]]></Event></xml>", t + 1);
-    let r = app.push(&unsub, PushMode::Plaintext).await;
+    let r = app.push(&unsub, PushMode::Compatible).await;
     assert_eq!(r.text().await.unwrap(), "success");
     app.stop().await;
 }
@@ -502,5 +521,199 @@ async fn the_join_qr_is_the_platform_qr_with_fallback_and_renewal() {
     }
     assert!(seen.contains(&qr1) && seen.contains(&qr2), "{seen:?}");
     assert!(mock.count("/cgi-bin/qrcode/create") >= 4);
+    app.stop().await;
+}
+
+/// The app with the same account as a plaintext-mode wall (no encoding_aes_key).
+async fn plaintext_app(dir: &std::path::Path, mock: &MockWechat) -> TestApp {
+    let walls =
+        wechat_walls(&mock.base_url()).replace(&format!("encoding_aes_key = \"{AES_KEY}\"\n"), "");
+    assert!(!walls.contains("encoding_aes_key"));
+    TestApp::try_spawn_config(
+        voicewall_testkit::test_config(dir, &walls),
+        voicewall_core::startup::Options {
+            retry: Some(fast_retry()),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("build app")
+}
+
+#[tokio::test]
+async fn a_plaintext_wall_binds_each_signed_url_to_its_first_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = MockWechat::start(APP_ID, SECRET).await.unwrap();
+    let app = plaintext_app(dir.path(), &mock).await;
+    mock.add_media("m-plain", hello_amr(), "audio/amr");
+    let good = wechat::voice_xml(ORIGINAL_ID, "oPlain", now_s(), "m-plain", unique(), "hi");
+    let (q, body) = pusher().sign(&good, PushMode::Plaintext);
+    let post = |body: String| {
+        let c = app.client.clone();
+        let url = format!("{}?{q}", app.webhook());
+        async move { c.post(url).body(body).send().await.unwrap() }
+    };
+    let r = post(body.clone()).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "success");
+    app.wait_wall(20, |w| with_status(w, "ready").len() == 1)
+        .await;
+    // The same signed URL with another body: someone who saw the URL posting as someone else.
+    let forged = wechat::text_xml(ORIGINAL_ID, "oVictim", now_s(), "not me", unique());
+    let r = post(forged).await;
+    assert_eq!(r.status(), 401);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["code"], "bad_signature");
+    assert!(v["message"].as_str().unwrap().contains("nonce"), "{v}");
+    // The same body again is WeChat's retry: acknowledged, still one message.
+    assert_eq!(post(body).await.status(), 200);
+    app.wait_inbox_drained().await;
+    let wall = app.wx().await;
+    assert_eq!(message_count(&wall), 1, "{wall:#}");
+    assert!(participant(&wall, "oVictim").is_none());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_access_token_is_kept_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = MockWechat::start(APP_ID, SECRET).await.unwrap();
+    let tokens = |m: &MockWechat| m.count("/cgi-bin/token") + m.count("/cgi-bin/stable_token");
+    for (i, media) in ["m-run1", "m-run2"].into_iter().enumerate() {
+        let app = spawn_app_in(dir.path(), &mock).await;
+        mock.add_media(media, hello_amr(), "audio/amr");
+        let xml = wechat::voice_xml(ORIGINAL_ID, "oKeep", now_s(), media, unique(), "");
+        assert_eq!(app.push(&xml, PushMode::Compatible).await.status(), 200);
+        app.wait_wall(20, |w| with_status(w, "ready").len() == i + 1)
+            .await;
+        app.stop().await;
+    }
+    assert_eq!(tokens(&mock), 1, "the second run reused the kept token");
+
+    // The platform forgot it (another server of the account fetched a new one): refreshed once.
+    let other = MockWechat::start(APP_ID, SECRET).await.unwrap();
+    let app = spawn_app_in(dir.path(), &other).await;
+    other.add_media("m-run3", hello_amr(), "audio/amr");
+    let xml = wechat::voice_xml(ORIGINAL_ID, "oKeep", now_s(), "m-run3", unique(), "");
+    assert_eq!(app.push(&xml, PushMode::Compatible).await.status(), 200);
+    app.wait_wall(20, |w| with_status(w, "ready").len() == 3)
+        .await;
+    assert_eq!(tokens(&other), 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_follower_of_two_accounts_is_one_person_from_the_first_voice() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (
+        MockWechat::start(APP_ID, SECRET).await.unwrap(),
+        MockWechat::start("wx_second_account", SECRET)
+            .await
+            .unwrap(),
+    );
+    a.add_user("oOnA", "", Some("union-42"));
+    b.add_user("oOnB", "", Some("union-42"));
+    a.add_user("oLoner", "", None);
+    let walls = format!(
+        "{}[[walls]]\nid = \"wx2\"\n[walls.wechat]\napp_id = \"wx_second_account\"\napp_secret = \"{SECRET}\"\ntoken = \"{TOKEN}\"\nencoding_aes_key = \"{AES_KEY}\"\noriginal_id = \"gh_second\"\napi_base = \"{b_base}\"\noauth_base = \"{b_base}\"\n",
+        wechat_walls(&a.base_url()),
+        b_base = b.base_url()
+    );
+    let app = TestApp::try_spawn_config(
+        voicewall_testkit::test_config(dir.path(), &walls),
+        voicewall_core::startup::Options {
+            retry: Some(fast_retry()),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("build app");
+    for (media, mock) in [("m-a", &a), ("m-b", &b)] {
+        mock.add_media(media, hello_amr(), "audio/amr");
+    }
+    let second =
+        voicewall_sim::wechat::Pusher::new(TOKEN, Some(AES_KEY), "wx_second_account", "gh_second");
+    let r = second
+        .deliver(
+            &app.client,
+            &app.url("/webhook/wechat/wx2"),
+            &wechat::voice_xml("gh_second", "oOnB", now_s(), "m-b", unique(), ""),
+            PushMode::Safe,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    for openid in ["oOnA", "oLoner"] {
+        let xml = wechat::voice_xml(ORIGINAL_ID, openid, now_s(), "m-a", unique(), "");
+        assert_eq!(app.push(&xml, PushMode::Safe).await.status(), 200);
+    }
+    let person = |w: &serde_json::Value, id: &str| {
+        w["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == id)
+            .map(|p| p["person_id"].as_str().unwrap().to_string())
+    };
+    let on_a = app
+        .wait_wall(20, |w| {
+            person(w, "wechat:oOnA").is_some_and(|p| p.contains("union"))
+                && person(w, "wechat:oLoner").is_some()
+        })
+        .await;
+    let on_b = app
+        .wait_state("wx2", 20, |w| {
+            person(w, "wechat:oOnB").is_some_and(|p| p.contains("union"))
+        })
+        .await;
+    assert_eq!(person(&on_a, "wechat:oOnA"), person(&on_b, "wechat:oOnB"));
+    assert_eq!(
+        person(&on_a, "wechat:oOnA").unwrap(),
+        "wechat:union:union-42"
+    );
+    // Nobody else is linked by accident; user/info was asked once per new follower.
+    assert_eq!(person(&on_a, "wechat:oLoner").unwrap(), "wechat:oLoner");
+    assert_eq!(a.count("/cgi-bin/user/info"), 2);
+    assert_eq!(b.count("/cgi-bin/user/info"), 1);
+    app.stop().await;
+}
+
+/// Poll `cond` until it holds (panics after 10 s).
+async fn wait_for(cond: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "condition not met in 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_banned_senders_voice_is_refused_with_a_passive_reply() {
+    let (_d, mock, app) = setup().await;
+    mock.add_media("media-ban", hello_amr(), "audio/amr");
+    app.state
+        .board
+        .set_banned(WALL, "wechat:oBanned", true)
+        .unwrap();
+    let xml = wechat::voice_xml(ORIGINAL_ID, "oBanned", now_s(), "media-ban", unique(), "hi");
+    let r = app.push(&xml, PushMode::Safe).await;
+    assert_eq!(r.status(), 200);
+    let inner = pusher()
+        .open_reply(&r.text().await.unwrap())
+        .expect("a sealed passive reply");
+    let f = xml::fields(&inner).unwrap();
+    assert_eq!(
+        (f["ToUserName"].as_str(), f["MsgType"].as_str()),
+        ("oBanned", "text")
+    );
+    assert!(f["Content"].contains("organiser"), "{}", f["Content"]);
+    assert_eq!(app.inbox_pending().await, 0);
+    assert!(
+        app.state.store.messages(WALL).unwrap().is_empty(),
+        "nothing stored"
+    );
     app.stop().await;
 }

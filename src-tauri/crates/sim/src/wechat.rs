@@ -4,7 +4,8 @@
 //!
 //! It follows the API shapes of `tests/fixtures/wechat/api_samples.json`: `cgi-bin/token`,
 //! `cgi-bin/stable_token`, `cgi-bin/media/get` (binary; errors as JSON with `text/plain`; video as
-//! `{"video_url"}`), `cgi-bin/qrcode/create`, `cgi-bin/message/custom/send`, `connect/oauth2/authorize`
+//! `{"video_url"}`), `cgi-bin/qrcode/create`, `cgi-bin/message/custom/send`, `cgi-bin/user/info` (as since 2021-12-27: no
+//! nickname or avatar; `unionid` when the person has one), `connect/oauth2/authorize`
 //! (auto-approves), `sns/oauth2/access_token`, `sns/userinfo`, and the avatar download. Errors are HTTP 200
 //! with `{errcode, errmsg}` and a `rid:` suffix, as the real platform answers.
 //!
@@ -166,6 +167,7 @@ impl MockWechat {
             .route("/cgi-bin/media/get", get(media_get))
             .route("/cgi-bin/qrcode/create", post(qrcode_create))
             .route("/cgi-bin/message/custom/send", post(custom_send))
+            .route("/cgi-bin/user/info", get(user_info))
             .route("/connect/oauth2/authorize", get(authorize))
             .route("/sns/oauth2/access_token", get(oauth_token))
             .route("/sns/userinfo", get(userinfo))
@@ -591,6 +593,42 @@ async fn custom_send(
     }
     inner.sent.lock().unwrap().push(v);
     json_ok(json!({"errcode": 0, "errmsg": "ok"}))
+}
+
+/// `GET /cgi-bin/user/info?access_token&openid&lang`: a follower, in the shape of the fixtures'
+/// `response_current` (every openid follows; `unionid` only for people added with one).
+async fn user_info(
+    State(inner): State<Arc<Inner>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if !token_ok(&inner, q.get("access_token")) {
+        return json_ok(invalid_credential());
+    }
+    let Some(openid) = q.get("openid").filter(|o| !o.is_empty()) else {
+        return json_ok(err_json(40003, "invalid openid"));
+    };
+    let mut v = json!({
+        "subscribe": 1,
+        "openid": openid,
+        "language": "zh_CN",
+        "subscribe_time": 1_700_000_000u64,
+        "remark": "",
+        "groupid": 0,
+        "tagid_list": [],
+        "subscribe_scene": "ADD_SCENE_QR_CODE",
+        "qr_scene": 0,
+        "qr_scene_str": "",
+    });
+    if let Some(u) = inner
+        .users
+        .lock()
+        .unwrap()
+        .get(openid)
+        .and_then(|u| u.unionid.clone())
+    {
+        v["unionid"] = json!(u);
+    }
+    json_ok(v)
 }
 
 /// Auto-approves: redirects to `redirect_uri?code=…&state=…` for the person named by `x-mock-openid`

@@ -13,10 +13,23 @@ pub const PATIENCE: Duration = Duration::from_secs(30);
 
 /// A config on 127.0.0.1 port 0 with this data dir and the null audio output; `extra_toml` adds tables
 /// (walls, `[admin]`, ...). With no `[[walls]]` it gets the built-in web wall "main".
+/// The admin token of the harness's configs (unless `extra_toml` has its own `[admin]`).
+pub const ADMIN_TOKEN: &str = "testkit-admin-token";
+
+/// `[admin] token = ADMIN_TOKEN`, unless the test's own TOML has an `[admin]` table.
+pub(crate) fn admin_table(extra_toml: &str) -> String {
+    if extra_toml.contains("[admin]") {
+        String::new()
+    } else {
+        format!("[admin]\ntoken = \"{ADMIN_TOKEN}\"\n")
+    }
+}
+
 pub fn test_config(data_dir: &Path, extra_toml: &str) -> Config {
     let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\ndata_dir = {:?}\n[audio]\noutput = \"null\"\ngap_ms = 100\n{extra_toml}",
-        data_dir.display().to_string()
+        "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\ndata_dir = {:?}\n[audio]\noutput = \"null\"\ngap_ms = 100\n{}{extra_toml}",
+        data_dir.display().to_string(),
+        admin_table(extra_toml),
     );
     Config::from_toml(&text, Path::new("test.toml")).expect("test config")
 }
@@ -72,7 +85,7 @@ impl TestApp {
             let _ = rx.await;
         }));
         Ok(TestApp {
-            endpoint: Endpoint::new(addr),
+            endpoint: Endpoint::new(addr, &state.admin_token.0),
             state,
             data_dir,
             stop: Some(tx),
@@ -105,21 +118,81 @@ impl std::ops::Deref for TestApp {
     }
 }
 
-/// An app over HTTP (in-process or a `voicewall serve` child): its address and a client, and what every
+/// An app over HTTP (in-process or a `voicewall serve` child): its address and clients, and what every
 /// test reads through them.
+///
+/// `client` presents the operator's credential (`Authorization: Bearer <admin token>`), which every
+/// display route accepts: what a test reads of a wall, it reads as the kiosk's screen would. The guest
+/// and platform routes ignore it. `anonymous` presents nothing (the audience tests' "nobody").
 pub struct Endpoint {
     /// `http://127.0.0.1:PORT` (`https://` when the config has `[server.tls]`).
     pub addr: String,
-    /// No redirects followed; accepts the self-signed certificate of `[server.tls]` (loopback only).
+    /// No redirects followed; accepts the self-signed certificate of `[server.tls]` (loopback only);
+    /// sends the admin token as Bearer.
     pub client: reqwest::Client,
+    /// As `client`, without any credential.
+    pub anonymous: reqwest::Client,
+    /// The app's admin token.
+    pub admin_token: String,
 }
 
 impl Endpoint {
-    pub fn new(addr: String) -> Self {
+    pub fn new(addr: String, admin_token: &str) -> Self {
+        let mut headers = reqwest::header::HeaderMap::new();
+        let mut bearer = reqwest::header::HeaderValue::from_str(&format!("Bearer {admin_token}"))
+            .expect("token is ASCII");
+        bearer.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, bearer);
         Self {
             addr,
-            client: client(),
+            client: client_builder()
+                .default_headers(headers)
+                .build()
+                .expect("client"),
+            anonymous: client(),
+            admin_token: admin_token.to_string(),
         }
+    }
+
+    /// Sign in as the console does (`POST /api/admin/login`): the `vw_session=…` pair to send as `Cookie`.
+    pub async fn operator_session(&self) -> String {
+        let r = self
+            .anonymous
+            .post(self.url("/api/admin/login"))
+            .json(&serde_json::json!({"token": self.admin_token}))
+            .send()
+            .await
+            .expect("POST /api/admin/login");
+        assert_eq!(r.status().as_u16(), 204, "login");
+        cookie_pair(&r, "vw_session")
+    }
+
+    /// Open a display of `wall` as the console does (a one-time link, then the link itself): the
+    /// `vw_display=…` pair to send as `Cookie`.
+    pub async fn display_cookie(&self, wall: &str) -> String {
+        let link: serde_json::Value = self
+            .client
+            .post(self.url(&format!("/api/admin/walls/{wall}/displays")))
+            .send()
+            .await
+            .expect("POST displays")
+            .json()
+            .await
+            .expect("link json");
+        let url = link["url"].as_str().expect("a display link");
+        self.redeem_display(url).await
+    }
+
+    /// Follow a one-time display link (`/display/<code>`) anonymously: the `vw_display=…` pair it sets.
+    pub async fn redeem_display(&self, path: &str) -> String {
+        let r = self
+            .anonymous
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("GET display link");
+        assert_eq!(r.status().as_u16(), 303, "display link");
+        cookie_pair(&r, "vw_display")
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -199,15 +272,29 @@ impl Drop for TestApp {
     }
 }
 
-/// The HTTP client the harness hands out.
-pub fn client() -> reqwest::Client {
+fn client_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
         .redirect(reqwest::redirect::Policy::none())
         // `[server.tls]` generates a self-signed certificate; the harness only talks to loopback.
         .danger_accept_invalid_certs(true)
-        .build()
-        .expect("client")
+}
+
+/// The HTTP client the harness hands out (no credential).
+pub fn client() -> reqwest::Client {
+    client_builder().build().expect("client")
+}
+
+/// The `name=value` pair of a response's `Set-Cookie` for cookie `name`.
+pub fn cookie_pair(r: &reqwest::Response, name: &str) -> String {
+    r.headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .find(|pair| pair.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name} cookie set: {:?}", r.headers()))
+        .to_string()
 }
 
 /// `voicewall_inbox_pending N` out of Prometheus text.

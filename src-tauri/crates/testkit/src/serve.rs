@@ -19,6 +19,8 @@ pub struct ServeProcess {
     pub addr: String,
     log: Arc<Mutex<Vec<String>>>,
     reader: Option<std::thread::JoinHandle<()>>,
+    /// `[admin] token` of its config file (empty when the file sets none).
+    admin_token: String,
 }
 
 impl ServeProcess {
@@ -49,11 +51,16 @@ impl ServeProcess {
                 lines.lock().expect("log lock").push(line);
             }
         });
+        let admin_token = voicewall_core::config::Config::load(config_file)
+            .ok()
+            .and_then(|c| c.admin.token)
+            .unwrap_or_default();
         let mut process = Self {
             child,
             addr: String::new(),
             log,
             reader: Some(reader),
+            admin_token,
         };
         match ready_rx.recv_timeout(Duration::from_secs(60)) {
             Ok(addr) => {
@@ -77,7 +84,7 @@ impl ServeProcess {
 
     /// Its HTTP side, as the in-process `TestApp` has it.
     pub fn endpoint(&self) -> crate::app::Endpoint {
-        crate::app::Endpoint::new(self.addr.clone())
+        crate::app::Endpoint::new(self.addr.clone(), &self.admin_token)
     }
 
     pub fn pid(&self) -> u32 {
@@ -132,8 +139,9 @@ pub fn write_config(dir: &Path, extra_toml: &str) -> PathBuf {
     std::fs::write(
         &file,
         format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\ndata_dir = {:?}\n[audio]\noutput = \"null\"\n{extra_toml}",
-            dir.join("data").display().to_string()
+            "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\ndata_dir = {:?}\n[audio]\noutput = \"null\"\n{}{extra_toml}",
+            dir.join("data").display().to_string(),
+            crate::app::admin_table(extra_toml),
         ),
     )
     .expect("write config");

@@ -3,7 +3,8 @@
 //! adds its own routes (webhooks, join flow) through `WallProvider::routes`.
 //!
 //! - `error` — `ApiError`, the `{code, message}` answer of every refusal;
-//! - `client_ip` — the client's address as an extractor.
+//! - `access` — who may call what (`Operator`, `Display`);
+//! - `client_ip` — the client's address as an extractor (`[server] trusted_proxies`).
 //!
 //! Live updates: `GET /api/walls/{id}/events` is Server-Sent Events; the event name is the event's
 //! `type` and its data the JSON of `state::EventView` (an `events::WallEvent`, media as URLs). A client rebuilds its state from
@@ -13,6 +14,7 @@ pub mod access;
 pub mod admin;
 pub mod client_ip;
 pub mod error;
+pub mod sse;
 pub mod state;
 
 use crate::app::{AdminToken, AppState, Shutdown};
@@ -23,22 +25,22 @@ use crate::metrics::Metrics;
 use crate::playback::Playback;
 use crate::store::Store;
 use crate::ui;
-use crate::walls::{Wall, Walls};
-use axum::extract::{FromRequestParts, Path, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use crate::walls::Walls;
+use access::Display;
+use axum::extract::{Path, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
-use client_ip::ClientIp;
+use axum::{Extension, Json, Router};
+use client_ip::TrustedProxies;
 use error::ApiError;
 use futures_util::Stream;
 use serde::Deserialize;
 use serde_json::json;
-use state::{JoinState, WallState, WallTheme};
+use state::{known_wall, JoinState, WallState, WallTheme};
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::StreamExt;
@@ -46,6 +48,13 @@ use tower_http::trace::TraceLayer;
 
 pub fn router(state: AppState) -> Router {
     let walls = state.walls.clone();
+    let gate = access::Gate {
+        admin: state.admin_token.clone(),
+        credentials: state.credentials.clone(),
+        public_url: state.public_url.clone(),
+        secure: state.config.server.tls.is_some(),
+    };
+    let proxies = TrustedProxies(state.config.server.trusted_proxies.clone().into());
     let shared = Router::new()
         .route("/", get(index))
         .route("/healthz", get(healthz))
@@ -55,8 +64,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/walls/{id}/events", get(wall_events))
         .route("/api/walls/{id}/qr.svg", get(wall_qr))
         .route("/api/walls/{id}/play", post(play))
+        .route("/api/walls/{id}/operator", get(operator_overlay))
         .route("/media/{key}", get(media))
         .route("/ui/{*file}", get(ui_file))
+        .route("/admin", get(|| async { ui::asset("admin.html") }))
         .route("/join/{id}", get(join))
         // What the providers' routes look like, for walls that do not exist (or another platform's):
         // a JSON 404 rather than an empty one.
@@ -73,7 +84,26 @@ pub fn router(state: AppState) -> Router {
         .fold(shared, |router, wall| {
             router.merge(wall.provider.clone().routes())
         })
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        // Outermost: every route (the providers' too) and the trace span see them.
+        .layer(Extension(gate))
+        .layer(Extension(proxies))
+}
+
+/// The span of a request: method, path (a one-time display code left out) and the client's address.
+fn request_span(request: &Request) -> tracing::Span {
+    let path = request.uri().path();
+    let path = if path.starts_with("/display/") {
+        "/display/…"
+    } else {
+        path
+    };
+    tracing::debug_span!(
+        "request",
+        method = %request.method(),
+        path,
+        client = %client_ip::client_of(request.extensions(), request.headers()),
+    )
 }
 
 async fn index(State(walls): State<Walls>) -> Response {
@@ -92,7 +122,8 @@ async fn healthz(
     Json(json!({
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
-        "walls": walls.ids().collect::<Vec<_>>(),
+        // A count, not the ids: this answer is public.
+        "walls": walls.ids().count(),
         "audio": playback.status(),
         "inbox_pending": store.inbox_len(),
     }))
@@ -111,16 +142,39 @@ async fn metrics(
     )
 }
 
-fn known_wall<'a>(walls: &'a Walls, id: &str) -> Result<&'a Wall, ApiError> {
-    walls
-        .get(id)
-        .ok_or_else(|| ApiError::not_found(format!("no wall {id:?}")))
-}
+/// What a browser without a display credential gets at `/wall/{id}` (both languages: no wall is named).
+const DISPLAY_NEEDED: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>Voicewall</title></head>\
+<body style=\"font:18px/1.5 system-ui,sans-serif;margin:2em auto;max-width:36em;padding:0 1em\">\
+<h1>This screen is not a display yet</h1><p>Open the operator's console at <a href=\"/admin\">/admin</a>, \
+sign in with the admin token and choose <b>Open a display</b>: its one-time link makes this browser a display \
+of the wall.</p><h1 lang=\"zh-CN\">此屏幕还不是显示屏</h1><p lang=\"zh-CN\">打开管理控制台 \
+<a href=\"/admin\">/admin</a>，用管理令牌登录，选择<b>打开显示屏</b>：一次性链接会让此浏览器成为这面墙的显示屏。</p>\
+</body></html>";
 
 async fn wall_page(
     State(walls): State<Walls>,
+    display: Result<Display, ApiError>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    match display {
+        Err(e) if e.status == StatusCode::UNAUTHORIZED => {
+            tracing::info!(reason = %e.message, "request refused");
+            return Ok((
+                StatusCode::UNAUTHORIZED,
+                [
+                    (
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("text/html; charset=utf-8"),
+                    ),
+                    (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+                ],
+                DISPLAY_NEEDED,
+            )
+                .into_response());
+        }
+        other => other?,
+    };
     known_wall(&walls, &id)?;
     Ok(ui::asset("wall.html"))
 }
@@ -128,6 +182,7 @@ async fn wall_page(
 /// The wall state: contract of `GET /api/walls/{id}` (see `state`).
 pub fn wall_state_of(state: &AppState, id: &str) -> Result<WallState, ApiError> {
     let wall = known_wall(&state.walls, id)?;
+    let view = state.board.view(id)?;
     let join = wall.provider.join_info();
     let qr_svg_url = format!("/api/walls/{id}/qr.svg?v={}", crate::qr::version(&join.url));
     Ok(WallState {
@@ -142,25 +197,28 @@ pub fn wall_state_of(state: &AppState, id: &str) -> Result<WallState, ApiError> 
             instructions: join.instructions,
             qr_svg_url,
         },
-        participants: state
-            .store
-            .participants(id)?
-            .iter()
-            .map(Into::into)
-            .collect(),
-        messages: state.store.messages(id)?.iter().map(Into::into).collect(),
+        participants: view.participants.iter().map(Into::into).collect(),
+        messages: view.messages.iter().map(Into::into).collect(),
         playback: state.playback.now_playing(id),
+        qr_visible: view.settings.qr_visible,
     })
 }
 
 async fn wall_state(
     State(state): State<AppState>,
+    _display: Display,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    Ok(Json(wall_state_of(&state, &id)?.to_json()))
+) -> Result<Response, ApiError> {
+    Ok((
+        // It carries the current join token.
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        Json(wall_state_of(&state, &id)?.to_json()),
+    )
+        .into_response())
 }
 
 async fn wall_events(
+    _display: Display,
     State(walls): State<Walls>,
     State(hub): State<Hub>,
     State(shutdown): State<Shutdown>,
@@ -175,25 +233,8 @@ async fn wall_events(
             .event("resync")
             .data(json!({"type": "resync", "missed": n}).to_string()))),
     });
-    let hello = tokio_stream::once(Ok(Event::default()
-        .event("hello")
-        .data(json!({"type": "hello"}).to_string())));
-    // A visible heartbeat (SSE comments are invisible to pages) lets the wall detect a dead connection.
-    let heartbeat = tokio_stream::wrappers::IntervalStream::new(tokio::time::interval_at(
-        tokio::time::Instant::now() + HEARTBEAT,
-        HEARTBEAT,
-    ))
-    .map(|_| {
-        Ok(Event::default()
-            .event("heartbeat")
-            .data(json!({"type": "heartbeat"}).to_string()))
-    });
-    let events =
-        futures_util::StreamExt::take_until(hello.chain(stream).merge(heartbeat), shutdown.begun());
-    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(10))))
+    Ok(sse::live(json!({"type": "hello"}), stream, shutdown))
 }
-
-const HEARTBEAT: Duration = Duration::from_secs(15);
 
 fn to_sse(ev: &WallEvent) -> Event {
     Event::default()
@@ -201,7 +242,11 @@ fn to_sse(ev: &WallEvent) -> Event {
         .data(serde_json::to_string(&state::EventView::from(ev)).unwrap_or_default())
 }
 
-async fn wall_qr(State(walls): State<Walls>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn wall_qr(
+    _display: Display,
+    State(walls): State<Walls>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let wall = known_wall(&walls, &id)?;
     let svg = crate::qr::svg(&wall.provider.join_info().url).map_err(ApiError::internal)?;
     Ok((
@@ -210,7 +255,7 @@ async fn wall_qr(State(walls): State<Walls>, Path(id): Path<String>) -> Result<R
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("image/svg+xml"),
             ),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
         ],
         svg,
     )
@@ -223,49 +268,20 @@ struct PlayRequest {
     message_id: Option<String>,
 }
 
-/// Who is asking to drive the kiosk's speakers: the kiosk itself (loopback) or the operator (the admin
-/// Bearer token) may; anyone on the venue Wi-Fi could otherwise hijack them.
-struct Caller {
-    may_play: bool,
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for Caller
-where
-    AdminToken: axum::extract::FromRef<S>,
-{
-    type Rejection = Infallible;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, Infallible> {
-        let ClientIp(ip) = ClientIp::from_request_parts(parts, state).await?;
-        let admin = <AdminToken as axum::extract::FromRef<S>>::from_ref(state);
-        let token_ok = access::bearer_is_admin(parts, &admin);
-        Ok(Self {
-            may_play: ip.is_loopback() || token_ok,
-        })
-    }
-}
-
 /// A tap on an avatar: play that person's latest ready voice (or a given message) on the native player.
+/// Only a display (the kiosk's window, a display the operator opened) or the operator may: anyone on the
+/// venue Wi-Fi could otherwise drive the speakers. The source address grants nothing.
 async fn play(
+    _display: Display,
     State(walls): State<Walls>,
-    State(store): State<Store>,
+    State(board): State<crate::board::Board>,
     State(playback): State<Playback>,
     Path(id): Path<String>,
-    caller: Caller,
     Json(req): Json<PlayRequest>,
 ) -> Result<Response, ApiError> {
     known_wall(&walls, &id)?;
-    if !caller.may_play {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "only the kiosk or the operator (admin token) can start playback",
-        ));
-    }
-    let messages = store.messages(&id)?;
+    // Only what the wall shows (approved, not banned, not cleared) can be tapped.
+    let messages = board.view(&id)?.messages;
     let chosen = if let Some(mid) = &req.message_id {
         messages.iter().find(|m| &m.id == mid)
     } else if let Some(pid) = &req.participant_id {
@@ -291,9 +307,79 @@ async fn play(
     Ok((StatusCode::ACCEPTED, Json(json!({"message_id": m.id}))).into_response())
 }
 
-async fn media(State(store): State<Store>, Path(key): Path<String>) -> Result<Response, ApiError> {
+/// `GET /api/walls/{id}/operator`: what the kiosk's overlay (Ctrl+Shift+A) shows the operator — the
+/// console's address, and a QR that signs a phone in (`<public_url>/admin#token=…`: a fragment, never
+/// sent to a server or written to a log). Only the kiosk's own window may ask.
+async fn operator_overlay(
+    display: Display,
+    State(walls): State<Walls>,
+    State(admin): State<AdminToken>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    known_wall(&walls, &id)?;
+    if !display.is_kiosk() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "only the kiosk's own window shows the operator's sign-in",
+        ));
+    }
+    let console_url = format!("{}/admin", state.public_url);
+    let qr_svg =
+        crate::qr::svg(&format!("{console_url}#token={}", admin.0)).map_err(ApiError::internal)?;
+    Ok((
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        Json(json!({"console_url": console_url, "qr_svg": qr_svg, "token": &*admin.0})),
+    )
+        .into_response())
+}
+
+/// Does the guest credential of `headers` belong to the participant whose avatar or message media `key` is?
+fn guest_owns(state: &AppState, headers: &HeaderMap, key: &MediaKey) -> Result<bool, ApiError> {
+    for wall in state.walls.iter() {
+        let Some(pid) = wall.provider.guest(headers) else {
+            continue;
+        };
+        let id = &wall.config.id;
+        let avatar = state
+            .store
+            .participant(id, &pid)?
+            .is_some_and(|p| &p.avatar == key);
+        if avatar
+            || state
+                .store
+                .messages(id)?
+                .iter()
+                .any(|m| m.participant_id == pid && m.media.as_ref() == Some(key))
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// `GET /media/{key}`: for displays and the operator, and for the guest whose avatar or voice it is.
+async fn media(
+    State(state): State<AppState>,
+    viewer: Result<Display, ApiError>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     // Keys are content hashes; anything else names no blob.
-    let Ok(key) = MediaKey::parse(&key) else {
+    let key = MediaKey::parse(&key);
+    if let Err(refusal) = viewer {
+        // (a guest owns no blob a malformed key could name)
+        let owned = match &key {
+            Ok(key) => guest_owns(&state, &headers, key)?,
+            Err(_) => false,
+        };
+        if !owned {
+            return Err(refusal);
+        }
+    }
+    let store = &state.store;
+    let Ok(key) = key else {
         return Err(ApiError::not_found("no such media"));
     };
     let Some((meta, bytes)) = store.media(key.as_str())? else {
@@ -306,10 +392,10 @@ async fn media(State(store): State<Store>, Path(key): Path<String>) -> Result<Re
                 HeaderValue::from_str(&meta.content_type)
                     .unwrap_or(HeaderValue::from_static("application/octet-stream")),
             ),
-            // Content-addressed: never changes.
+            // Content-addressed: never changes. Private: not every visitor may see it.
             (
                 header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=31536000, immutable"),
+                HeaderValue::from_static("private, max-age=31536000, immutable"),
             ),
             // Platform-provided bytes are never interpreted as a page of ours.
             (
@@ -376,9 +462,14 @@ mod tests {
             clock: crate::clock::Clock::manual(0),
             media: fx.media.clone(),
             playback,
+            audit: crate::audit::Audit::new(fx.store.clone(), crate::clock::Clock::manual(0)),
             metrics,
             public_url: "http://kiosk.test".into(),
             admin_token: AdminToken("s3cret".into()),
+            credentials: crate::credentials::Credentials::new(
+                fx.store.clone(),
+                crate::clock::Clock::manual(0),
+            ),
             demo: DemoMode(false),
             shutdown: Shutdown(shutdown),
         };
@@ -408,10 +499,25 @@ mod tests {
         axum::http::Request::get(path).body(Body::empty()).unwrap()
     }
 
+    /// A GET with the admin Bearer token (a display route's credential).
+    fn admin_get(path: &str) -> axum::http::Request<Body> {
+        axum::http::Request::get(path)
+            .header(header::AUTHORIZATION, "Bearer s3cret")
+            .body(Body::empty())
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn the_wall_state_shows_the_providers_join_link() {
         let s = server();
         let (status, _, body) = call(&s, get("/api/walls/main")).await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "the join token is for displays only"
+        );
+        assert!(!body.contains("fake.example"), "{body}");
+        let (status, _, body) = call(&s, admin_get("/api/walls/main")).await;
         assert_eq!(status, StatusCode::OK);
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(v["join"]["url"], "https://fake.example/join/main");
@@ -444,7 +550,7 @@ mod tests {
             "/join/nope/oauth",
             "/webhook/fake/nope",
         ] {
-            let (status, _, body) = call(&s, get(path)).await;
+            let (status, _, body) = call(&s, admin_get(path)).await;
             assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
             let v: serde_json::Value = serde_json::from_str(&body).expect(path);
             assert_eq!(v["code"], "not_found", "{path}");
@@ -461,7 +567,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn only_the_kiosk_or_the_operator_can_start_playback() {
+    async fn only_a_display_or_the_operator_can_start_playback() {
         let mut s = server();
         let m = crate::testing::ready_voice("5", None);
         s.state.store.put_message(WALL, &m).unwrap();
@@ -475,9 +581,9 @@ mod tests {
                 .unwrap()
         };
         let (status, _, _) = call(&s, play(None)).await;
-        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
         let (status, _, _) = call(&s, play(Some("s3cre7"))).await;
-        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert_eq!(s.player.try_next(), None);
         let (status, _, body) = call(&s, play(Some("s3cret"))).await;
         assert_eq!(status, StatusCode::ACCEPTED, "{body}");
@@ -522,14 +628,16 @@ mod tests {
             .store
             .put_media(b"<html>x</html>", "text/html")
             .unwrap();
-        let (status, headers, body) = call(&s, get(&format!("/media/{key}"))).await;
+        let (status, _, _) = call(&s, get(&format!("/media/{key}"))).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, headers, body) = call(&s, admin_get(&format!("/media/{key}"))).await;
         assert_eq!((status, body.as_str()), (StatusCode::OK, "<html>x</html>"));
         assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
         assert!(headers[header::CONTENT_SECURITY_POLICY]
             .to_str()
             .unwrap()
             .contains("sandbox"));
-        let (status, _, _) = call(&s, get("/media/not-a-key")).await;
+        let (status, _, _) = call(&s, admin_get("/media/not-a-key")).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
     }
 }

@@ -5,17 +5,29 @@
 //!
 //! The domain keeps media as keys ([`MediaKey`]); the URLs pages load them from are built here only
 //! ([`media_url`]), with the participant and message as pages see them ([`ParticipantView`],
-//! [`MessageView`]) — in the state, in live events ([`EventView`]) and on the join page's API.
+//! [`MessageView`]) — in the state, in live events ([`EventView`]) and on the join page's API — and
+//! the operator console's messages ([`AdminMessageView`]).
 
 use crate::config::ThemeConfig;
-use crate::domain::{MediaKey, Message, MessageKind, MessageStatus, Participant, Provider};
-use crate::events::WallEvent;
-use crate::playback::NowPlaying;
+use crate::domain::{
+    AdminMessage, MediaKey, Message, MessageKind, MessageStatus, Moderation, NowPlaying,
+    Participant, Provider,
+};
+use crate::events::{AdminEvent, WallEvent};
+use crate::http::error::ApiError;
+use crate::walls::{Wall, Walls};
 use serde::Serialize;
 
 /// Where the server serves a cached blob (the `/media/{key}` route).
 pub fn media_url(key: &MediaKey) -> String {
     format!("/media/{key}")
+}
+
+/// A configured wall, or 404 `not_found` (every route with a wall id in its path starts here).
+pub fn known_wall<'a>(walls: &'a Walls, id: &str) -> Result<&'a Wall, ApiError> {
+    walls
+        .get(id)
+        .ok_or_else(|| ApiError::not_found(format!("no wall {id:?}")))
 }
 
 /// The answer of `GET /api/walls/{id}`.
@@ -37,6 +49,8 @@ pub struct WallState {
     pub messages: Vec<MessageView>,
     /// What is playing on this wall now, if anything.
     pub playback: Option<NowPlaying>,
+    /// Whether the wall shows its join QR (the operator hides it, e.g. during a speech).
+    pub qr_visible: bool,
 }
 
 /// How a wall looks (from the wall's `[walls.theme]` config).
@@ -140,6 +154,9 @@ pub struct MessageView {
     /// How many fetch attempts were made (shown to the operator on failure).
     #[serde(default)]
     pub attempts: u32,
+    /// The operator's decision. Records stored before moderation existed were shown at once: approved.
+    #[serde(default)]
+    pub moderation: Moderation,
 }
 
 impl From<&Message> for MessageView {
@@ -159,6 +176,7 @@ impl From<&Message> for MessageView {
             waveform,
             text,
             attempts,
+            moderation,
         } = m;
         Self {
             id: id.clone(),
@@ -174,6 +192,7 @@ impl From<&Message> for MessageView {
             waveform: waveform.clone(),
             text: text.clone(),
             attempts: *attempts,
+            moderation: *moderation,
         }
     }
 }
@@ -215,6 +234,9 @@ pub enum EventView {
     },
     JoinUpdated {
         join_url: String,
+    },
+    WallChanged {
+        reason: String,
     },
 }
 
@@ -266,8 +288,92 @@ impl From<&WallEvent> for EventView {
                 outcome,
             },
             WallEvent::JoinUpdated { join_url } => Self::JoinUpdated { join_url },
+            WallEvent::WallChanged { reason } => Self::WallChanged { reason },
         }
     }
+}
+
+/// A message as the operator's console gets it (`GET /api/admin/walls/{id}/messages`, its `message`
+/// events, single moderation actions): `AdminMessage` with media as URLs.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AdminMessageView {
+    pub id: String,
+    pub participant_id: String,
+    pub name: String,
+    /// `/media/{key}` of the sender's avatar; empty if the participant record is missing.
+    pub avatar_url: String,
+    pub provider: Option<Provider>,
+    pub kind: MessageKind,
+    pub duration_ms: Option<u64>,
+    pub transcript: Option<String>,
+    pub text: Option<String>,
+    pub status: MessageStatus,
+    pub failure: Option<String>,
+    pub moderation: Moderation,
+    pub banned: bool,
+    pub created_at: u64,
+    /// `/media/{key}` of the original bytes once fetched.
+    pub media_url: Option<String>,
+    pub played_count: u32,
+}
+
+impl From<&AdminMessage> for AdminMessageView {
+    fn from(m: &AdminMessage) -> Self {
+        // Every field named: a field added to the domain type must be added here (or left out on purpose).
+        let AdminMessage {
+            id,
+            participant_id,
+            name,
+            avatar,
+            provider,
+            kind,
+            duration_ms,
+            transcript,
+            text,
+            status,
+            failure,
+            moderation,
+            banned,
+            created_at,
+            media,
+            played_count,
+        } = m;
+        Self {
+            id: id.clone(),
+            participant_id: participant_id.clone(),
+            name: name.clone(),
+            avatar_url: avatar.as_ref().map(media_url).unwrap_or_default(),
+            provider: *provider,
+            kind: *kind,
+            duration_ms: *duration_ms,
+            transcript: transcript.clone(),
+            text: text.clone(),
+            status: *status,
+            failure: failure.clone(),
+            moderation: *moderation,
+            banned: *banned,
+            created_at: *created_at,
+            media_url: media.as_ref().map(media_url),
+            played_count: *played_count,
+        }
+    }
+}
+
+/// The admin messages as the console gets them.
+pub fn admin_views(messages: &[AdminMessage]) -> Vec<AdminMessageView> {
+    messages.iter().map(AdminMessageView::from).collect()
+}
+
+/// An operator console event's data on its stream: the message as [`AdminMessageView`], or the player's
+/// state.
+pub fn admin_event_data(ev: &AdminEvent) -> String {
+    match ev {
+        AdminEvent::Message { message, .. } => {
+            serde_json::to_string(&AdminMessageView::from(message))
+        }
+        AdminEvent::Queue(state) => serde_json::to_string(state),
+    }
+    .unwrap_or_default()
 }
 
 impl WallState {
@@ -398,6 +504,7 @@ mod tests {
             "participants",
             "messages",
             "playback",
+            "qr_visible",
         ] {
             assert!(required.contains(&field), "{field} not required");
         }

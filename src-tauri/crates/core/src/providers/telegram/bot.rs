@@ -5,10 +5,12 @@ use super::api::{self, BotApi};
 use super::config::TelegramConfig;
 use super::update::Names;
 use super::webhook_setup::{self, WebhookPlan};
+use crate::board::Board;
 use crate::clock::Clock;
+use crate::domain::Millis;
 use crate::inbox::Inbox;
 use crate::metrics::Metrics;
-use crate::provider::ProviderContext;
+use crate::provider::{ProviderContext, ProviderStatus};
 use crate::store::Store;
 use serde::Serialize;
 use std::sync::{Arc, RwLock};
@@ -32,14 +34,18 @@ pub enum WebhookStatus {
 pub struct Bot {
     pub wall: String,
     pub locale: String,
+    /// The wall's `retention_days`, for the consent line in the join instructions.
+    pub retention_days: u32,
     pub config: TelegramConfig,
     pub api: BotApi,
     public_url: String,
     store: Store,
+    pub(super) board: Board,
     pub(super) inbox: Inbox,
     pub(super) clock: Clock,
     pub(super) metrics: Arc<Metrics>,
-    webhook: RwLock<WebhookStatus>,
+    /// Where the webhook stands, and when it got there (the clock's ms; `None` while pending).
+    webhook: RwLock<(WebhookStatus, Option<Millis>)>,
 }
 
 impl Bot {
@@ -47,14 +53,16 @@ impl Bot {
         Self {
             wall: ctx.wall.id.clone(),
             locale: ctx.wall.locale.clone(),
+            retention_days: ctx.wall.retention_days,
             api: BotApi::new(ctx.http.clone(), config.api_base(), &config.bot_token),
             config,
-            public_url: ctx.public_url.trim_end_matches('/').to_string(),
+            public_url: ctx.public_url.get().to_string(),
             store: ctx.store,
+            board: ctx.board,
             inbox: ctx.inbox,
             clock: ctx.clock,
             metrics: ctx.metrics,
-            webhook: RwLock::new(WebhookStatus::Pending),
+            webhook: RwLock::new((WebhookStatus::Pending, None)),
         }
     }
 
@@ -74,11 +82,35 @@ impl Bot {
     }
 
     pub fn webhook_status(&self) -> WebhookStatus {
-        self.webhook.read().expect("webhook status lock").clone()
+        self.webhook.read().expect("webhook status lock").0.clone()
     }
 
     fn set_webhook_status(&self, s: WebhookStatus) {
-        *self.webhook.write().expect("webhook status lock") = s;
+        *self.webhook.write().expect("webhook status lock") = (s, Some(self.clock.now_ms()));
+    }
+
+    /// The webhook's state for `/healthz` and the console: ok once Telegram accepted setWebhook; else the
+    /// error or what to do. (URLs and Telegram's answer only: the token and the secret are in neither.)
+    pub fn provider_status(&self) -> ProviderStatus {
+        let (status, at_ms) = self.webhook.read().expect("webhook status lock").clone();
+        let (ok, state, detail) = match status {
+            WebhookStatus::Pending => (false, "pending", "setWebhook not tried yet".to_string()),
+            WebhookStatus::Set { url, description } => {
+                (true, "set", format!("webhook set to {url}: {description}"))
+            }
+            WebhookStatus::Manual { instructions, .. } => (false, "manual", instructions),
+            WebhookStatus::Failed { url, error } => (
+                false,
+                "failed",
+                format!("setWebhook to {url} failed: {error}"),
+            ),
+        };
+        ProviderStatus {
+            ok,
+            state: state.into(),
+            detail,
+            at_ms,
+        }
     }
 
     fn names_key(sender: &str) -> String {
@@ -141,10 +173,24 @@ impl Bot {
 
     /// Answer a join in its chat; failures are logged (the person is on the wall either way).
     pub async fn welcome(&self, chat_id: i64) {
-        match self.api.send_message(chat_id, &self.welcome_text()).await {
-            Ok(_) => tracing::info!(wall = %self.wall, chat_id, "Telegram welcome sent"),
+        self.say(chat_id, &self.welcome_text(), "welcome").await
+    }
+
+    /// What a banned sender is told (in their private chat with the bot).
+    pub fn banned_text(&self) -> &'static str {
+        if self.english() {
+            "The organiser has stopped your messages on this wall; they will not be shown or played."
+        } else {
+            "主办方已停止你在本墙上的发言，你的消息不会再被展示或播放。"
+        }
+    }
+
+    /// Send a text; failures are logged.
+    pub async fn say(&self, chat_id: i64, text: &str, what: &str) {
+        match self.api.send_message(chat_id, text).await {
+            Ok(_) => tracing::info!(wall = %self.wall, chat_id, what, "Telegram message sent"),
             Err(e) => {
-                tracing::warn!(wall = %self.wall, chat_id, error = %e, "Telegram welcome not sent")
+                tracing::warn!(wall = %self.wall, chat_id, what, error = %e, "Telegram message not sent")
             }
         }
     }

@@ -28,7 +28,8 @@ pub mod webhook_setup;
 
 use crate::domain::{FetchedProfile, MessageKind, Provider};
 use crate::provider::{
-    FetchError, Fetched, JoinInfo, ProviderContext, ProviderError, ProviderSection, WallProvider,
+    FetchError, Fetched, JoinInfo, ProviderContext, ProviderError, ProviderSection, ProviderStatus,
+    WallProvider,
 };
 use async_trait::async_trait;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -106,17 +107,29 @@ impl WallProvider for Bot {
     fn join_info(&self) -> JoinInfo {
         JoinInfo {
             url: update::deep_link(&self.config.bot_username, &self.wall),
-            instructions: if self.english() {
-                "Scan to open the bot in Telegram, tap Start, then send a voice message".into()
-            } else {
-                "用 Telegram 扫码，点击“开始”，然后发送语音".into()
-            },
+            instructions: format!(
+                "{} {}",
+                if self.english() {
+                    "Scan to open the bot in Telegram, tap Start, then send a voice message."
+                } else {
+                    "用 Telegram 扫码，点击“开始”，然后发送语音。"
+                },
+                crate::privacy::consent::line(
+                    crate::lang::Lang::of_locale(&self.locale),
+                    self.retention_days
+                )
+            ),
         }
     }
 
     /// setWebhook at start (or the instructions, when the kiosk cannot ask for it itself).
     async fn upkeep(self: Arc<Self>) {
         self.ensure_webhook().await;
+    }
+
+    /// The setWebhook result (ok / the error or what to do / when), for `/healthz` and the console.
+    fn status(&self) -> Option<ProviderStatus> {
+        Some(self.provider_status())
     }
 
     /// `GET /join/{wall}`: to the bot's deep link (its Start button sends `/start <wall>`).

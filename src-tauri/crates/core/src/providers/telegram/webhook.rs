@@ -5,11 +5,14 @@
 //! wall takes is stored durably (`AppState::accept`) before the 200; any other update is answered 200
 //! with nothing stored, or Telegram would deliver it again. A redelivered update (same `update_id`) is
 //! one message. A join (`/start`) is answered with the welcome via sendMessage, after the 200's work
-//! is done and only for its first delivery.
+//! is done and only for its first delivery. A message of a sender the operator banned is answered 200
+//! and not stored; the sender is told so in their private chat.
 
 use super::bot::Bot;
 use super::secret::{secret_matches, SECRET_HEADER};
 use super::update::{self, Parsed};
+use crate::board::participant_id;
+use crate::domain::{InboundKind, Provider};
 use crate::http::error::ApiError;
 use crate::store::Accepted;
 use axum::body::Bytes;
@@ -40,7 +43,10 @@ pub async fn push(
 }
 
 /// `GET`: where the wall's webhook stands (set, or what the technician must do). No secrets in it.
-pub async fn status(State(bot): State<Arc<Bot>>) -> Json<super::bot::WebhookStatus> {
+pub async fn status(
+    _op: crate::http::access::Operator,
+    State(bot): State<Arc<Bot>>,
+) -> Json<super::bot::WebhookStatus> {
     Json(bot.webhook_status())
 }
 
@@ -76,6 +82,20 @@ async fn handle(
         }
         Ok(Parsed::Accept(a)) => *a,
     };
+    let says_something = matches!(
+        accepted.inbound.kind,
+        InboundKind::Media { .. } | InboundKind::Text { .. }
+    );
+    let participant = participant_id(Provider::Telegram, &accepted.inbound.sender);
+    if says_something && bot.board.is_banned(&bot.wall, &participant)? {
+        // Refused; Telegram gets its 200 (no redelivery), the sender a reply in their private chat.
+        tracing::info!(wall = %bot.wall, "a banned sender's message refused");
+        if let Ok(chat) = accepted.inbound.sender.parse::<i64>() {
+            let bot = bot.clone();
+            tokio::spawn(async move { bot.say(chat, bot.banned_text(), "banned").await });
+        }
+        return Ok(StatusCode::OK.into_response());
+    }
     // The names first: the profile fetch that the accepted push starts reads them.
     bot.remember_names(&accepted.inbound.sender, &accepted.names)?;
     let stored = bot.inbox.accept(&accepted.inbound).await?;

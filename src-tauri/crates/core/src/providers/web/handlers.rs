@@ -102,6 +102,12 @@ async fn info(State(site): Site) -> Json<serde_json::Value> {
         "wall": site.wall,
         "title": site.title,
         "locale": site.locale,
+        "retention_days": site.retention_days,
+        // What is kept, how long, shown and played in the room: joining is the consent.
+        "consent": {
+            "en": crate::privacy::consent::line(crate::lang::Lang::En, site.retention_days),
+            "zh": crate::privacy::consent::line(crate::lang::Lang::Zh, site.retention_days),
+        },
         "limits": {
             "nickname_max_chars": c.nickname_max_chars,
             "avatar_max_bytes": c.avatar_max_bytes,
@@ -268,6 +274,12 @@ async fn post_voice(
     let token = early_token.or(form.token.clone());
     site.token_refusal(token.as_deref()).map_err(refuse)?;
     let device = device.ok_or_else(|| refuse(Refusal::NoDevice))?;
+    if site
+        .board
+        .is_banned(&site.wall, &participant_id(Provider::Web, &device))?
+    {
+        return Err(refuse(Refusal::Banned));
+    }
 
     let now = site.clock.now_ms();
     let (ip_key, device_key) = (format!("ip:{ip}"), format!("dev:{device}"));

@@ -25,7 +25,8 @@ pub use tokens::{JoinTokens, TokenCheck};
 use crate::domain::{FetchedProfile, MessageKind, Provider};
 use crate::events::WallEvent;
 use crate::provider::{
-    FetchError, Fetched, JoinInfo, ProviderContext, ProviderError, ProviderSection, WallProvider,
+    FetchError, Fetched, JoinInfo, ProviderContext, ProviderError, ProviderSection, RotateError,
+    WallProvider,
 };
 use async_trait::async_trait;
 use axum::extract::Request;
@@ -63,6 +64,12 @@ impl WallProvider for JoinSite {
         Provider::Web
     }
 
+    fn guest(&self, headers: &axum::http::HeaderMap) -> Option<String> {
+        self.cookies
+            .device_of(headers)
+            .map(|d| crate::board::participant_id(Provider::Web, &d))
+    }
+
     /// Uploads are stored before the ack (`cache:` references), so there is nothing to fetch.
     async fn fetch_media(&self, media: &str, _kind: MessageKind) -> Result<Fetched, FetchError> {
         Err(FetchError::permanent(format!(
@@ -92,6 +99,11 @@ impl WallProvider for JoinSite {
 
     fn routes(self: Arc<Self>) -> Router {
         handlers::routes(self)
+    }
+
+    fn rotate_join(&self) -> Result<(), RotateError> {
+        self.rotate_now()
+            .map_err(|e| RotateError::Failed(e.to_string()))
     }
 
     /// Rotate the join token: at each epoch boundary the wall's QR follows.

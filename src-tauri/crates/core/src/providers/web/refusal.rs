@@ -25,6 +25,8 @@ pub enum Refusal {
     TooFast(u64),
     TooFastNetwork(u64),
     BadForm,
+    /// The operator banned this guest from the wall.
+    Banned,
 }
 
 fn mb(bytes: usize) -> String {
@@ -40,7 +42,7 @@ impl Refusal {
     pub fn status(self) -> StatusCode {
         use Refusal::*;
         match self {
-            TokenMissing | TokenInvalid | NoDevice => StatusCode::FORBIDDEN,
+            TokenMissing | TokenInvalid | NoDevice | Banned => StatusCode::FORBIDDEN,
             TokenExpired => StatusCode::GONE,
             NicknameRequired | AudioMissing | BadForm => StatusCode::BAD_REQUEST,
             NicknameTooLong(_) | AudioTooLong(_) | AudioCorrupt => StatusCode::UNPROCESSABLE_ENTITY,
@@ -69,6 +71,7 @@ impl Refusal {
             TooFast(_) => "too_many_messages",
             TooFastNetwork(_) => "too_many_from_network",
             BadForm => "bad_form",
+            Banned => "banned",
         }
     }
 
@@ -151,6 +154,12 @@ impl Refusal {
                     "上传内容无法读取，请重试。",
                 )
                 .into(),
+            Banned => lang
+                .pick(
+                    "The organiser has stopped your messages on this wall; they will not be shown or played.",
+                    "主办方已停止你在本墙上的发言，你的消息不会再被展示或播放。",
+                )
+                .into(),
         }
     }
 
@@ -198,6 +207,7 @@ mod tests {
             TooFast(5),
             TooFastNetwork(5),
             BadForm,
+            Banned,
         ] {
             assert!(r.status().is_client_error(), "{r:?}");
             assert_ne!(r.message(Lang::En), r.message(Lang::Zh), "{r:?}");

@@ -12,7 +12,7 @@ use crate::events::Hub;
 use crate::inbox::Inbox;
 use crate::lang::Lang;
 use crate::media::Media;
-use crate::provider::ProviderContext;
+use crate::provider::{ProviderContext, PublicUrl};
 use crate::store::Store;
 use axum::http::HeaderMap;
 
@@ -23,8 +23,11 @@ pub struct JoinSite {
     pub wall: String,
     pub title: String,
     pub locale: String,
+    /// The wall's `retention_days`: the join page's consent line says it.
+    pub retention_days: u32,
     pub config: WebConfig,
-    pub public_url: String,
+    /// Read at each link: it follows the kiosk's LAN address when that is detected.
+    pub public_url: PublicUrl,
     pub tokens: JoinTokens,
     pub cookies: DeviceCookies,
     /// Upload attempts per device and per client IP in the last minute.
@@ -40,14 +43,24 @@ pub struct JoinSite {
 impl JoinSite {
     pub fn new(ctx: ProviderContext, config: WebConfig) -> Self {
         let secret = secret(&ctx.store);
+        let tokens = JoinTokens::new(&ctx.wall.id, secret.as_bytes(), &config);
+        let generation = ctx
+            .store
+            .meta_get(&generation_key(&ctx.wall.id))
+            .ok()
+            .flatten()
+            .and_then(|g| g.parse().ok())
+            .unwrap_or(0);
+        tokens.set_generation(generation);
         Self {
-            tokens: JoinTokens::new(&ctx.wall.id, secret.as_bytes(), &config),
+            tokens,
             cookies: DeviceCookies::new(secret.as_bytes(), ctx.secure),
             wall: ctx.wall.id,
             title: ctx.wall.title,
             locale: ctx.wall.locale,
+            retention_days: ctx.wall.retention_days,
             config,
-            public_url: ctx.public_url.trim_end_matches('/').to_string(),
+            public_url: ctx.public_url,
             rate: RateLimits::default(),
             store: ctx.store,
             board: ctx.board,
@@ -62,7 +75,7 @@ impl JoinSite {
     pub fn join_url(&self) -> String {
         format!(
             "{}/join/{}?t={}",
-            self.public_url,
+            self.public_url.get(),
             self.wall,
             self.tokens.current(self.clock.now_s())
         )
@@ -70,6 +83,23 @@ impl JoinSite {
 
     pub fn current_token(&self) -> String {
         self.tokens.current(self.clock.now_s())
+    }
+
+    /// The operator's "rotate now": a new token generation, kept (a restart keeps the old link dead),
+    /// then announced so the wall's QR follows.
+    pub fn rotate_now(&self) -> Result<(), crate::store::StoreError> {
+        let next = self.tokens.generation() + 1;
+        self.store
+            .meta_put(&generation_key(&self.wall), &next.to_string())?;
+        self.tokens.set_generation(next);
+        tracing::info!(wall = %self.wall, generation = next, "join token rotated by the operator");
+        self.events.publish(
+            &self.wall,
+            crate::events::WallEvent::JoinUpdated {
+                join_url: self.join_url(),
+            },
+        );
+        Ok(())
     }
 
     /// The guest's language (the wall's locale unless the phone asks for zh or en).
@@ -88,6 +118,11 @@ impl JoinSite {
             },
         }
     }
+}
+
+/// Where a wall's join token generation is kept.
+fn generation_key(wall: &str) -> String {
+    format!("web:{wall}:join_generation")
 }
 
 /// The kiosk's web secret: made once, kept in the store (tokens and cookies survive a restart).

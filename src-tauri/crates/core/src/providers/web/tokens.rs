@@ -1,6 +1,7 @@
 //! Join tokens: the `t=` of the wall's QR link. They rotate (default every 10 minutes, the previous one
 //! valid for a grace period) and are derived, not stored — HMAC-SHA256(secret, wall ‖ epoch) — so they
-//! survive a restart and need no table.
+//! survive a restart and need no table. The operator can rotate them now: a generation number (kept
+//! by the site in the store) goes into the derivation, so every earlier token stops at once.
 
 use super::config::WebConfig;
 use base64::Engine;
@@ -23,6 +24,8 @@ pub struct JoinTokens {
     secret: Vec<u8>,
     rotate_s: u64,
     grace_s: u64,
+    /// Bumped by the operator's "rotate now"; 0 derives exactly the tokens of earlier versions.
+    generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl JoinTokens {
@@ -32,7 +35,18 @@ impl JoinTokens {
             secret: secret.to_vec(),
             rotate_s: config.token_rotate_s.max(1),
             grace_s: config.token_grace_s,
+            generation: Default::default(),
         }
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Derive tokens of this generation from now on (every earlier token is invalid).
+    pub fn set_generation(&self, generation: u64) {
+        self.generation
+            .store(generation, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// How long a token is current, in seconds.
@@ -46,7 +60,10 @@ impl JoinTokens {
 
     pub fn for_epoch(&self, epoch: u64) -> String {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).expect("any key length");
-        mac.update(format!("join:{}:{epoch}", self.wall).as_bytes());
+        match self.generation() {
+            0 => mac.update(format!("join:{}:{epoch}", self.wall).as_bytes()),
+            g => mac.update(format!("join:{}:{g}:{epoch}", self.wall).as_bytes()),
+        }
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&mac.finalize().into_bytes()[..12])
     }
 
@@ -114,6 +131,24 @@ mod tests {
         assert_eq!(p.check(&tok, t0 + 3 * 600), TokenCheck::Expired);
         assert_eq!(p.check("forged", t0), TokenCheck::Invalid);
         assert_eq!(p.until_next_ms(t0 * 1000 + 1), 600_000 - 1);
+    }
+
+    #[test]
+    fn a_new_generation_invalidates_every_earlier_token_at_once() {
+        let p = tokens(600, 300);
+        let t0 = 6_000_000;
+        let old = p.current(t0);
+        let older = p.current(t0 - 600);
+        p.set_generation(1);
+        let new = p.current(t0);
+        assert_ne!(new, old);
+        assert_eq!(p.check(&new, t0), TokenCheck::Valid);
+        assert_eq!(
+            p.check(&old, t0),
+            TokenCheck::Invalid,
+            "no grace after a rotation"
+        );
+        assert_eq!(p.check(&older, t0), TokenCheck::Invalid);
     }
 
     #[test]

@@ -15,6 +15,8 @@ use std::sync::{Arc, RwLock};
 pub struct Account {
     pub wall: String,
     pub locale: String,
+    /// The wall's `retention_days`, for the consent line in the join instructions.
+    pub retention_days: u32,
     pub config: WechatConfig,
     pub public_url: String,
     pub api: api::WechatApi,
@@ -26,6 +28,8 @@ pub struct Account {
     pub events: Hub,
     pub clock: Clock,
     pub metrics: Arc<Metrics>,
+    /// Signed (timestamp, nonce) pairs seen, each bound to its body.
+    pub nonces: super::replay::NonceCache,
     join_url: RwLock<String>,
 }
 
@@ -50,16 +54,20 @@ impl Account {
                     None
                 }
             });
-        let public_url = ctx.public_url.trim_end_matches('/').to_string();
+        // WeChat needs a configured public address (OAuth): no LAN following here.
+        let public_url = ctx.public_url.get().to_string();
         Self {
             wall: wall.id.clone(),
             locale: wall.locale.clone(),
+            retention_days: wall.retention_days,
             api: api::WechatApi::new(
                 ctx.http.clone(),
                 &config.app_id,
                 &config.app_secret,
                 &config.api_base,
                 &config.oauth_base,
+                ctx.clock.clone(),
+                Some(ctx.store.clone()),
             ),
             config: config.clone(),
             join_url: RwLock::new(format!("{public_url}/join/{}", wall.id)),
@@ -71,6 +79,7 @@ impl Account {
             events: ctx.events,
             clock: ctx.clock,
             metrics: ctx.metrics,
+            nonces: Default::default(),
         }
     }
 
@@ -118,6 +127,16 @@ impl Account {
                 format!("You're on the wall! Send a voice message and it plays on the big screen. Add your name and photo: {link}")
             }
             _ => format!("你已上墙！发送语音，大屏幕就会播放。点此设置头像和昵称：{link}"),
+        }
+    }
+
+    /// The passive reply to a banned sender's message.
+    pub fn banned_text(&self) -> String {
+        if self.english() {
+            "The organiser has stopped your messages on this wall; they will not be shown or played."
+                .into()
+        } else {
+            "主办方已停止你在本墙上的发言，你的消息不会再被展示或播放。".into()
         }
     }
 

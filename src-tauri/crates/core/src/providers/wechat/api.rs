@@ -1,14 +1,16 @@
 //! The WeChat server API as the wall uses it: the account's access_token (cached, renewed early,
-//! refreshed one at a time and once more when the platform rejects it), temporary media, parametric QR
-//! codes, web OAuth (code → openid → userinfo), customer-service text, and plain downloads.
+//! refreshed one at a time and once more when the platform rejects it, kept in the store so that a
+//! restart reuses it — an account gets 2,000 a day), temporary media, parametric QR codes, a follower's
+//! unionid (`user/info`), web OAuth (code → openid → userinfo), customer-service text, and plain downloads.
 //!
 //! Errors arrive as HTTP 200 with a JSON `{errcode, errmsg}` body — for media/get even with a
 //! `text/plain` content type — so a body is classified by sniffing, never by its headers.
 
+use crate::clock::Clock;
 use crate::provider::FetchError;
-use serde::Deserialize;
+use crate::store::Store;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::time::{Duration, Instant};
 
 /// Why a call failed, in the terms the caller acts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,10 +142,12 @@ pub struct UserInfo {
     pub unionid: Option<String>,
 }
 
+/// The account's token, with wall-clock times (ms) so that it survives a restart in the store.
+#[derive(Clone, Serialize, Deserialize)]
 struct CachedToken {
     value: String,
-    renew_at: Instant,
-    expires_at: Instant,
+    renew_at: u64,
+    expires_at: u64,
 }
 
 /// One Official Account's API client.
@@ -155,6 +159,9 @@ pub struct WechatApi {
     oauth_base: String,
     /// Held across a refresh: one refresh at a time, the others wait and reuse its token.
     token: tokio::sync::Mutex<Option<CachedToken>>,
+    clock: Clock,
+    /// Where the token is kept across restarts (`wechat_token:{app_id}` in the store's meta).
+    saved: Option<Store>,
 }
 
 const MAX_MEDIA_BYTES: usize = 32 * 1024 * 1024;
@@ -167,6 +174,8 @@ impl WechatApi {
         secret: &str,
         api_base: &str,
         oauth_base: &str,
+        clock: Clock,
+        saved: Option<Store>,
     ) -> Self {
         Self {
             http,
@@ -175,6 +184,30 @@ impl WechatApi {
             api_base: api_base.trim_end_matches('/').to_string(),
             oauth_base: oauth_base.trim_end_matches('/').to_string(),
             token: tokio::sync::Mutex::new(None),
+            clock,
+            saved,
+        }
+    }
+
+    fn saved_key(&self) -> String {
+        format!("wechat_token:{}", self.app_id)
+    }
+
+    /// The token a previous run kept, if it is still before its renewal time.
+    fn load_saved(&self) -> Option<CachedToken> {
+        let store = self.saved.as_ref()?;
+        let text = store.meta_get(&self.saved_key()).ok().flatten()?;
+        let t: CachedToken = serde_json::from_str(&text).ok()?;
+        (self.clock.now_ms() < t.renew_at).then_some(t)
+    }
+
+    fn keep(&self, t: &CachedToken) {
+        if let Some(store) = &self.saved {
+            if let Ok(text) = serde_json::to_string(t) {
+                if let Err(e) = store.meta_put(&self.saved_key(), &text) {
+                    tracing::warn!(error = %e, "cannot keep the WeChat access_token; the next start fetches a new one");
+                }
+            }
         }
     }
 
@@ -253,11 +286,15 @@ impl WechatApi {
         Ok(v)
     }
 
-    /// The cached access_token, fetched or renewed (at 80 % of its life) when needed.
+    /// The cached access_token (or the one a previous run kept), fetched or renewed (at 80 % of its
+    /// life) when needed.
     pub async fn access_token(&self) -> Result<String, WxError> {
         let mut guard = self.token.lock().await;
+        if guard.is_none() {
+            *guard = self.load_saved();
+        }
         if let Some(t) = guard.as_ref() {
-            if Instant::now() < t.renew_at {
+            if self.clock.now_ms() < t.renew_at {
                 return Ok(t.value.clone());
             }
         }
@@ -271,7 +308,7 @@ impl WechatApi {
     async fn refresh_after_reject(&self, stale: &str) -> Result<String, WxError> {
         let mut guard = self.token.lock().await;
         if let Some(t) = guard.as_ref() {
-            if t.value != stale && Instant::now() < t.expires_at {
+            if t.value != stale && self.clock.now_ms() < t.expires_at {
                 return Ok(t.value.clone());
             }
         }
@@ -311,13 +348,15 @@ impl WechatApi {
             .and_then(Value::as_u64)
             .unwrap_or(7200)
             .max(1);
-        let now = Instant::now();
+        let now = self.clock.now_ms();
         tracing::info!(expires_in, "WeChat access_token renewed");
-        Ok(CachedToken {
+        let token = CachedToken {
             value,
-            renew_at: now + Duration::from_millis(expires_in * 800),
-            expires_at: now + Duration::from_secs(expires_in),
-        })
+            renew_at: now + expires_in * 800,
+            expires_at: now + expires_in * 1000,
+        };
+        self.keep(&token);
+        Ok(token)
     }
 
     /// Run `call` with the token; on a rejected token refresh once and run it again.
@@ -423,6 +462,29 @@ impl WechatApi {
         serde_json::from_value(v).map_err(|e| {
             WxError::Retryable(format!("WeChat qrcode/create: unexpected answer: {e}"))
         })
+    }
+
+    /// `cgi-bin/user/info`: a follower's unionid, the platform-wide id that links one person across the
+    /// accounts of one open platform (absent when the account is not bound to one). Since 2021-12-27 it
+    /// no longer returns the nickname or avatar.
+    pub async fn user_unionid(&self, openid: &str) -> Result<Option<String>, WxError> {
+        self.with_token(|token| async move {
+            let url = self.url(
+                "/cgi-bin/user/info",
+                &[
+                    ("access_token", &token),
+                    ("openid", openid),
+                    ("lang", "zh_CN"),
+                ],
+            )?;
+            let v = self.json("user/info", self.http.get(url)).await?;
+            Ok(v.get("unionid")
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(str::to_string))
+        })
+        .await
     }
 
     /// `cgi-bin/message/custom/send`, text.

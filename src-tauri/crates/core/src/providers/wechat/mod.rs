@@ -7,6 +7,7 @@
 //! - `api` — access_token, media/get, qrcode/create, OAuth, custom/send;
 //! - `crypto`, `xml` — the protocol, small and exact;
 //! - `config` — `[walls.wechat]`, parsed and checked here;
+//! - `replay` — the nonce cache that binds a signed (timestamp, nonce) to one body;
 //! - `account` — one wall's account: config, API client, crypt, the QR it shows.
 //!
 //! The wall's join QR is the account's parametric QR (scene = wall id), renewed before it expires; until
@@ -17,6 +18,7 @@ pub mod api;
 pub mod config;
 pub mod crypto;
 pub mod join;
+pub mod replay;
 pub mod webhook;
 pub mod xml;
 
@@ -103,15 +105,18 @@ impl WallProvider for Account {
         })
     }
 
-    /// `user/info` no longer returns nickname or avatar: the only profile is the one the person
-    /// consented to on the OAuth join page, stored by openid. Returning it here closes the race where
-    /// the OAuth callback stored it while the pipeline was creating the participant.
+    /// `user/info` no longer returns nickname or avatar: the only name and picture are the ones the
+    /// person consented to on the OAuth join page, stored by openid. Returning it here closes the race
+    /// where the OAuth callback stored it while the pipeline was creating the participant. Without one,
+    /// `user/info` still gives the unionid, so a follower of two venue accounts is one person at once.
     async fn fetch_profile(&self, sender: &str) -> Result<Option<FetchedProfile>, FetchError> {
         let stored = self
             .store
             .profile(Provider::Wechat, sender)
             .map_err(|e| FetchError::retryable(e.to_string()))?;
-        let Some(p) = stored else { return Ok(None) };
+        let Some(p) = stored else {
+            return self.follower_unionid(sender).await;
+        };
         let avatar = p
             .avatar
             .and_then(|key| self.store.media(&key).ok().flatten())
@@ -126,11 +131,18 @@ impl WallProvider for Account {
     fn join_info(&self) -> JoinInfo {
         JoinInfo {
             url: self.current_join_url(),
-            instructions: if self.english() {
-                "Scan with WeChat, follow, then send a voice message".into()
-            } else {
-                "微信扫码关注，发送语音即可上墙".into()
-            },
+            instructions: format!(
+                "{} {}",
+                if self.english() {
+                    "Scan with WeChat, follow, then send a voice message."
+                } else {
+                    "微信扫码关注，发送语音即可上墙。"
+                },
+                crate::privacy::consent::line(
+                    crate::lang::Lang::of_locale(&self.locale),
+                    self.retention_days
+                )
+            ),
         }
     }
 
@@ -192,5 +204,34 @@ impl WallProvider for Account {
             .layer(DefaultBodyLimit::max(MAX_PUSH_BYTES))
             .route(&format!("/join/{wall}/oauth"), get(join::oauth_callback))
             .with_state(self)
+    }
+}
+
+impl Account {
+    /// A follower known only by openid: their unionid from `user/info` (a nameless profile that links
+    /// the person across accounts). An account without the permission, or an unknown openid, is no
+    /// profile rather than a failure.
+    async fn follower_unionid(&self, openid: &str) -> Result<Option<FetchedProfile>, FetchError> {
+        match self.api.user_unionid(openid).await {
+            Ok(Some(unionid)) => {
+                // The OAuth callback may have stored the full profile meanwhile: it wins.
+                if let Ok(Some(p)) = self.store.profile(Provider::Wechat, openid) {
+                    if !p.nickname.is_empty() {
+                        return Ok(None);
+                    }
+                }
+                Ok(Some(FetchedProfile {
+                    nickname: String::new(),
+                    avatar: None,
+                    unionid: Some(unionid),
+                }))
+            }
+            Ok(None) => Ok(None),
+            Err(api::WxError::Permanent(reason)) => {
+                tracing::info!(%reason, "no unionid from user/info");
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }

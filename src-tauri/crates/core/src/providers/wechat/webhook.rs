@@ -3,7 +3,8 @@
 //! (`Inbox::accept`); WeChat retries an unanswered push three times and the dedup key (MsgId, or
 //! sender + CreateTime for events) makes the four deliveries one message.
 //!
-//! Refusals: bad signature → 401, appid of another account → 403, malformed XML or DOCTYPE → 400,
+//! Refusals: bad signature, stale timestamp or a (timestamp, nonce) replayed with another body → 401,
+//! a plaintext push to a wall with an encoding_aes_key → 403, appid of another account → 403, malformed XML or DOCTYPE → 400,
 //! body over 1 MiB → 413, unknown or non-WeChat wall → 404 (the server's), ToUserName of another account → 400.
 
 use super::account::Account;
@@ -109,19 +110,30 @@ async fn handle_push(
     let (timestamp, nonce) = check_url_signature(p, q)?;
     // In plaintext mode the signature does not cover the body: a captured query string could replay
     // any XML for ever. WeChat signs each delivery (and retry) afresh, so an old timestamp is a replay.
-    let fresh = timestamp
+    let now_s = p.clock.now_s();
+    let Some(ts) = timestamp
         .parse::<u64>()
-        .is_ok_and(|ts| ts.abs_diff(p.clock.now_s()) <= MAX_PUSH_AGE_S);
-    if !fresh {
+        .ok()
+        .filter(|ts| ts.abs_diff(now_s) <= MAX_PUSH_AGE_S)
+    else {
         return Err(unauthorized(
             "timestamp is not within 5 minutes of now (replayed push?)",
         ));
-    }
+    };
     let text =
         std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("push body is not UTF-8"))?;
     let outer = xml::fields(text).map_err(xml_error)?;
 
     let safe = q.encrypt_type.as_deref() == Some("aes");
+    // A wall with an EncodingAESKey is in safe (or compatible) mode: WeChat encrypts every push, and
+    // only the encrypted part is covered by msg_signature. A plaintext push is someone else's.
+    if !safe && p.config.encoding_aes_key.is_some() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "plaintext_refused",
+            "this wall has an encoding_aes_key: plaintext pushes are refused (safe or compatible mode only)",
+        ));
+    }
     let fields: HashMap<String, String> = if safe {
         let crypt = p.crypt.as_ref().ok_or_else(|| {
             ApiError::bad_request("encrypted push, but this wall has no encoding_aes_key")
@@ -163,6 +175,13 @@ async fn handle_push(
         return Ok(success());
     };
     let reply = matches!(kind, InboundKind::Join);
+    let says_something = matches!(kind, InboundKind::Media { .. } | InboundKind::Text { .. });
+    let participant = crate::board::participant_id(Provider::Wechat, &push.from_user);
+    if says_something && p.board.is_banned(&p.wall, &participant)? {
+        // Refused, and told so in the chat (a passive reply); WeChat gets its answer: no retries.
+        tracing::info!(wall = %p.wall, "a banned sender's message refused");
+        return Ok(passive_reply(p, &push, safe, &p.banned_text()));
+    }
     let inbound = Inbound {
         wall: p.wall.clone(),
         provider: Provider::Wechat,
@@ -172,13 +191,27 @@ async fn handle_push(
         received_at: p.clock.now_ms(),
         dedup_key: push.dedup_key(),
     };
+    // Within the window, a signed pair is bound to the first valid body it carried.
+    if p.nonces
+        .check(ts, nonce, &body, now_s.saturating_sub(MAX_PUSH_AGE_S))
+        == super::replay::Seen::Replayed
+    {
+        return Err(unauthorized(
+            "this timestamp and nonce already signed another push (replayed URL)",
+        ));
+    }
     p.inbox.accept(&inbound).await?;
 
     if !reply {
         return Ok(success());
     }
+    Ok(passive_reply(p, &push, safe, &p.welcome_text()))
+}
+
+/// A text answer in the chat, sealed like the push when it came sealed.
+fn passive_reply(p: &Account, push: &Push, safe: bool, text: &str) -> Response {
     let now_s = p.clock.now_s();
-    let reply = xml::text_reply(&push.from_user, &push.to_user, now_s, &p.welcome_text());
+    let reply = xml::text_reply(&push.from_user, &push.to_user, now_s, text);
     let body = match (&p.crypt, safe) {
         (Some(crypt), true) => {
             let nonce = crate::random::token(10);
@@ -186,11 +219,11 @@ async fn handle_push(
         }
         _ => reply,
     };
-    Ok((
+    (
         [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
         body,
     )
-        .into_response())
+        .into_response()
 }
 
 fn success() -> Response {

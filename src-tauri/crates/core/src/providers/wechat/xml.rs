@@ -94,6 +94,12 @@ pub fn fields(xml: &str) -> Result<HashMap<String, String>, XmlError> {
                     if out.len() >= MAX_FIELDS {
                         return Err(XmlError::Malformed("too many fields".into()));
                     }
+                    if let Some(c) = text.chars().find(|&c| !xml_char(c)) {
+                        return Err(XmlError::Malformed(format!(
+                            "<{name}> holds U+{:04X}, which XML 1.0 does not allow",
+                            c as u32
+                        )));
+                    }
                     // Containers (e.g. ScanCodeInfo) hold only whitespace between their children.
                     out.insert(name, std::mem::take(&mut text));
                 }
@@ -107,6 +113,12 @@ pub fn fields(xml: &str) -> Result<HashMap<String, String>, XmlError> {
         return Err(XmlError::Malformed("no complete <xml> root element".into()));
     }
     Ok(out)
+}
+
+/// XML 1.0's `Char`: a NUL or another control character (raw, or as `&#0;`) is not text — and would
+/// reach names, transcripts and logs.
+fn xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
 /// What a push says, for the kinds the wall uses.
@@ -266,6 +278,25 @@ mod tests {
         assert!(fields("<xml><a>1</a>").is_err());
         assert!(fields("not xml").is_err());
         assert!(fields("<xml></xml><xml></xml>").is_err());
+    }
+
+    #[test]
+    fn control_characters_are_not_text() {
+        for bad in [
+            "<xml><Content>a\u{0}b</Content></xml>",
+            "<xml><Content><![CDATA[a\u{1}b]]></Content></xml>",
+            "<xml><Content>\u{FFFE}</Content></xml>",
+        ] {
+            let e = fields(bad).unwrap_err();
+            assert!(
+                matches!(&e, XmlError::Malformed(m) if m.contains("XML 1.0")),
+                "{bad:?}: {e:?}"
+            );
+        }
+        // quick-xml refuses the character reference itself.
+        assert!(fields("<xml><Content>a&#0;b</Content></xml>").is_err());
+        let ok = fields("<xml><Content>a\tb\n语音 🎤</Content></xml>").unwrap();
+        assert_eq!(ok["Content"], "a\tb\n语音 🎤");
     }
 
     #[test]

@@ -1,0 +1,52 @@
+//! `GET /api/admin/health`: the evening at a glance — the sound output, the queue, per wall the
+//! participants, messages by moderation and status and the failed fetches with their reasons, the disk
+//! (store size, free space where the data dir is), uptime and version.
+
+use super::moderation::Counts;
+use crate::app::AppState;
+use crate::domain::MessageStatus;
+use crate::http::access::Operator;
+use crate::http::error::ApiError;
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/api/admin/health", get(health))
+}
+
+async fn health(
+    _op: Operator,
+    State(state): State<AppState>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let mut walls = Vec::new();
+    for w in state.walls.iter() {
+        let id = &w.config.id;
+        let messages = state.board.admin_messages(id)?;
+        let failed: Vec<_> = messages
+            .iter()
+            .filter(|m| m.status == MessageStatus::Failed)
+            .map(|m| json!({"message_id": m.id, "reason": m.failure}))
+            .collect();
+        walls.push(json!({
+            "id": id,
+            "participants": state.store.participants(id)?.len(),
+            "counts": Counts::of(&messages),
+            "fetching": messages.iter().filter(|m| m.status == MessageStatus::Fetching).count(),
+            "failed_fetches": failed,
+        }));
+    }
+    let data_dir = state.config.data_dir();
+    let free = fs2::available_space(&data_dir).ok();
+    let audio = state.playback.status();
+    Ok(Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_s": state.metrics.uptime_s(),
+        "audio": audio,
+        "queue_len": state.playback.queue().len(),
+        "inbox_pending": state.store.inbox_len(),
+        "disk": {"used_bytes": state.store.size_on_disk(), "free_bytes": free},
+        "walls": walls,
+    })))
+}

@@ -1,0 +1,283 @@
+//! Deleting guests' data. `Eraser::purge` removes everything of one wall (its people, their voices,
+//! the profiles only it uses, pending pushes, dedup records and media); `Eraser::sweep` removes a wall's
+//! messages older than a cutoff and the people left with nothing. Both then release media: blobs are
+//! content-addressed and may be shared (the same avatar on two walls, the same upload sent twice), so a
+//! candidate blob (and its derived data: the stored analysis, the decoded samples in memory) is deleted
+//! only when no record left in the store names it.
+//!
+//! Time is passed in (the sweeper's cutoff); the wall's display is told through its event channel.
+
+use crate::config::WallConfig;
+use crate::domain::{
+    placeholder_name, placeholder_svg, InboundKind, MediaKey, MediaRef, Message, Participant,
+};
+use crate::events::{Hub, WallEvent};
+use crate::media::Media;
+use crate::store::{Store, StoreError};
+use serde::Serialize;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// What an erasure removed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Erased {
+    pub messages: usize,
+    pub participants: usize,
+    pub profiles: usize,
+    /// Blobs deleted from the media cache (shared ones still in use are kept).
+    pub media: usize,
+    /// Accepted pushes that were still waiting to be processed.
+    pub pending: usize,
+}
+
+impl Erased {
+    pub fn is_empty(&self) -> bool {
+        *self == Erased::default()
+    }
+
+    /// The counts in words, for the audit log.
+    pub fn detail(&self) -> String {
+        format!(
+            "messages={} participants={} profiles={} media={} pending={}",
+            self.messages, self.participants, self.profiles, self.media, self.pending
+        )
+    }
+}
+
+/// Deletes through narrow handles. Cheap to clone.
+#[derive(Clone)]
+pub struct Eraser {
+    store: Store,
+    media: Media,
+    events: Hub,
+    /// Blobs the config names (a wall's background image): never deleted.
+    pinned: Arc<HashSet<MediaKey>>,
+}
+
+/// The blob a `/media/{key}` URL written in the config names (a wall's background image; the records
+/// in the store hold keys).
+fn key_of(url: &str) -> Option<MediaKey> {
+    url.strip_prefix("/media/")
+        .and_then(|k| MediaKey::parse(k).ok())
+}
+
+impl Eraser {
+    /// Over these handles; the media the walls' config names (a background image) is never deleted.
+    pub fn new(store: Store, media: Media, events: Hub, walls: &[WallConfig]) -> Self {
+        Self {
+            store,
+            media,
+            events,
+            pinned: Arc::new(
+                walls
+                    .iter()
+                    .filter_map(|w| w.theme.background_image.as_deref())
+                    .filter_map(key_of)
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Everything of `wall`: its messages, participants, the profiles no other wall's participant uses,
+    /// its pushes still in the inbox and its dedup records, and every blob nothing else names. The
+    /// wall's display sees each person leave.
+    pub fn purge(&self, wall: &str) -> Result<Erased, StoreError> {
+        let mut erased = Erased::default();
+        let mut candidates = HashSet::new();
+        for m in self.store.iter_messages(wall) {
+            let m = m?;
+            self.drop_message(wall, &m, &mut candidates, &mut erased)?;
+        }
+        let people = self.store.participants(wall)?;
+        let mut gone = Vec::with_capacity(people.len());
+        for p in people {
+            self.drop_participant(wall, &p, &mut candidates, &mut erased)?;
+            gone.push(p.id);
+        }
+        self.drop_unused_profiles(&gone, &mut candidates, &mut erased)?;
+        for inbound in self.store.remove_inbox_of(wall)? {
+            erased.pending += 1;
+            if let InboundKind::Media {
+                media: MediaRef::Cached(key),
+                ..
+            } = inbound.kind
+            {
+                candidates.insert(key);
+            }
+        }
+        self.store.remove_dedup_of(wall, u64::MAX)?;
+        // Bans name people too; the wall's settings (moderation mode, QR) are not personal and stay.
+        for id in self.store.banned(wall)? {
+            self.store.set_banned(wall, &id, false)?;
+        }
+        erased.media = self.release(candidates)?;
+        self.store.flush()?;
+        self.changed(wall, "purged");
+        Ok(erased)
+    }
+
+    /// `wall`'s messages received before `cutoff_ms`, then its participants who joined before it and
+    /// have no message left (and their profiles when no other wall uses them), the dedup records of
+    /// pushes as old, and the blobs nothing names any more.
+    pub fn sweep(&self, wall: &str, cutoff_ms: u64) -> Result<Erased, StoreError> {
+        let mut erased = Erased::default();
+        let mut candidates = HashSet::new();
+        let mut speakers = HashSet::new();
+        // Sequence numbers grow with time: every push accepted at or before the newest expired
+        // message is as old as the cutoff (its dedup record has served its purpose).
+        let mut horizon = 0u64;
+        for m in self.store.iter_messages(wall) {
+            let m = m?;
+            if m.received_at < cutoff_ms {
+                horizon = horizon.max(m.id.parse().unwrap_or(0));
+                self.drop_message(wall, &m, &mut candidates, &mut erased)?;
+            } else {
+                speakers.insert(m.participant_id);
+            }
+        }
+        let mut gone = Vec::new();
+        for p in self.store.participants(wall)? {
+            if p.joined_at < cutoff_ms && !speakers.contains(&p.id) {
+                self.drop_participant(wall, &p, &mut candidates, &mut erased)?;
+                gone.push(p.id);
+            }
+        }
+        self.drop_unused_profiles(&gone, &mut candidates, &mut erased)?;
+        if horizon > 0 {
+            self.store.remove_dedup_of(wall, horizon)?;
+        }
+        erased.media = self.release(candidates)?;
+        if erased.messages > 0 {
+            self.changed(wall, "expired");
+        }
+        Ok(erased)
+    }
+
+    /// Tell the wall's pages to rebuild from the state API (what they showed may be gone).
+    fn changed(&self, wall: &str, reason: &str) {
+        self.events.publish(
+            wall,
+            WallEvent::WallChanged {
+                reason: reason.into(),
+            },
+        );
+    }
+
+    fn drop_message(
+        &self,
+        wall: &str,
+        m: &Message,
+        candidates: &mut HashSet<MediaKey>,
+        erased: &mut Erased,
+    ) -> Result<(), StoreError> {
+        if self.store.remove_message(wall, &m.id)?.is_some() {
+            erased.messages += 1;
+        }
+        if let Some(key) = &m.media {
+            candidates.insert(key.clone());
+        }
+        Ok(())
+    }
+
+    fn drop_participant(
+        &self,
+        wall: &str,
+        p: &Participant,
+        candidates: &mut HashSet<MediaKey>,
+        erased: &mut Erased,
+    ) -> Result<(), StoreError> {
+        if self.store.remove_participant(wall, &p.id)?.is_some() {
+            erased.participants += 1;
+        }
+        candidates.insert(p.avatar.clone());
+        // The generated pictures this person had (the placeholder before a profile arrived, the one
+        // drawn from their nickname): replaced avatars are named by no record, so derive their keys.
+        for name in [placeholder_name(&p.id), p.display_name.clone()] {
+            candidates.insert(MediaKey::of(placeholder_svg(&p.id, &name).as_bytes()));
+        }
+        self.events.publish(
+            wall,
+            WallEvent::ParticipantLeft {
+                participant_id: p.id.clone(),
+            },
+        );
+        Ok(())
+    }
+
+    /// The profiles of these participant ids (`{provider}:{sender}`) that no participant of any wall
+    /// still has.
+    fn drop_unused_profiles(
+        &self,
+        ids: &[String],
+        candidates: &mut HashSet<MediaKey>,
+        erased: &mut Erased,
+    ) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut unused: HashSet<&str> = ids.iter().map(String::as_str).collect();
+        for r in self.store.iter_all_participants() {
+            let (_, p) = r?;
+            unused.remove(p.id.as_str());
+        }
+        for id in unused {
+            let Some((provider, sender)) = id.split_once(':') else {
+                continue;
+            };
+            if let Some(profile) = self.store.remove_profile(provider, sender)? {
+                erased.profiles += 1;
+                if let Some(key) = profile.avatar {
+                    candidates.insert(key);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Delete the candidate blobs that no record left names; returns how many were deleted.
+    ///
+    /// One pass over every record that can name a blob (messages and participants of every wall,
+    /// profiles, uploads waiting in the inbox, the config's pinned blobs) strikes the candidates still
+    /// in use; memory is bounded by the candidates, not the store.
+    fn release(&self, mut candidates: HashSet<MediaKey>) -> Result<usize, StoreError> {
+        candidates.retain(|k| !self.pinned.contains(k));
+        if candidates.is_empty() {
+            return Ok(0);
+        }
+        for r in self.store.iter_all_messages() {
+            let (_, m) = r?;
+            if let Some(key) = &m.media {
+                candidates.remove(key);
+            }
+        }
+        for r in self.store.iter_all_participants() {
+            let (_, p) = r?;
+            candidates.remove(&p.avatar);
+        }
+        for r in self.store.iter_profiles() {
+            let (_, _, profile) = r?;
+            if let Some(key) = &profile.avatar {
+                candidates.remove(key);
+            }
+        }
+        for (_, inbound) in self.store.inbox()? {
+            if let InboundKind::Media {
+                media: MediaRef::Cached(key),
+                ..
+            } = inbound.kind
+            {
+                candidates.remove(&key);
+            }
+        }
+        // A record written between the pass and here (the same picture uploaded again this instant)
+        // would lose its blob: the window is one pass over the store.
+        let mut deleted = 0;
+        for key in candidates {
+            if self.store.remove_media(&key)? {
+                deleted += 1;
+            }
+            self.media.forget(&key);
+        }
+        Ok(deleted)
+    }
+}
