@@ -37,7 +37,7 @@ async fn call(
     bearer: Option<&str>,
 ) -> (u16, Value) {
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    let mut r = app.client.request(method, app.url(path));
+    let mut r = app.anonymous.request(method, app.url(path));
     if let Some(b) = bearer {
         r = r.bearer_auth(b);
     }

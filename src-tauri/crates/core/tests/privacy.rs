@@ -111,7 +111,7 @@ async fn the_privacy_routes_answer_only_the_operator() {
     ] {
         for bearer in [None, Some("wrong")] {
             let mut r = app
-                .client
+                .anonymous
                 .request(method.parse().unwrap(), app.url(path))
                 .json(&serde_json::json!({"confirm": "main"}));
             if let Some(b) = bearer {

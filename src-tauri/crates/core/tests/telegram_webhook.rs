@@ -544,3 +544,70 @@ fn check_config_refuses_what_serve_would() {
         .to_string();
     assert!(e.ends_with("(line 6)"), "{e}");
 }
+
+/// Poll `cond` until it holds (panics after 10 s).
+async fn until(cond: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !cond() {
+        assert!(tokio::time::Instant::now() < deadline, "not within 10 s");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_banned_sender_gets_a_polite_refusal_and_nothing_is_stored() {
+    let (_dir, mock, app) = setup().await;
+    let user = ann();
+    mock.add_user(&user);
+    assert_eq!(
+        app.deliver(&mock.text_update(&user, "hi")).await.status(),
+        200
+    );
+    app.wait_wall(10, |w| messages(w).len() == 1).await;
+
+    let pid = format!("telegram:{}", user.id);
+    let r = app
+        .client
+        .post(app.url(&format!("/api/admin/walls/{WALL}/participants/{pid}/ban")))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    app.wait_wall(10, |w| {
+        messages(w).is_empty() && participant(w, user.id).is_none()
+    })
+    .await;
+
+    // Their next voice: Telegram gets its 200 (no redelivery), the sender a refusal in their chat.
+    let before = mock.sent_messages().len();
+    let file = mock.add_file(FileKind::Voice, voice_ogg());
+    assert_eq!(
+        app.deliver(&mock.voice_update(&user, &file, 3))
+            .await
+            .status(),
+        200
+    );
+    until(|| mock.sent_messages().len() > before).await;
+    let sent = mock.sent_messages();
+    let refusal = sent.last().unwrap();
+    assert_eq!(refusal["chat_id"], user.id);
+    let text = refusal["text"].as_str().unwrap();
+    assert!(
+        text.contains("organiser") || text.contains("主办方"),
+        "{text}"
+    );
+    // Nothing was accepted: the inbox never saw it and the file was never fetched.
+    app.wait_inbox_drained().await;
+    assert_eq!(mock.count("getFile"), 0, "a refused voice is not fetched");
+    let admin: serde_json::Value = app
+        .client
+        .get(app.url(&format!("/api/admin/walls/{WALL}/messages")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(admin["messages"].as_array().unwrap().len(), 1, "{admin}");
+    app.stop().await;
+}

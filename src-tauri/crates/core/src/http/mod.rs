@@ -126,7 +126,20 @@ async fn healthz(
         "walls": walls.ids().count(),
         "audio": playback.status(),
         "inbox_pending": store.inbox_len(),
+        "providers": provider_statuses(&walls),
     }))
+}
+
+/// Each wall's link with its platform (`WallProvider::status`: e.g. Telegram's setWebhook result), by
+/// wall id; walls whose provider has nothing to report are left out. No guest data, no secrets: shown on
+/// `/healthz` and to the operator console.
+pub fn provider_statuses(
+    walls: &Walls,
+) -> std::collections::BTreeMap<String, crate::provider::ProviderStatus> {
+    walls
+        .iter()
+        .filter_map(|w| Some((w.config.id.clone(), w.provider.status()?)))
+        .collect()
 }
 
 async fn metrics(

@@ -144,9 +144,9 @@ pub fn write_archive<W: Write>(
     }
 
     zip.start_file("manifest.json", text)?;
-    write!(
+    writeln!(
         zip,
-        "{{\"wall\":{},\"exported_at\":{},\"messages\":[\n",
+        "{{\"wall\":{},\"exported_at\":{},\"messages\":[",
         serde_json::Value::from(wall),
         serde_json::Value::from(rfc3339(exported_at))
     )?;

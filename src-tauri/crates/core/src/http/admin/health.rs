@@ -35,6 +35,8 @@ async fn health(
             "counts": Counts::of(&messages),
             "fetching": messages.iter().filter(|m| m.status == MessageStatus::Fetching).count(),
             "failed_fetches": failed,
+            // The wall's link with its platform (e.g. Telegram's setWebhook result), when it has one.
+            "provider_status": w.provider.status(),
         }));
     }
     let data_dir = state.config.data_dir();
