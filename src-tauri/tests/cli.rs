@@ -372,10 +372,7 @@ fn seed_two_walls(data: &std::path::Path) -> (String, String) {
     let ogg = std::fs::read(fixture("audio/hello.ogg")).unwrap();
     let amr_key = store.put_media(&amr, "audio/amr").unwrap().to_string();
     let shared_key = store.put_media(&ogg, "audio/ogg").unwrap().to_string();
-    let picture = store
-        .put_media(b"svg", "image/svg+xml")
-        .unwrap()
-        .to_string();
+    let picture = store.put_media(b"svg", "image/svg+xml").unwrap();
     // From JSON, as the store keeps it: fields added later take their defaults.
     let voice = |id: &str, who: &str, key: &str| -> Message {
         serde_json::from_value(serde_json::json!({
@@ -393,7 +390,7 @@ fn seed_two_walls(data: &std::path::Path) -> (String, String) {
                     id: who.into(),
                     person_id: who.into(),
                     display_name: name.into(),
-                    avatar_url: format!("/media/{picture}"),
+                    avatar: picture.clone(),
                     provider: Provider::Web,
                     joined_at: 1,
                     has_profile: true,

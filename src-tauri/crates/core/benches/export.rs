@@ -13,7 +13,7 @@
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use voicewall_core::domain::{Message, Participant, Provider};
+use voicewall_core::domain::{MediaKey, Message, Participant, Provider};
 use voicewall_core::store::Store;
 use voicewall_testkit::TestApp;
 
@@ -55,7 +55,7 @@ fn seed(data: &Path, n: usize) -> u64 {
                     id: id.clone(),
                     person_id: id,
                     display_name: format!("Guest {i}"),
-                    avatar_url: String::new(),
+                    avatar: MediaKey::of(b"avatar"),
                     provider: Provider::Web,
                     joined_at: 1_796_238_364_000,
                     has_profile: true,

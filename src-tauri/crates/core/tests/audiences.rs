@@ -82,11 +82,10 @@ async fn every_route_answers_each_audience_as_the_table_says() {
         let r = app.anonymous.get(app.url(join_path)).send().await.unwrap();
         assert_eq!(r.status(), 200);
         let cookie = voicewall_testkit::app::cookie_pair(&r, "vw_device");
-        let device = cookie["vw_device=".len()..]
-            .split('.')
-            .next()
-            .unwrap()
-            .to_string();
+        // The signed value (the `cookie` crate's, percent-encoded): a base64 tag ending in `=`, then
+        // the device id.
+        let value = cookie.trim_start_matches("vw_device=").replace("%3D", "=");
+        let device = value.rsplit_once('=').unwrap().1.to_string();
         app.state
             .accept(&inbound::join("main", &device))
             .await
