@@ -52,7 +52,7 @@
       purge_text: 'Every participant, voice, picture and cache of “{wall}” is deleted. This cannot be undone.',
       purge_type: 'Type the wall id ({wall}) to confirm', purge_ok: 'Delete for good', purged: 'Everything of the wall is deleted.',
       cancel: 'Cancel', audit: 'Audit log', refresh: 'Refresh', more: 'More', no_audit: 'No actions yet.',
-      version: 'Version', uptime: 'Up', audio: 'Audio output', queue_len: 'Queue', disk_used: 'Disk used',
+      version: 'Version', uptime: 'Up', audio: 'Audio output', platform: 'Platform link', queue_len: 'Queue', disk_used: 'Disk used',
       disk_free: 'Disk free', participants: 'People', msgs: 'Messages', failed_fetch: 'Failed fetches',
       error: 'Something went wrong: {m}', ago: '{t} ago', just_now: 'just now', done: 'Done.', speakers_started: 'Playing in the room.',
     },
@@ -90,7 +90,7 @@
       purge_text: '“{wall}” 的所有参与者、语音、头像和缓存都会被删除，无法恢复。',
       purge_type: '输入墙的 ID（{wall}）以确认', purge_ok: '永久删除', purged: '这面墙的数据已全部删除。',
       cancel: '取消', audit: '操作日志', refresh: '刷新', more: '更多', no_audit: '还没有操作。',
-      version: '版本', uptime: '已运行', audio: '音频输出', queue_len: '队列', disk_used: '已用空间',
+      version: '版本', uptime: '已运行', audio: '音频输出', platform: '平台连接', queue_len: '队列', disk_used: '已用空间',
       disk_free: '剩余空间', participants: '人数', msgs: '消息', failed_fetch: '获取失败',
       error: '出错了：{m}', ago: '{t}前', just_now: '刚刚', done: '完成。', speakers_started: '正在现场播放。',
     },
@@ -646,6 +646,8 @@
     const audioBad = audio.state && audio.state !== 'ok' && audio.state !== 'null';
     const rows = [
       ['audio', (audio.detail && String(audio.detail).startsWith(audio.state) ? audio.detail : [audio.state, audio.detail].filter(Boolean).join(' · ')) || '—', audioBad],
+      // The wall's link with its platform (e.g. Telegram's setWebhook result), when it reports one.
+      ...(w.provider_status ? [['platform', [w.provider_status.state, w.provider_status.detail].filter(Boolean).join(' · '), w.provider_status.ok === false]] : []),
       ['queue_len', h.queue_len ?? '—'],
       ['participants', w.participants ?? '—'],
       ['msgs', Object.entries(counts).filter(([, n]) => n).map(([k, n]) => `${n} ${t(k === 'failed' ? 'st_failed' : `m_${k}`)}`).join(' · ') || '0'],

@@ -329,7 +329,7 @@ fn a_generated_admin_token_is_printed_once_to_the_terminal_and_never_logged() {
     let cfg = bare_config(dir.path(), "");
     let first = ServeProcess::start(std::path::Path::new(BIN), &cfg).unwrap();
     let (status, lines) = first.terminate();
-    assert!(status.success());
+    assert!(status.success(), "{status:?}: {lines:#?}");
     let at = lines
         .iter()
         .position(|l| l.contains("the operator's admin token"))
