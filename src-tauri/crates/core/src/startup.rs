@@ -284,6 +284,8 @@ impl Application {
             state.clock.clone(),
         );
         self.background.push(tokio::spawn(retention.run()));
+        self.background
+            .push(tokio::spawn(state.credentials.clone().run_pruner()));
         if let Some(lan) = self.lan.take() {
             let (walls, hub) = (state.walls.clone(), state.hub.clone());
             self.background

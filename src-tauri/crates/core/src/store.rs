@@ -365,6 +365,26 @@ impl Store {
         Ok(())
     }
 
+    /// Every `meta` record whose key starts with `prefix`: (key, value).
+    pub fn meta_with_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>> {
+        self.inner
+            .meta
+            .scan_prefix(prefix)
+            .map(|kv| {
+                let (k, v) = kv?;
+                Ok((
+                    String::from_utf8_lossy(&k).into_owned(),
+                    String::from_utf8_lossy(&v).into_owned(),
+                ))
+            })
+            .collect()
+    }
+
+    pub fn meta_remove(&self, key: &str) -> Result<()> {
+        self.inner.meta.remove(key)?;
+        Ok(())
+    }
+
     // --- The operator's records (audit log, wall settings, bans): kept together here. ---
 
     /// Append one entry to the audit log; entries list in the order they were written.

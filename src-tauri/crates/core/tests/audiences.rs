@@ -411,3 +411,101 @@ async fn the_kiosk_overlay_qr_signs_the_operators_phone_in() {
     assert_eq!(scanned, format!("{console}#token={}", app.admin_token));
     app.stop().await;
 }
+
+/// Behind a trusted proxy (127.0.0.0/8 here), each phone's address is its own: five wrong tokens from
+/// one lock that one out (429 with Retry-After, even with the right token), not the other. Every
+/// sign-in, sign-out, refusal and display link is in the audit log.
+#[tokio::test]
+async fn failed_logins_are_limited_per_client_and_sign_ins_and_displays_are_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path(), "");
+    config.server.trusted_proxies =
+        vec![voicewall_core::config::Cidr::parse("127.0.0.0/8").unwrap()];
+    let app = TestApp::spawn_config(config, Options::default()).await;
+    let login = |from: &'static str, token: String| {
+        app.anonymous
+            .post(app.url("/api/admin/login"))
+            .header("x-forwarded-for", from)
+            .json(&serde_json::json!({ "token": token }))
+            .send()
+    };
+    for _ in 0..voicewall_core::credentials::LOGIN_FAILURES {
+        let r = login("203.0.113.7", "wrong".into()).await.unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    let r = login("203.0.113.7", app.admin_token.clone()).await.unwrap();
+    assert_eq!(r.status(), 429);
+    let wait: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["code"], "too_many_attempts");
+    assert!(v["message"].as_str().unwrap().contains("try again"), "{v}");
+    // Another phone behind the same proxy signs in.
+    let r = login("203.0.113.8", app.admin_token.clone()).await.unwrap();
+    assert_eq!(r.status(), 204);
+    let cookie = voicewall_testkit::app::cookie_pair(&r, "vw_session");
+    let whoami: serde_json::Value = app
+        .anonymous
+        .get(app.url("/api/admin/whoami"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let actor = whoami["actor"].as_str().unwrap().to_string();
+    let display = app.display_cookie("main").await;
+    assert!(display.starts_with("vw_display="));
+    let r = app
+        .anonymous
+        .post(app.url("/api/admin/logout"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+
+    let audit: serde_json::Value = app.get_json("/api/admin/audit?limit=20").await;
+    let got: Vec<(String, String, String, String)> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|e| {
+            let s = |k: &str| e[k].as_str().unwrap_or("").to_string();
+            (s("actor"), s("action"), s("wall"), s("detail"))
+        })
+        .collect();
+    let entry = |actor: &str, action: &str, wall: &str, detail: &str| {
+        (actor.into(), action.into(), wall.into(), detail.into())
+    };
+    let mut want = vec![
+        entry(
+            "anonymous",
+            "session.login_failed",
+            "",
+            "client=203.0.113.7"
+        );
+        voicewall_core::credentials::LOGIN_FAILURES
+    ];
+    want.extend([
+        entry(&actor, "session.login", "", "client=203.0.113.8"),
+        entry("bearer", "display.link", "main", ""),
+        entry("display", "display.open", "main", "browser"),
+        entry(&actor, "session.logout", "", ""),
+    ]);
+    assert_eq!(got, want);
+    // The session's record is gone from the store, not kept as a tombstone.
+    assert!(app
+        .state
+        .store
+        .meta_with_prefix("session/")
+        .unwrap()
+        .is_empty());
+    app.stop().await;
+}

@@ -12,6 +12,9 @@
 //!   `Origin` that is the kiosk's own, else 403 `bad_origin` (another site cannot ride the cookie).
 //!   Bearer calls need no Origin (a browser never adds that header on its own).
 //!
+//! Cookies are read and built with axum-extra's `CookieJar` and `Cookie` builder (the device cookie of
+//! the web provider uses its signed jar): no cookie header is parsed or written by hand.
+//!
 //! The extractors read the [`Gate`] the router puts into every request's extensions, so they work in
 //! any router (the providers' too: Telegram's status page takes `Operator`).
 
@@ -21,6 +24,7 @@ use crate::http::error::ApiError;
 use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use std::sync::Arc;
 
 /// The operator's session cookie.
@@ -40,12 +44,22 @@ pub struct Gate {
 }
 
 impl Gate {
-    /// A `Set-Cookie` value: HttpOnly, path `/`, `Secure` over HTTPS; `max_age_s` 0 deletes it.
-    pub fn cookie(&self, name: &str, value: &str, same_site: &str, max_age_s: u64) -> String {
-        format!(
-            "{name}={value}; Path=/; Max-Age={max_age_s}; HttpOnly; SameSite={same_site}{}",
-            if self.secure { "; Secure" } else { "" }
-        )
+    /// A cookie of ours: HttpOnly, path `/`, `Secure` over HTTPS; `max_age_s` 0 deletes it. Add it to a
+    /// `CookieJar` to set it.
+    pub fn cookie(
+        &self,
+        name: &'static str,
+        value: String,
+        same_site: SameSite,
+        max_age_s: i64,
+    ) -> Cookie<'static> {
+        Cookie::build((name, value))
+            .path("/")
+            .max_age(cookie::time::Duration::seconds(max_age_s))
+            .http_only(true)
+            .same_site(same_site)
+            .secure(self.secure)
+            .build()
     }
 }
 
@@ -96,15 +110,10 @@ pub fn unauthorized(what: &str) -> ApiError {
 }
 
 /// The value of cookie `name` in a request's `Cookie` headers.
-pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    CookieJar::from_headers(headers)
+        .get(name)
+        .map(|c| c.value().to_string())
 }
 
 fn gate(parts: &Parts) -> Result<&Gate, ApiError> {
@@ -151,7 +160,7 @@ fn operator_of(parts: &Parts, gate: &Gate) -> Result<Option<String>, ApiError> {
     if bearer_is_admin(parts, &gate.admin) {
         return Ok(Some("bearer".into()));
     }
-    match cookie(&parts.headers, SESSION_COOKIE).and_then(|s| gate.credentials.session(s)) {
+    match cookie(&parts.headers, SESSION_COOKIE).and_then(|s| gate.credentials.session(&s)) {
         Some(actor) => {
             same_origin(parts, gate)?;
             Ok(Some(actor))
@@ -182,7 +191,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Display {
             return Ok(Display::Operator(actor));
         }
         let Some(scope) =
-            cookie(&parts.headers, DISPLAY_COOKIE).and_then(|s| gate.credentials.display(s))
+            cookie(&parts.headers, DISPLAY_COOKIE).and_then(|s| gate.credentials.display(&s))
         else {
             return Err(unauthorized(
                 "a wall is shown only on a display: open one from the operator's console (/admin), or send the admin token as Bearer",
