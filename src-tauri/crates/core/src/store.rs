@@ -94,6 +94,9 @@ struct Inner {
     audit: sled::Tree,
     wall_settings: sled::Tree,
     bans: sled::Tree,
+    /// Which records name a blob: `{media key}\0{wall}\0{record}` (record `p:{participant}` or
+    /// `m:{message}`), so "does wall W show blob K" is one prefix scan (`media_records`).
+    media_index: sled::Tree,
     written: Arc<AtomicU64>,
     flushed: watch::Receiver<u64>,
     wake: Mutex<Option<mpsc::Sender<()>>>,
@@ -141,6 +144,7 @@ impl Store {
             audit: db.open_tree("audit")?,
             wall_settings: db.open_tree("wall_settings")?,
             bans: db.open_tree("bans")?,
+            media_index: db.open_tree("media_index")?,
             written: written.clone(),
             flushed,
             wake: Mutex::new(Some(wake_tx)),
@@ -152,7 +156,76 @@ impl Store {
             .spawn(move || flusher(db, written, wake_rx, flushed_tx))
             .expect("spawn flusher thread");
         *inner.flusher.lock().expect("flusher lock") = Some(handle);
-        Ok(Self { inner })
+        let store = Self { inner };
+        store.index_media_once()?;
+        Ok(store)
+    }
+
+    /// Build the media index of a store written before it existed (once).
+    fn index_media_once(&self) -> Result<()> {
+        if self.inner.meta.get("media_index")?.is_some() {
+            return Ok(());
+        }
+        for r in self.iter_all_messages() {
+            let (wall, m) = r?;
+            self.index_media(&wall, None, m.media.as_ref(), &format!("m:{}", m.id))?;
+        }
+        for r in self.iter_all_participants() {
+            let (wall, p) = r?;
+            self.index_media(&wall, None, Some(&p.avatar), &format!("p:{}", p.id))?;
+        }
+        self.inner.meta.insert("media_index", "1")?;
+        Ok(())
+    }
+
+    fn media_entry(key: &crate::domain::MediaKey, wall: &str, record: &str) -> Vec<u8> {
+        let mut k = Self::wall_key(key.as_str(), wall);
+        k.push(0);
+        k.extend_from_slice(record.as_bytes());
+        k
+    }
+
+    /// Record `record` of `wall` naming blob `now` instead of `before`.
+    fn index_media(
+        &self,
+        wall: &str,
+        before: Option<&crate::domain::MediaKey>,
+        now: Option<&crate::domain::MediaKey>,
+        record: &str,
+    ) -> Result<()> {
+        if before == now {
+            if let Some(k) = now {
+                self.inner
+                    .media_index
+                    .insert(Self::media_entry(k, wall, record), &[])?;
+            }
+            return Ok(());
+        }
+        if let Some(k) = before {
+            self.inner
+                .media_index
+                .remove(Self::media_entry(k, wall, record))?;
+        }
+        if let Some(k) = now {
+            self.inner
+                .media_index
+                .insert(Self::media_entry(k, wall, record), &[])?;
+        }
+        Ok(())
+    }
+
+    /// The records of `wall` that name blob `key`: `p:{participant id}` (an avatar) or `m:{message id}`.
+    pub fn media_records(&self, key: &crate::domain::MediaKey, wall: &str) -> Result<Vec<String>> {
+        let prefix = Self::wall_key(key.as_str(), wall);
+        self.inner
+            .media_index
+            .scan_prefix([prefix.as_slice(), &[0]].concat())
+            .keys()
+            .map(|k| {
+                let k = k?;
+                Ok(String::from_utf8_lossy(&k[prefix.len() + 1..]).into_owned())
+            })
+            .collect()
     }
 
     /// Wait until everything written before this call is on disk (group commit).
@@ -250,7 +323,18 @@ impl Store {
     }
 
     pub fn put_participant(&self, wall: &str, p: &Participant) -> Result<()> {
-        put_json(&self.inner.participants, &Self::wall_key(wall, &p.id), p)
+        let old: Option<Participant> = self
+            .inner
+            .participants
+            .insert(Self::wall_key(wall, &p.id), serde_json::to_vec(p)?)?
+            .and_then(|v| serde_json::from_slice(&v).ok());
+        let before = old.map(|o| o.avatar);
+        self.index_media(
+            wall,
+            before.as_ref(),
+            Some(&p.avatar),
+            &format!("p:{}", p.id),
+        )
     }
 
     pub fn participants(&self, wall: &str) -> Result<Vec<Participant>> {
@@ -273,7 +357,18 @@ impl Store {
     }
 
     pub fn put_message(&self, wall: &str, m: &Message) -> Result<()> {
-        put_json(&self.inner.messages, &Self::message_key(wall, &m.id), m)
+        let old: Option<Message> = self
+            .inner
+            .messages
+            .insert(Self::message_key(wall, &m.id), serde_json::to_vec(m)?)?
+            .and_then(|v| serde_json::from_slice(&v).ok());
+        let before = old.and_then(|o| o.media);
+        self.index_media(
+            wall,
+            before.as_ref(),
+            m.media.as_ref(),
+            &format!("m:{}", m.id),
+        )
     }
 
     pub fn messages(&self, wall: &str) -> Result<Vec<Message>> {
@@ -289,14 +384,24 @@ impl Store {
     ) -> Result<Option<Message>> {
         let key = Self::message_key(wall, id);
         let mut out = None;
+        let mut before = None;
         self.inner.messages.update_and_fetch(&key, |old| {
             let old = old?;
             let mut m: Message = serde_json::from_slice(old).ok()?;
+            before = m.media.clone();
             f(&mut m);
             let bytes = serde_json::to_vec(&m).ok()?;
             out = Some(m);
             Some(bytes)
         })?;
+        if let Some(m) = &out {
+            self.index_media(
+                wall,
+                before.as_ref(),
+                m.media.as_ref(),
+                &format!("m:{}", m.id),
+            )?;
+        }
         Ok(out)
     }
 
@@ -495,11 +600,20 @@ impl Store {
     }
 
     pub fn remove_message(&self, wall: &str, id: &str) -> Result<Option<Message>> {
-        take_json(&self.inner.messages, &Self::message_key(wall, id))
+        let m: Option<Message> = take_json(&self.inner.messages, &Self::message_key(wall, id))?;
+        if let Some(m) = &m {
+            self.index_media(wall, m.media.as_ref(), None, &format!("m:{}", m.id))?;
+        }
+        Ok(m)
     }
 
     pub fn remove_participant(&self, wall: &str, id: &str) -> Result<Option<Participant>> {
-        take_json(&self.inner.participants, &Self::wall_key(wall, id))
+        let p: Option<Participant> =
+            take_json(&self.inner.participants, &Self::wall_key(wall, id))?;
+        if let Some(p) = &p {
+            self.index_media(wall, Some(&p.avatar), None, &format!("p:{}", p.id))?;
+        }
+        Ok(p)
     }
 
     pub fn remove_profile(&self, provider: &str, user: &str) -> Result<Option<Profile>> {

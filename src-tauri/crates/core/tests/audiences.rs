@@ -123,6 +123,40 @@ async fn every_route_answers_each_audience_as_the_table_says() {
         .unwrap();
     let voice_a = media_path(&state["messages"][0]["media_url"]);
     let message_a = state["messages"][0]["id"].as_str().unwrap().to_string();
+    // Guest A's second voice, rejected by the operator: not on the wall, so no display may fetch it.
+    let other_audio = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../tests/fixtures/audio/hello.wav"),
+    )
+    .unwrap();
+    let rejected_key = app
+        .state
+        .store
+        .put_media(&other_audio, "audio/wav")
+        .unwrap();
+    app.state
+        .accept(&inbound::cached_voice(
+            "main",
+            &devices[0].1,
+            rejected_key.as_str(),
+            "voice-a-2",
+        ))
+        .await
+        .unwrap();
+    let held = app
+        .wait_state("main", 30, |s| s["messages"].as_array().unwrap().len() == 2)
+        .await;
+    let rejected_id = held["messages"][1]["id"].as_str().unwrap().to_string();
+    let r = app
+        .client
+        .post(app.url(&format!(
+            "/api/admin/walls/main/messages/{rejected_id}/reject"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let rejected = format!("/media/{}", rejected_key.as_str());
 
     // The credentials: displays from the console's one-time links, the kiosk's from the core, a session.
     let display_main = app.display_cookie("main").await;
@@ -215,8 +249,9 @@ async fn every_route_answers_each_audience_as_the_table_says() {
         (get("/api/walls/main/qr.svg"),               [401, 401, 401, 401, 401, 200, 403, 200, 200, 200, 200]),
         (post("/api/walls/main/play", serde_json::json!({"message_id": message_a})),
                                                       [401, 401, 401, 401, 401, 202, 403, 202, 202, 403, 202]),
-        (get(&avatar_a),                              [401, 401, 401, 200, 401, 200, 200, 200, 200, 200, 200]),
-        (get(&voice_a),                               [401, 401, 401, 200, 401, 200, 200, 200, 200, 200, 200]),
+        (get(&avatar_a),                              [401, 401, 401, 200, 401, 200, 403, 200, 200, 200, 200]),
+        (get(&voice_a),                               [401, 401, 401, 200, 401, 200, 403, 200, 200, 200, 200]),
+        (get(&rejected),                              [401, 401, 401, 200, 401, 403, 403, 200, 200, 200, 200]),
         (get("/api/walls/main/operator"),             [401, 401, 401, 401, 401, 403, 403, 200, 403, 403, 403]),
         (get("/api/admin/whoami"),                    [401, 401, 401, 401, 401, 401, 401, 401, 200, 200, 200]),
         (post("/api/admin/walls/main/displays", serde_json::json!({})),
@@ -241,6 +276,8 @@ async fn every_route_answers_each_audience_as_the_table_says() {
             "GET /media/{guest's avatar}".to_string()
         } else if route.path == voice_a {
             "GET /media/{guest's voice}".to_string()
+        } else if route.path == rejected {
+            "GET /media/{guest's rejected voice}".to_string()
         } else {
             label
         };

@@ -12,6 +12,10 @@
 //!   `Origin` that is the kiosk's own, else 403 `bad_origin` (another site cannot ride the cookie).
 //!   Bearer calls need no Origin (a browser never adds that header on its own).
 //!
+//! - Media (`may_fetch_media`): the operator and the kiosk window any blob; a display of wall W only
+//!   the avatars of W's unbanned participants and the voices W shows; a guest their own avatar and
+//!   voices. One lookup in the store's media index per wall, never a scan of the messages.
+//!
 //! Cookies are read and built with axum-extra's `CookieJar` and `Cookie` builder (the device cookie of
 //! the web provider uses its signed jar): no cookie header is parsed or written by hand.
 //!
@@ -212,5 +216,65 @@ impl<S: Send + Sync> FromRequestParts<S> for Display {
             }
         }
         Ok(Display::Screen(scope))
+    }
+}
+
+/// May this request fetch blob `key`? `viewer` is the request's display credential, if it has one
+/// (see the module doc). `Ok(false)` for a display of another wall or a guest's other media.
+pub fn may_fetch_media(
+    state: &crate::app::AppState,
+    viewer: Option<&Display>,
+    headers: &HeaderMap,
+    key: &crate::domain::MediaKey,
+) -> Result<bool, ApiError> {
+    match viewer {
+        Some(Display::Operator(_)) | Some(Display::Screen(DisplayScope::Kiosk)) => Ok(true),
+        Some(Display::Screen(DisplayScope::Wall(wall))) => {
+            let settings = state.board.settings(wall)?;
+            for record in state.store.media_records(key, wall)? {
+                let shown = match record.split_once(':') {
+                    Some(("p", pid)) => !state.store.is_banned(wall, pid)?,
+                    Some(("m", mid)) => match state.store.message(wall, mid)? {
+                        Some(m) => {
+                            let banned: std::collections::HashSet<String> =
+                                if state.store.is_banned(wall, &m.participant_id)? {
+                                    [m.participant_id.clone()].into()
+                                } else {
+                                    Default::default()
+                                };
+                            crate::board::Board::shows(&settings, &banned, &m)
+                        }
+                        None => false,
+                    },
+                    _ => false,
+                };
+                if shown {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        }
+        None => {
+            for wall in state.walls.iter() {
+                let Some(pid) = wall.provider.guest(headers) else {
+                    continue;
+                };
+                let id = &wall.config.id;
+                for record in state.store.media_records(key, id)? {
+                    let own = match record.split_once(':') {
+                        Some(("p", p)) => p == pid,
+                        Some(("m", mid)) => state
+                            .store
+                            .message(id, mid)?
+                            .is_some_and(|m| m.participant_id == pid),
+                        _ => false,
+                    };
+                    if own {
+                        return Ok(true);
+                    }
+                }
+            }
+            Ok(false)
+        }
     }
 }

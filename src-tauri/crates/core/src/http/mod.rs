@@ -348,30 +348,6 @@ async fn operator_overlay(
         .into_response())
 }
 
-/// Does the guest credential of `headers` belong to the participant whose avatar or message media `key` is?
-fn guest_owns(state: &AppState, headers: &HeaderMap, key: &MediaKey) -> Result<bool, ApiError> {
-    for wall in state.walls.iter() {
-        let Some(pid) = wall.provider.guest(headers) else {
-            continue;
-        };
-        let id = &wall.config.id;
-        let avatar = state
-            .store
-            .participant(id, &pid)?
-            .is_some_and(|p| &p.avatar == key);
-        if avatar
-            || state
-                .store
-                .messages(id)?
-                .iter()
-                .any(|m| m.participant_id == pid && m.media.as_ref() == Some(key))
-        {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
-
 /// `GET /media/{key}`: for displays and the operator, and for the guest whose avatar or voice it is.
 async fn media(
     State(state): State<AppState>,
@@ -381,15 +357,19 @@ async fn media(
 ) -> Result<Response, ApiError> {
     // Keys are content hashes; anything else names no blob.
     let key = MediaKey::parse(&key);
-    if let Err(refusal) = viewer {
-        // (a guest owns no blob a malformed key could name)
-        let owned = match &key {
-            Ok(key) => guest_owns(&state, &headers, key)?,
-            Err(_) => false,
-        };
-        if !owned {
-            return Err(refusal);
-        }
+    // (a guest owns no blob a malformed key could name)
+    let allowed = match &key {
+        Ok(key) => access::may_fetch_media(&state, viewer.as_ref().ok(), &headers, key)?,
+        Err(_) => viewer.is_ok(),
+    };
+    if !allowed {
+        return Err(viewer.err().unwrap_or_else(|| {
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "this display shows another wall, or this is not on it",
+            )
+        }));
     }
     let store = &state.store;
     let Ok(key) = key else {
