@@ -52,3 +52,35 @@ async fn setup_panel(
     )
         .into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Clock;
+    use crate::config::WallConfig;
+    use crate::testing::{FakePlatform, Fixture};
+    use crate::walls::Wall;
+
+    #[test]
+    fn a_first_run_is_one_wall_and_no_sign_in_ever() {
+        let fx = Fixture::new(FakePlatform::serving(Vec::new(), "audio/ogg"));
+        let credentials = Credentials::new(fx.store.clone(), Clock::manual(1_000));
+        assert!(first_run(&fx.walls, &credentials));
+        let two = Walls::new(vec![
+            Wall {
+                config: WallConfig::with_id("a"),
+                provider: fx.platform.clone(),
+            },
+            Wall {
+                config: WallConfig::with_id("b"),
+                provider: fx.platform.clone(),
+            },
+        ]);
+        assert!(!first_run(&two, &credentials), "a configured venue");
+        credentials.open_session().unwrap();
+        assert!(!first_run(&fx.walls, &credentials));
+        // For good: a restart (new handles over the same store) still knows.
+        let again = Credentials::new(fx.store.clone(), Clock::manual(2_000));
+        assert!(again.signed_in_once() && !first_run(&fx.walls, &again));
+    }
+}
