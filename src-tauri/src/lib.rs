@@ -204,6 +204,13 @@ pub fn run_desktop(config: Config, demo: Option<Box<dyn Simulation>>) -> i32 {
         local.port(),
         app.kiosk_display_path(&first_wall)
     );
+    // SIGTERM/Ctrl-C handling is installed now, before the server logs "serving" (as `serve` does):
+    // installed lazily in the window's setup, a SIGTERM in between killed the kiosk with the default
+    // action, without the clean stop below (sled flushed, the server drained).
+    let signal = {
+        let _entered = rt.enter();
+        voicewall_core::startup::shutdown_signal()
+    };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = rt.spawn(app.run_until_stopped(async move {
         let _ = stop_rx.await;
@@ -244,7 +251,7 @@ pub fn run_desktop(config: Config, demo: Option<Box<dyn Simulation>>) -> i32 {
             inhibit_display_sleep();
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(async move {
-                voicewall_core::startup::shutdown_signal().await;
+                signal.await;
                 handle.exit(0);
             });
             tracing::info!(wall = %first_wall, "kiosk window open");

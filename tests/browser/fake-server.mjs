@@ -276,6 +276,8 @@ export async function startFakeServer(o = {}) {
         req.on('close', () => clients.delete(res));
         return;
       }
+      // The first-run setup panel (ui/setup-panel.js): never shown on the fake wall.
+      if (req.method === 'GET' && p === `${base}/setup`) return json(res, 200, { show: false });
       if (req.method === 'GET' && p === `${base}/operator`) {
         // The kiosk overlay's sign-in (the real server answers only the kiosk's own window: o.kiosk false → 403).
         if (o.kiosk === false) return json(res, 403, { code: 'forbidden', message: 'not the kiosk' });

@@ -13,6 +13,12 @@
 //!   tries to open the device again every `reopen_every`; once it opens, the relay joins the new stream
 //!   and sound continues from where the mixer is. [`DeviceHealth`] says so (`/healthz`).
 //!
+//! - A device that cannot be opened at start (no sound server yet at boot, a USB interface plugged in
+//!   later) is tried again with a growing wait ([`backoff`]: `reopen_every`, doubled up to
+//!   [`MAX_BACKOFF`]) when the output is opened with [`DeviceThread::start_retrying`]; meanwhile the
+//!   output's mixer (in [`FALLBACK_CHANNELS`]/[`FALLBACK_RATE`]) is drained in real time as while lost,
+//!   and [`DeviceHealth`] says it is unavailable (`open` false, `lost` 0, `failed_at_start` counting).
+//!
 //! Opening is behind [`Opener`]: cpal through rodio in the product ([`CpalOpener`]), a fake whose
 //! samples the test pulls in the unit tests below.
 
@@ -34,6 +40,12 @@ pub const STALL: Duration = Duration::from_secs(2);
 pub const REOPEN_EVERY: Duration = Duration::from_secs(2);
 /// How often the thread looks at the pull count while the stream runs.
 const WATCH_EVERY: Duration = Duration::from_millis(250);
+/// The longest wait between two tries of a device that has never opened.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// The output's mixer format when the device could not be opened at start (streams opened later are
+/// fed through rodio's conversion).
+pub const FALLBACK_CHANNELS: u16 = 2;
+pub const FALLBACK_RATE: u32 = 48_000;
 /// Pull granularity while lost.
 const DRAIN_TICK: Duration = Duration::from_millis(10);
 
@@ -48,6 +60,15 @@ pub struct DeviceHealth {
     pub reopened: u32,
     /// The last loss, or why the last reopen failed.
     pub last_error: Option<String>,
+    /// Failed opens before the first stream (0: it opened at once; still counting while never open).
+    pub failed_at_start: u32,
+}
+
+/// How long to wait before the next try of a device that has never opened, after `failures` failed
+/// tries: `first`, doubled each time, at most [`MAX_BACKOFF`].
+pub fn backoff(first: Duration, failures: u32) -> Duration {
+    let doubled = first.saturating_mul(1u32 << failures.saturating_sub(1).min(16));
+    doubled.min(MAX_BACKOFF.max(first))
 }
 
 /// What the sound library reported on a running stream.
@@ -245,6 +266,25 @@ impl DeviceThread {
         opener: Box<dyn Opener>,
         reopen_every: Duration,
     ) -> Result<(DeviceThread, Mixer, String), OutputError> {
+        Self::spawn(opener, reopen_every, None)
+    }
+
+    /// Like [`DeviceThread::start`], but a device that fails to open is tried again with [`backoff`]
+    /// until it opens (the kiosk: the sound server may come up after it). Fails only when the thread
+    /// cannot be started; `name` describes the output until its first stream.
+    pub fn start_retrying(
+        opener: Box<dyn Opener>,
+        reopen_every: Duration,
+        name: String,
+    ) -> Result<(DeviceThread, Mixer, String), OutputError> {
+        Self::spawn(opener, reopen_every, Some(name))
+    }
+
+    fn spawn(
+        opener: Box<dyn Opener>,
+        reopen_every: Duration,
+        retry_as: Option<String>,
+    ) -> Result<(DeviceThread, Mixer, String), OutputError> {
         let (ready_tx, ready_rx) = mpsc::channel();
         let (events_tx, events_rx) = mpsc::channel();
         let health = Arc::new(Mutex::new(DeviceHealth {
@@ -252,6 +292,7 @@ impl DeviceThread {
             lost: 0,
             reopened: 0,
             last_error: None,
+            failed_at_start: 0,
         }));
         let run = Run {
             opener,
@@ -263,7 +304,7 @@ impl DeviceThread {
         };
         let thread = std::thread::Builder::new()
             .name("voicewall-audio-out".into())
-            .spawn(move || run.run(ready_tx))
+            .spawn(move || run.run(ready_tx, retry_as))
             .map_err(|e| OutputError::Thread(e.to_string()))?;
         match ready_rx.recv() {
             Ok(Ok((mixer, description))) => Ok((
@@ -346,30 +387,53 @@ impl Run {
         self.opener.open(on_error).map(|s| (s, generation))
     }
 
-    fn run(mut self, ready: Ready) {
-        let (stream, generation) = match self.open() {
-            Ok(s) => s,
+    fn run(mut self, ready: Ready, retry_as: Option<String>) {
+        let (mut current, mixer, source, description) = match self.open() {
+            Ok((stream, generation)) => {
+                // The output's own mixer, in the first stream's format (no conversion in the relay).
+                let (mixer, source) = rodio::mixer::mixer(stream.channels, stream.rate);
+                let description = stream.description.clone();
+                (Some((stream, generation)), mixer, source, description)
+            }
             Err(e) => {
-                let _ = ready.send(Err(e));
-                return;
+                let Some(name) = retry_as else {
+                    let _ = ready.send(Err(e));
+                    return;
+                };
+                tracing::warn!(error = %e, "sound device unavailable at start: playing on in silence and trying it again (every {} s at first, then less often)", self.reopen_every.as_secs_f32());
+                self.set(|h| {
+                    h.failed_at_start = 1;
+                    h.last_error = Some(e.to_string());
+                });
+                let (mixer, source) = rodio::mixer::mixer(
+                    NonZero::new(FALLBACK_CHANNELS).expect("non-zero"),
+                    NonZero::new(FALLBACK_RATE).expect("non-zero"),
+                );
+                (None, mixer, source, name)
             }
         };
-        // The output's own mixer, in the first stream's format (no conversion in the relay).
-        let (mixer, source) = rodio::mixer::mixer(stream.channels, stream.rate);
         let source = Arc::new(Mutex::new(source));
-        let description = stream.description.clone();
         let _ = ready.send(Ok((mixer, description)));
-        let mut current = Some((stream, generation));
+        let mut opened_once = current.is_some();
         loop {
             let Some((stream, generation)) = current.take() else {
-                // Lost: drain in real time and try again until the device opens or the output ends.
-                match self.drain_until_reopened(&source) {
+                // Lost (or never opened): drain in real time and try again until the device opens or
+                // the output ends.
+                match self.drain_until_reopened(&source, !opened_once) {
                     Some(opened) => {
+                        let first = !opened_once;
+                        opened_once = true;
                         self.set(|h| {
-                            h.reopened += 1;
+                            if !first {
+                                h.reopened += 1;
+                            }
                             h.open = true;
                         });
-                        tracing::info!(output = %opened.0.description, "sound device back: playback continues");
+                        if first {
+                            tracing::info!(output = %opened.0.description, "sound device opened: playback is heard from now on");
+                        } else {
+                            tracing::info!(output = %opened.0.description, "sound device back: playback continues");
+                        }
                         current = Some(opened);
                         continue;
                     }
@@ -424,8 +488,13 @@ impl Run {
     }
 
     /// Pull the mixer at real time (samples discarded) and try to open the device every
-    /// `reopen_every`; the opened stream, or `None` when the output ends first.
-    fn drain_until_reopened(&mut self, source: &Arc<Mutex<MixerSource>>) -> Option<(Stream, u64)> {
+    /// `reopen_every` (with [`backoff`] while it has `never_opened`); the opened stream, or `None` when
+    /// the output ends first.
+    fn drain_until_reopened(
+        &mut self,
+        source: &Arc<Mutex<MixerSource>>,
+        never_opened: bool,
+    ) -> Option<(Stream, u64)> {
         let (channels, rate) = {
             let s = source.lock().unwrap_or_else(|e| e.into_inner());
             (
@@ -435,7 +504,17 @@ impl Run {
         };
         let per_tick = rate * channels * DRAIN_TICK.as_micros() as u64 / 1_000_000;
         loop {
-            let next_try = Instant::now() + self.reopen_every;
+            let wait = if never_opened {
+                let failures = self
+                    .health
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .failed_at_start;
+                backoff(self.reopen_every, failures)
+            } else {
+                self.reopen_every
+            };
+            let next_try = Instant::now() + wait;
             let mut start = Instant::now();
             let mut ticks = 0u32;
             while Instant::now() < next_try {
@@ -464,7 +543,12 @@ impl Run {
                 Ok(opened) => return Some(opened),
                 Err(e) => {
                     tracing::debug!(error = %e, "sound device still absent");
-                    self.set(|h| h.last_error = Some(e.to_string()));
+                    self.set(|h| {
+                        h.last_error = Some(e.to_string());
+                        if never_opened {
+                            h.failed_at_start += 1;
+                        }
+                    });
                 }
             }
         }
@@ -618,6 +702,85 @@ mod tests {
         drop(first);
         drop(output);
         assert!(next.is_finished(), "closing the output ends its clips");
+    }
+
+    /// A device that counts the tries to open it (a sound server still starting: unplugged at first).
+    struct CountedDevice {
+        tries: Arc<AtomicU64>,
+        device: FakeDevice,
+    }
+
+    impl Opener for CountedDevice {
+        fn open(&mut self, on_error: OnError) -> Result<Stream, OutputError> {
+            self.tries.fetch_add(1, Ordering::SeqCst);
+            self.device.open(on_error)
+        }
+    }
+
+    #[test]
+    fn the_wait_between_tries_of_a_device_never_opened_doubles_up_to_a_cap() {
+        let s = Duration::from_secs;
+        let waits: Vec<Duration> = (1..=7).map(|n| backoff(s(2), n)).collect();
+        assert_eq!(waits, [s(2), s(4), s(8), s(16), s(30), s(30), s(30)]);
+        assert_eq!(backoff(s(2), u32::MAX), MAX_BACKOFF);
+        assert_eq!(
+            backoff(Duration::from_millis(5), 1),
+            Duration::from_millis(5)
+        );
+    }
+
+    #[test]
+    fn a_device_that_fails_at_start_is_retried_until_it_opens() {
+        let (opened_tx, opened) = mpsc::channel();
+        let plugged = Arc::new(AtomicBool::new(false));
+        let tries = Arc::new(AtomicU64::new(0));
+        let device = |tries: &Arc<AtomicU64>, opened| CountedDevice {
+            tries: tries.clone(),
+            device: FakeDevice {
+                plugged: plugged.clone(),
+                opened,
+            },
+        };
+        // Without retrying, the first failure is the answer (`voicewall play`).
+        let once = Arc::new(AtomicU64::new(0));
+        let e = Output::with_device(Box::new(device(&once, mpsc::channel().0)), Duration::ZERO)
+            .expect_err("no device, no output");
+        assert!(e.to_string().contains("unplugged"), "{e}");
+        assert_eq!(once.load(Ordering::SeqCst), 1);
+
+        let output = Output::with_device_retrying(
+            Box::new(device(&tries, opened_tx)),
+            Duration::from_millis(1),
+            "fake".into(),
+        )
+        .expect("an output even without a device");
+        let h = output.health().expect("a device output");
+        assert!(!h.open && h.lost == 0 && h.failed_at_start >= 1, "{h:?}");
+        assert!(h.last_error.unwrap().contains("unplugged"));
+        // A clip started while the device is unavailable goes on, and is heard once it opens.
+        let playing = output.play(Arc::new(loud(RATE as usize * 600)), 1.0);
+        wait_for("three failed tries", || tries.load(Ordering::SeqCst) >= 3);
+        plugged.store(true, Ordering::SeqCst);
+        let (mut stream, _) = opened
+            .recv_timeout(Duration::from_secs(60))
+            .expect("opened without a restart");
+        wait_for("the open is seen", || {
+            output.health().is_some_and(|h| h.open)
+        });
+        let h = output.health().expect("a device output");
+        assert_eq!(
+            (h.failed_at_start as u64, h.lost, h.reopened),
+            (tries.load(Ordering::SeqCst) - 1, 0, 0),
+            "every try but the last failed; nothing was lost or reopened: {h:?}"
+        );
+        assert!(h.failed_at_start >= 3, "{h:?}");
+        wait_for("the clip sounds on the late stream", || {
+            pull(&mut stream, 64).iter().any(|s| (s - 0.5).abs() < 1e-3)
+        });
+        assert!(!playing.is_finished());
+        drop(stream);
+        drop(output);
+        assert!(playing.is_finished(), "closing the output ends its clips");
     }
 
     #[test]

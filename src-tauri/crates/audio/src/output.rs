@@ -425,6 +425,24 @@ impl Output {
         }
     }
 
+    /// Opens the output for a kiosk that must not stay silent for good: a device that cannot be opened
+    /// now is tried again with backoff until it opens (see [`Output::health`]: `open` false and
+    /// `failed_at_start` counting meanwhile; what plays then is drained in silence, in real time). Fails
+    /// only when the audio thread cannot be started.
+    pub fn open_retrying(kind: &OutputKind) -> Result<Output, OutputError> {
+        match kind {
+            OutputKind::Null => Self::open_null(),
+            OutputKind::Default | OutputKind::Device(_) => Self::with_device_retrying(
+                Box::new(CpalOpener {
+                    kind: kind.clone(),
+                    reopening: false,
+                }),
+                REOPEN_EVERY,
+                kind.to_string(),
+            ),
+        }
+    }
+
     fn with_mixer(mixer: Mixer, description: String, backend: Backend) -> Output {
         Output {
             mixer,
@@ -507,6 +525,21 @@ impl Output {
         reopen_every: Duration,
     ) -> Result<Output, OutputError> {
         let (thread, mixer, description) = DeviceThread::start(opener, reopen_every)?;
+        Ok(Self::with_mixer(
+            mixer,
+            description,
+            Backend::Device(thread),
+        ))
+    }
+
+    /// Like [`Output::with_device`], but a device that fails to open is tried again with backoff.
+    pub(crate) fn with_device_retrying(
+        opener: Box<dyn Opener>,
+        reopen_every: Duration,
+        name: String,
+    ) -> Result<Output, OutputError> {
+        let (thread, mixer, description) =
+            DeviceThread::start_retrying(opener, reopen_every, name)?;
         Ok(Self::with_mixer(
             mixer,
             description,

@@ -99,10 +99,7 @@ pub fn load_config(cli: &Cli) -> anyhow::Result<Config> {
 
 /// Each wall's provider checks its own section.
 fn check_providers(config: &Config) -> Result<(), crate::provider::ProviderError> {
-    config
-        .provider_sections()
-        .iter()
-        .try_for_each(crate::providers::check)
+    crate::providers::check_all(&config.provider_sections())
 }
 
 /// Run every headless command to completion; return `Desktop` for the window modes. `simulation` is the

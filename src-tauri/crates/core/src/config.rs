@@ -210,8 +210,11 @@ impl std::fmt::Debug for AdminConfig {
     }
 }
 
+/// One wall: the keys every wall has, and its provider table. The provider table is not a field: every
+/// other key of the wall is collected as written (`providers`), so a platform needs no field here — only
+/// its module and its line in `providers::PLATFORMS`. Validation then wants exactly one table among them
+/// (`[walls.NAME]`) and refuses any other key as a misspelled common key, naming it and its line.
 #[derive(Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct WallConfig {
     pub id: String,
     #[serde(default = "default_title")]
@@ -231,26 +234,48 @@ pub struct WallConfig {
     /// Replay approved voices when nothing new arrived for this many seconds (default: off).
     #[serde(default)]
     pub idle_loop_s: Option<u64>,
-    /// The wall's provider table (exactly one), kept as written: the provider parses and checks its
-    /// own ([`ProviderSection`], `providers::check`).
-    #[serde(default)]
-    pub web: Option<toml::Table>,
-    #[serde(default)]
-    pub wechat: Option<toml::Table>,
-    #[serde(default)]
-    pub telegram: Option<toml::Table>,
+    /// Every other key of the wall, as written: its provider table (`[walls.web]`, `[walls.wechat]`, …;
+    /// validation wants exactly one), which the provider parses and checks itself ([`ProviderSection`],
+    /// `providers::check`). A key here that is not a table is a misspelled common key (an error).
+    #[serde(flatten)]
+    pub providers: std::collections::BTreeMap<String, toml::Value>,
 }
 
 impl WallConfig {
-    /// The provider table that is set: its name and contents.
-    fn provider_table(&self) -> Option<(&'static str, &toml::Table)> {
-        [
-            ("web", &self.web),
-            ("wechat", &self.wechat),
-            ("telegram", &self.telegram),
-        ]
-        .into_iter()
-        .find_map(|(name, t)| t.as_ref().map(|t| (name, t)))
+    /// A wall with this id, every common key at its default and no provider table (for code and tests:
+    /// keys added later with serde defaults are filled in here too).
+    pub fn with_id(id: &str) -> Self {
+        let mut table = toml::Table::new();
+        table.insert("id".into(), id.into());
+        toml::Value::Table(table)
+            .try_into()
+            .expect("every common key but the id has a default")
+    }
+
+    /// This wall with `[walls.NAME]` as its only provider table.
+    pub fn with_provider(mut self, name: &str, table: toml::Table) -> Self {
+        self.providers = [(name.to_string(), toml::Value::Table(table))].into();
+        self
+    }
+
+    /// The provider table: its name and contents (the first one; validation wants exactly one).
+    pub fn provider_table(&self) -> Option<(&str, &toml::Table)> {
+        self.provider_tables().next()
+    }
+
+    /// The wall's tables besides the common ones (`[walls.theme]`): its provider table(s).
+    fn provider_tables(&self) -> impl Iterator<Item = (&str, &toml::Table)> {
+        self.providers
+            .iter()
+            .filter_map(|(name, v)| v.as_table().map(|t| (name.as_str(), t)))
+    }
+
+    /// The keys every wall has (`id`, `title`, …), read from the type itself.
+    fn common_keys() -> Vec<String> {
+        match serde_json::to_value(Self::with_id("x")) {
+            Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -397,6 +422,8 @@ impl Origins {
 pub struct ProviderSection {
     /// The index of the wall in the config.
     pub wall: usize,
+    /// The wall's id (empty for a section built in code).
+    pub wall_id: String,
     /// The platform, e.g. `"wechat"` (the table's name in `[walls.wechat]`).
     pub name: String,
     pub table: toml::Table,
@@ -418,6 +445,7 @@ impl ProviderSection {
     pub fn new(wall: usize, name: &str, table: toml::Table) -> Self {
         Self {
             wall,
+            wall_id: String::new(),
             name: name.into(),
             table,
             origins: Arc::default(),
@@ -432,6 +460,11 @@ impl ProviderSection {
     /// The full key of one of this section's keys, e.g. `walls[0].wechat.app_id`.
     pub fn key(&self, key: &str) -> String {
         format!("{}.{key}", self.path())
+    }
+
+    /// An error about the whole section (e.g. an unknown platform), with the line of its table.
+    pub fn invalid_section(&self, message: impl Into<String>) -> ConfigError {
+        self.origins.invalid(&self.path(), message.into())
     }
 
     /// An error about one of this section's keys, with its line.
@@ -617,19 +650,9 @@ impl Config {
 
     fn apply_defaults(&mut self) {
         if self.walls.is_empty() {
-            self.walls.push(WallConfig {
-                id: "main".into(),
-                title: "Voicewall".into(),
-                locale: default_locale(),
-                retention_days: default_retention_days(),
-                theme: ThemeConfig::default(),
-                moderation: Default::default(),
-                idle_loop_s: None,
-                // An empty table: the join page with its defaults.
-                web: Some(toml::Table::new()),
-                wechat: None,
-                telegram: None,
-            });
+            // An empty table: the join page with its defaults.
+            self.walls
+                .push(WallConfig::with_id("main").with_provider("web", toml::Table::new()));
         }
     }
 
@@ -718,6 +741,7 @@ impl Config {
                     .unwrap_or(("web", toml::Table::new()));
                 ProviderSection {
                     wall: i,
+                    wall_id: w.id.clone(),
                     name: name.into(),
                     table,
                     origins: self.origins.clone(),
@@ -781,7 +805,7 @@ impl Config {
                 return Err(o.invalid(
                     &key("id"),
                     format!(
-                        "{:?} must be 1 to {MAX_WALL_ID} characters of A-Z a-z 0-9 _ - (it is in every URL of the wall and is the Telegram deep-link payload)",
+                        "{:?} must be 1 to {MAX_WALL_ID} characters of A-Z a-z 0-9 _ - (it is in every URL of the wall and in platforms' deep links)",
                         w.id
                     ),
                 ));
@@ -804,38 +828,31 @@ impl Config {
                     ),
                 ));
             }
-            let providers =
-                w.web.is_some() as u8 + w.wechat.is_some() as u8 + w.telegram.is_some() as u8;
-            if providers != 1 {
+            if let Some((name, _)) = w.providers.iter().find(|(_, v)| !v.is_table()) {
                 return Err(o.invalid(
-                    &format!("walls[{i}]"),
-                    format!("wall {:?} needs exactly one provider table: [walls.web], [walls.wechat] or [walls.telegram] (has {providers})", w.id),
+                    &key(name),
+                    format!(
+                        "unknown key `{name}`: a wall has {} and one provider table [walls.NAME]",
+                        WallConfig::common_keys().join(", ")
+                    ),
                 ));
             }
-        }
-        self.check_one_wall_per_bot()?;
-        Ok(())
-    }
-
-    /// A Telegram bot has one webhook: two walls on one `bot_token` would take each other's updates.
-    fn check_one_wall_per_bot(&self) -> Result<(), ConfigError> {
-        let mut bots: HashMap<&str, &str> = HashMap::new();
-        for (i, w) in self.walls.iter().enumerate() {
-            let token = w
-                .telegram
-                .as_ref()
-                .and_then(|t| t.get("bot_token"))
-                .and_then(toml::Value::as_str)
-                .map(str::trim)
-                .filter(|t| !t.is_empty());
-            let Some(token) = token else { continue };
-            if let Some(first) = bots.insert(token, &w.id) {
-                // Never echo the token: it is a credential.
-                return Err(self.origins.invalid(
-                    &format!("walls[{i}].telegram.bot_token"),
+            let tables: Vec<&str> = w.provider_tables().map(|(name, _)| name).collect();
+            if tables.len() != 1 {
+                let named = tables
+                    .iter()
+                    .map(|t| {
+                        let line = o.line(&key(t)).map(|l| format!(" (line {l})"));
+                        format!("[walls.{t}]{}", line.unwrap_or_default())
+                    })
+                    .collect::<Vec<_>>();
+                return Err(o.invalid(
+                    &format!("walls[{i}]"),
                     format!(
-                        "wall {:?} uses the same bot as wall {first:?}; a Telegram bot has one webhook, so each wall needs its own bot (make another with @BotFather)",
-                        w.id
+                        "wall {:?} needs exactly one provider table [walls.NAME], e.g. [walls.web]; it has {}{}",
+                        w.id,
+                        tables.len(),
+                        if named.is_empty() { String::new() } else { format!(": {}", named.join(", ")) }
                     ),
                 ));
             }
@@ -989,7 +1006,7 @@ mod tests {
         let c = Config::from_toml(DEFAULT_CONFIG_TOML, Path::new("x")).unwrap();
         assert_eq!(c.walls.len(), 1);
         assert_eq!(c.walls[0].id, "main");
-        assert!(c.walls[0].web.is_some());
+        assert_eq!(c.walls[0].provider_table().map(|(n, _)| n), Some("web"));
         assert_eq!(c.server.listen, "0.0.0.0:8787");
     }
 
@@ -1086,23 +1103,69 @@ mod tests {
     }
 
     #[test]
-    fn two_walls_on_one_bot_token_are_refused_naming_the_second() {
-        let tg = |id: &str, token: &str| {
-            format!("[[walls]]\nid = \"{id}\"\n[walls.telegram]\nbot_token = \"{token}\"\nbot_username = \"VwBot\"\nsecret_token = \"s3cret-s3cret\"\n")
-        };
-        let text = format!("{}{}", tg("a", "123:AAA"), tg("b", "123:AAA"));
-        let e = Config::from_toml(&text, Path::new("x"))
+    fn a_misspelled_common_key_is_refused_naming_key_and_line() {
+        let text = "[[walls]]\nid = \"a\"\n[walls.web]\n[[walls]]\nid = \"b\"\ntitel = \"Gala\"\n[walls.web]\n";
+        let e = Config::from_toml(text, Path::new("x"))
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("walls[1].telegram.bot_token")
-                && e.contains("line 10")
-                && e.contains("same bot as wall \"a\""),
+            e.starts_with("walls[1].titel: unknown key `titel`")
+                && e.contains("line 6")
+                && e.contains("title")
+                && e.contains("retention_days"),
             "{e}"
         );
-        assert!(!e.contains("123:AAA"), "the token is never echoed: {e}");
-        let text = format!("{}{}", tg("a", "123:AAA"), tg("b", "456:BBB"));
-        assert!(Config::from_toml(&text, Path::new("x")).is_ok());
+        // A type error in a common key still names it (the flattened provider map does not hide it).
+        let text = "[[walls]]\nid = \"a\"\n[walls.web]\n[[walls]]\nid = \"b\"\nidle_loop_s = \"x\"\n[walls.web]\n";
+        let e = Config::from_toml(text, Path::new("x"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("walls[1].idle_loop_s") && e.contains("line 6"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_wall_needs_exactly_one_provider_table_named_with_its_lines() {
+        let e = Config::from_toml("[[walls]]\nid = \"a\"\n", Path::new("x"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("walls[0]: wall \"a\" needs exactly one provider table")
+                && e.contains("it has 0")
+                && e.contains("line 1"),
+            "{e}"
+        );
+        let text = "[[walls]]\nid = \"a\"\n[walls.web]\n[walls.thme]\naccent = \"#fff\"\n";
+        let e = Config::from_toml(text, Path::new("x"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("it has 2: [walls.thme] (line 4), [walls.web] (line 3)"),
+            "{e}"
+        );
+        // Any table name parses here: which platforms exist is the registry's business
+        // (`providers::check` refuses an unknown one, naming it, its line and the known ones).
+        let c = Config::from_toml(
+            "[[walls]]\nid = \"a\"\n[walls.matrix]\nx = 1\n",
+            Path::new("x"),
+        )
+        .unwrap();
+        assert_eq!(c.provider_sections()[0].name, "matrix");
+    }
+
+    #[test]
+    fn a_wall_built_in_code_has_every_default() {
+        let w = WallConfig::with_id("w");
+        assert_eq!(
+            (w.title.as_str(), w.locale.as_str()),
+            ("Voicewall", "zh-CN")
+        );
+        assert_eq!(w.retention_days, 30);
+        assert!(w.provider_table().is_none());
+        let w = w.with_provider("web", toml::Table::new());
+        assert_eq!(w.provider_table().map(|(n, _)| n), Some("web"));
     }
 
     #[test]
@@ -1116,7 +1179,10 @@ mod tests {
             s[0].table.get("token_rotate_s").unwrap().as_integer(),
             Some(60)
         );
-        assert_eq!(s[1].name, "telegram");
+        assert_eq!(
+            (s[1].name.as_str(), s[1].wall_id.as_str()),
+            ("telegram", "t")
+        );
         let e = s[1].invalid("bot_token", "is not a bot token").to_string();
         assert!(
             e.contains("walls[1].telegram.bot_token") && e.contains("line 10"),

@@ -144,6 +144,9 @@ impl LoginThrottle {
     }
 }
 
+/// Set at the first operator sign-in, never cleared (see [`Credentials::signed_in_once`]).
+const SIGNED_IN_ONCE: &str = "operator_signed_in_once";
+
 /// The stored name of a secret: its SHA-256 in hex.
 fn digest(secret: &str) -> String {
     hex::encode(sha2::Sha256::digest(secret.as_bytes()))
@@ -211,6 +214,12 @@ impl Credentials {
         }
     }
 
+    /// Has an operator ever signed in to the console (a session opened, on this data dir)? The kiosk's
+    /// first-run setup panel shows until then.
+    pub fn signed_in_once(&self) -> bool {
+        matches!(self.store.meta_get(SIGNED_IN_ONCE), Ok(Some(_)))
+    }
+
     /// A new operator session: its secret (the cookie value) and its actor name for the audit log.
     pub fn open_session(&self) -> Result<(String, String), StoreError> {
         let secret = crate::random::token(32);
@@ -224,6 +233,7 @@ impl Credentials {
             &format!("session/{key}"),
             &serde_json::to_string(&record).expect("serialises"),
         )?;
+        self.store.meta_put(SIGNED_IN_ONCE, "1")?;
         Ok((secret, actor))
     }
 

@@ -23,6 +23,10 @@ pub enum Provider {
 }
 
 impl Provider {
+    /// Every platform a stored record may name (the registry of what this build runs is
+    /// `providers::PLATFORMS`).
+    pub const ALL: [Provider; 3] = [Provider::Web, Provider::Wechat, Provider::Telegram];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Provider::Web => "web",

@@ -6,9 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 pub struct Metrics {
     started: std::time::Instant,
-    accepted_web: AtomicU64,
-    accepted_wechat: AtomicU64,
-    accepted_telegram: AtomicU64,
+    /// Accepted pushes, one counter per platform of `Provider::ALL`.
+    accepted: [AtomicU64; Provider::ALL.len()],
     duplicates: AtomicU64,
     rejected: AtomicU64,
     fetch_failed: AtomicU64,
@@ -21,9 +20,7 @@ impl Default for Metrics {
         let zero = || AtomicU64::new(0);
         Self {
             started: std::time::Instant::now(),
-            accepted_web: zero(),
-            accepted_wechat: zero(),
-            accepted_telegram: zero(),
+            accepted: Provider::ALL.map(|_| zero()),
             duplicates: zero(),
             rejected: zero(),
             fetch_failed: zero(),
@@ -40,12 +37,9 @@ impl Metrics {
     }
 
     pub fn inc_accepted(&self, p: Provider) {
-        match p {
-            Provider::Web => &self.accepted_web,
-            Provider::Wechat => &self.accepted_wechat,
-            Provider::Telegram => &self.accepted_telegram,
+        if let Some(i) = Provider::ALL.iter().position(|x| *x == p) {
+            self.accepted[i].fetch_add(1, Relaxed);
         }
-        .fetch_add(1, Relaxed);
     }
     pub fn inc_duplicate(&self) {
         self.duplicates.fetch_add(1, Relaxed);
@@ -66,11 +60,7 @@ impl Metrics {
     pub fn render(&self, inbox_len: usize, disk_bytes: u64, uptime_s: u64) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "# HELP voicewall_pushes_accepted_total Pushes durably accepted.\n# TYPE voicewall_pushes_accepted_total counter");
-        for (p, c) in [
-            ("web", &self.accepted_web),
-            ("wechat", &self.accepted_wechat),
-            ("telegram", &self.accepted_telegram),
-        ] {
+        for (p, c) in Provider::ALL.iter().map(|p| p.as_str()).zip(&self.accepted) {
             let _ = writeln!(
                 s,
                 "voicewall_pushes_accepted_total{{provider=\"{p}\"}} {}",

@@ -55,8 +55,10 @@ pub use crate::domain::NowPlaying;
 /// The operator-visible state of the sound output.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct OutputStatus {
-    /// "ok", "no_device", "null", "lost" (the device went away: messages go on in silence while it is
-    /// tried again every 2 s) or "reopened" (it came back and plays; `detail` says how often).
+    /// "ok", "no_device", "null", "unavailable" (it could not be opened at start: messages go on in
+    /// silence while it is tried again, less and less often), "lost" (the device went away: messages go
+    /// on in silence while it is tried again every 2 s) or "reopened" (it came back and plays; `detail`
+    /// says how often).
     pub state: String,
     pub detail: String,
     pub queued: usize,
@@ -226,7 +228,7 @@ impl Playback {
         st.detail = detail.into();
     }
 
-    /// The sound device's health on `/healthz`: `ok`, `lost` or `reopened`.
+    /// The sound device's health on `/healthz`: `ok`, `unavailable`, `lost` or `reopened`.
     fn device_status(&self, output: &str, h: &voicewall_audio::DeviceHealth) {
         let (state, detail) = device_state(output, h);
         self.set_status(state, &detail);
@@ -236,7 +238,21 @@ impl Playback {
 fn device_state(output: &str, h: &voicewall_audio::DeviceHealth) -> (&'static str, String) {
     let error = h.last_error.as_deref().unwrap_or("?");
     match (h.open, h.reopened) {
+        (true, 0) if h.failed_at_start > 0 => (
+            "ok",
+            format!(
+                "{output} — opened after {} failed attempt(s) at start",
+                h.failed_at_start
+            ),
+        ),
         (true, 0) => ("ok", output.to_string()),
+        (false, _) if h.lost == 0 => (
+            "unavailable",
+            format!(
+                "{output} — cannot be opened ({} attempt(s)), trying again less and less often (at most every 30 s): {error}",
+                h.failed_at_start
+            ),
+        ),
         (true, n) => (
             "reopened",
             format!("{output} — reopened {n} time(s) after a loss (last: {error})"),
@@ -261,7 +277,8 @@ pub enum NoOutput {
 pub async fn open_output(audio: &AudioConfig) -> Result<Output, NoOutput> {
     let kind = OutputKind::from_config(&audio.output);
     let volume = audio.volume;
-    match tokio::task::spawn_blocking(move || Output::open(&kind)).await {
+    // Retrying: a kiosk whose sound server comes up after it must not stay silent until a restart.
+    match tokio::task::spawn_blocking(move || Output::open_retrying(&kind)).await {
         Ok(Ok(o)) => {
             o.set_volume(volume);
             Ok(o)
@@ -293,6 +310,9 @@ impl PlaybackTask {
                 let detail = o.describe();
                 tracing::info!(output = %detail, "audio output open");
                 handle.set_status(if null { "null" } else { "ok" }, &detail);
+                if let Some(h) = o.health() {
+                    handle.device_status(&detail, &h);
+                }
                 Some(Arc::new(o))
             }
             Err(e) => {
@@ -629,6 +649,7 @@ mod tests {
             lost,
             reopened,
             last_error: (lost > 0).then(|| "device not available".into()),
+            failed_at_start: 0,
         };
         assert_eq!(
             device_state("default", &h(true, 0, 0)),
@@ -640,6 +661,21 @@ mod tests {
         let (state, detail) = device_state("default", &h(true, 2, 2));
         assert_eq!(state, "reopened");
         assert!(detail.contains("reopened 2 time(s)"), "{detail}");
+        // Not there at start: unavailable, then ok once it opens late.
+        let late = |open| voicewall_audio::DeviceHealth {
+            failed_at_start: 3,
+            last_error: Some("no sound server".into()),
+            ..h(open, 0, 0)
+        };
+        let (state, detail) = device_state("default", &late(false));
+        assert_eq!(state, "unavailable");
+        assert!(
+            detail.contains("no sound server") && detail.contains("3 attempt(s)"),
+            "{detail}"
+        );
+        let (state, detail) = device_state("default", &late(true));
+        assert_eq!(state, "ok");
+        assert!(detail.contains("after 3 failed attempt(s)"), "{detail}");
     }
 
     fn store_voice(fx: &Fixture, id: &str, bytes: &[u8]) {

@@ -154,6 +154,7 @@ impl Application {
         let media = Media::new(store.clone(), config.audio.max_duration_s);
         let public_url: Arc<str> = public_url.into();
         let mut walls = Vec::new();
+        crate::providers::check_all(&config.provider_sections())?;
         for section in config.provider_sections() {
             let w = &config.walls[section.wall];
             let ctx = ProviderContext {

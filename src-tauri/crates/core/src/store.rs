@@ -659,7 +659,7 @@ impl Store {
     /// accepted at or before sequence `through` (`u64::MAX`: all of them); returns how many.
     pub fn remove_dedup_of(&self, wall: &str, through: u64) -> Result<usize> {
         let mut n = 0;
-        for provider in [Provider::Web, Provider::Wechat, Provider::Telegram] {
+        for provider in Provider::ALL {
             let prefix = format!("{}\0{wall}\0", provider.as_str());
             for r in self.inner.dedup.scan_prefix(prefix.as_bytes()) {
                 let (k, v) = r?;

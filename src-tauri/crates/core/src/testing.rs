@@ -121,16 +121,9 @@ impl Fixture {
         let platform = Arc::new(platform);
         let walls = Walls::new(vec![Wall {
             config: WallConfig {
-                id: WALL.into(),
                 title: "Test".into(),
                 locale: "en".into(),
-                retention_days: 30,
-                theme: Default::default(),
-                moderation: Default::default(),
-                idle_loop_s: None,
-                web: None,
-                wechat: None,
-                telegram: None,
+                ..WallConfig::with_id(WALL)
             },
             provider: platform.clone(),
         }]);

@@ -14,6 +14,7 @@ pub mod access;
 pub mod admin;
 pub mod client_ip;
 pub mod error;
+pub mod setup;
 pub mod sse;
 pub mod state;
 
@@ -78,6 +79,7 @@ pub fn router(state: AppState) -> Router {
             axum::routing::any(no_such_route),
         )
         .merge(admin::routes())
+        .merge(setup::routes())
         .with_state(state);
     walls
         .iter()

@@ -46,6 +46,33 @@ pub fn check(section: &ProviderSection) -> Result<(), ProviderError> {
     parse(section).map(|_| ())
 }
 
+/// A bot has one webhook: two walls on one `bot_token` would take each other's updates. The second
+/// wall's `bot_token` is named, never echoed (it is a credential).
+pub fn check_walls(sections: &[&ProviderSection]) -> Result<(), ProviderError> {
+    let mut bots: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+    for s in sections {
+        let token = s
+            .table
+            .get("bot_token")
+            .and_then(toml::Value::as_str)
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
+        let Some(token) = token else { continue };
+        if let Some(first) = bots.insert(token, &s.wall_id) {
+            return Err(s
+                .invalid(
+                    "bot_token",
+                    format!(
+                        "wall {:?} uses the same bot as wall {first:?}; a Telegram bot has one webhook, so each wall needs its own bot (make another with @BotFather)",
+                        s.wall_id
+                    ),
+                )
+                .into());
+        }
+    }
+    Ok(())
+}
+
 fn parse(section: &ProviderSection) -> Result<TelegramConfig, ProviderError> {
     TelegramConfig::from_table(&section.table)
         .map_err(|e| section.invalid(&e.key, e.message).into())

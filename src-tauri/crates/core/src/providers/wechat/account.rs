@@ -8,7 +8,7 @@ use crate::clock::Clock;
 use crate::events::{Hub, WallEvent};
 use crate::inbox::Inbox;
 use crate::metrics::Metrics;
-use crate::provider::ProviderContext;
+use crate::provider::{ProviderContext, PublicUrl};
 use crate::store::Store;
 use std::sync::{Arc, RwLock};
 
@@ -18,7 +18,9 @@ pub struct Account {
     /// The wall's `retention_days`, for the consent line in the join instructions.
     pub retention_days: u32,
     pub config: WechatConfig,
-    pub public_url: String,
+    /// Where phones reach the kiosk: read at every use, so the join page, the OAuth redirect and the
+    /// fallback QR follow a detected address when the kiosk moves to another network.
+    pub public_url: PublicUrl,
     pub api: api::WechatApi,
     /// Safe/compatible mode, when an EncodingAESKey is configured.
     pub crypt: Option<crypto::MsgCrypt>,
@@ -30,7 +32,8 @@ pub struct Account {
     pub metrics: Arc<Metrics>,
     /// Signed (timestamp, nonce) pairs seen, each bound to its body.
     pub nonces: super::replay::NonceCache,
-    join_url: RwLock<String>,
+    /// The platform's parametric QR once it handed one out; until then the QR shows the join page.
+    platform_qr: RwLock<Option<String>>,
 }
 
 /// What `maintain` keeps across restarts so a restart does not mint a new QR.
@@ -54,8 +57,6 @@ impl Account {
                     None
                 }
             });
-        // WeChat needs a configured public address (OAuth): no LAN following here.
-        let public_url = ctx.public_url.get().to_string();
         Self {
             wall: wall.id.clone(),
             locale: wall.locale.clone(),
@@ -70,8 +71,8 @@ impl Account {
                 Some(ctx.store.clone()),
             ),
             config: config.clone(),
-            join_url: RwLock::new(format!("{public_url}/join/{}", wall.id)),
-            public_url,
+            platform_qr: RwLock::new(None),
+            public_url: ctx.public_url,
             crypt,
             store: ctx.store,
             board: ctx.board,
@@ -85,24 +86,22 @@ impl Account {
 
     /// The kiosk's own join page (OAuth entry), also the QR's fallback.
     pub fn join_page_url(&self) -> String {
-        format!("{}/join/{}", self.public_url, self.wall)
+        format!("{}/join/{}", self.public_url.get(), self.wall)
     }
 
+    /// What the wall's QR encodes: the platform's QR, else the join page at the address of now.
     pub fn current_join_url(&self) -> String {
-        self.join_url.read().expect("join url lock").clone()
+        self.platform_qr
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .unwrap_or_else(|| self.join_page_url())
     }
 
-    /// Show `url` in the wall's QR (and tell open walls) when it changed.
+    /// Show the platform's QR `url` on the wall (and tell open walls) when it changed.
     pub fn set_join_url(&self, url: &str) {
-        let changed = {
-            let mut cur = self.join_url.write().expect("join url lock");
-            if *cur != url {
-                *cur = url.to_string();
-                true
-            } else {
-                false
-            }
-        };
+        let changed = self.current_join_url() != url;
+        *self.platform_qr.write().unwrap_or_else(|e| e.into_inner()) = Some(url.to_string());
         if changed {
             tracing::info!(wall = %self.wall, %url, "join QR updated");
             self.events.publish(
@@ -147,5 +146,80 @@ impl Account {
     pub fn load_saved_qr(&self) -> Option<SavedQr> {
         let text = self.store.meta_get(&self.saved_qr_key()).ok().flatten()?;
         serde_json::from_str(&text).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::WallProvider;
+    use crate::testing::{FakePlatform, Fixture, WALL};
+
+    fn account(fx: &Fixture, url: &PublicUrl) -> Account {
+        let config: WechatConfig = toml::from_str(
+            "app_id = \"wx1\"\napp_secret = \"s\"\ntoken = \"t\"\noriginal_id = \"gh_1\"\n",
+        )
+        .expect("a wechat table");
+        let (inbox, _wakeups) = Inbox::new(fx.store.clone(), Arc::default());
+        let ctx = ProviderContext {
+            wall: crate::config::WallConfig::with_id(WALL),
+            public_url: url.clone(),
+            secure: false,
+            http: reqwest::Client::new(),
+            inbox,
+            board: fx.board.clone(),
+            events: fx.hub.clone(),
+            store: fx.store.clone(),
+            media: fx.media.clone(),
+            clock: Clock::manual(1_000_000),
+            metrics: Arc::default(),
+        };
+        Account::new(ctx, config)
+    }
+
+    /// The `redirect_uri` of the consent redirect `GET /join/{wall}` answers.
+    fn oauth_redirect(a: &Account) -> String {
+        let response = super::super::join::consent_redirect(a);
+        let location = response.headers()[axum::http::header::LOCATION]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let url = reqwest::Url::parse(&location).unwrap();
+        url.query_pairs()
+            .find(|(k, _)| k == "redirect_uri")
+            .map(|(_, v)| v.into_owned())
+            .expect("a redirect_uri")
+    }
+
+    #[test]
+    fn the_join_links_follow_a_moved_lan_address_and_the_platform_qr_stays() {
+        let fx = Fixture::new(FakePlatform::serving(Vec::new(), "audio/ogg"));
+        let url = PublicUrl::new("http://192.168.1.20:8787");
+        let a = account(&fx, &url);
+        let at = |host: &str| format!("http://{host}:8787/join/{WALL}");
+        assert_eq!(a.join_info().url, at("192.168.1.20"));
+        assert_eq!(oauth_redirect(&a), format!("{}/oauth", at("192.168.1.20")));
+
+        // The kiosk moved (what `startup`'s LAN follower does to the shared handle).
+        assert!(url.set("http://10.0.0.7:8787"));
+        assert_eq!(a.join_info().url, at("10.0.0.7"), "the fallback QR follows");
+        assert_eq!(a.join_page_url(), at("10.0.0.7"));
+        assert_eq!(oauth_redirect(&a), format!("{}/oauth", at("10.0.0.7")));
+        assert!(a.welcome_text().contains(&at("10.0.0.7")));
+
+        // Once the platform hands out its QR, the wall shows that (it is WeChat's, not at our address);
+        // open walls are told.
+        let mut events = fx.hub.subscribe(WALL).expect("the wall's channel");
+        let qr = "https://weixin.qq.com/q/abc";
+        a.set_join_url(qr);
+        match events.try_recv() {
+            Ok(WallEvent::JoinUpdated { join_url }) => assert_eq!(join_url, qr),
+            other => panic!("{other:?}"),
+        }
+        a.set_join_url(qr);
+        assert!(events.try_recv().is_err(), "no change, no event");
+        assert!(url.set("http://10.0.0.8:8787"));
+        assert_eq!(a.join_info().url, qr);
+        assert_eq!(oauth_redirect(&a), format!("{}/oauth", at("10.0.0.8")));
     }
 }
