@@ -203,7 +203,9 @@ impl Pipeline {
                     self.board.save_message(wall, &m, true)?;
                 }
                 let outcome = self.fetch_and_prepare(inbound, *kind, media).await;
-                let message = self.board.update_message(wall, &id, |m| match &outcome {
+                // Stored, then made durable, then announced: the wall shows a voice as ready only
+                // once that state (and its cached media) would survive a crash.
+                let message = self.store.update_message(wall, &id, |m| match &outcome {
                     Ok(prepared) => {
                         m.status = MessageStatus::Ready;
                         m.error = None;
@@ -218,6 +220,10 @@ impl Pipeline {
                         m.attempts = failed.attempts;
                     }
                 })?;
+                self.store.durable().await?;
+                if let Some(m) = &message {
+                    self.board.announce_updated(wall, m)?;
+                }
                 if let Some(m) = message {
                     match &outcome {
                         Ok(_) => self.metrics.inc_ready(),
