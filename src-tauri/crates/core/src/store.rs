@@ -499,6 +499,11 @@ impl Store {
         Ok(self.inner.media.get(key)?.map(|b| (meta, b)))
     }
 
+    /// Whether a blob is in the cache.
+    pub fn has_media(&self, key: &str) -> bool {
+        self.inner.media.contains_key(key).unwrap_or(false)
+    }
+
     /// Derived data stored beside a blob (e.g. decoded audio analysis), under `{key}.{suffix}`.
     pub fn put_derived<T: Serialize>(&self, key: &str, suffix: &str, value: &T) -> Result<()> {
         put_json(
