@@ -354,11 +354,32 @@ impl Board {
     ) -> Result<Option<Message>, StoreError> {
         let updated = self.store.update_message(wall, id, f)?;
         if let Some(m) = &updated {
-            if self.shows_now(wall, m)? {
-                self.events
-                    .publish(wall, WallEvent::MessageUpdated { message: m.clone() });
-            }
-            self.tell_operator(wall, m);
+            self.announce_updated(wall, m)?;
+        }
+        Ok(updated)
+    }
+
+    /// Tell the console, and the wall when it shows it, that a stored message changed
+    /// (`message_updated`). The pipeline calls it after the change is durable: what the wall shows as
+    /// ready survives a crash.
+    pub fn announce_updated(&self, wall: &str, m: &Message) -> Result<(), StoreError> {
+        if self.shows_now(wall, m)? {
+            self.events
+                .publish(wall, WallEvent::MessageUpdated { message: m.clone() });
+        }
+        self.tell_operator(wall, m);
+        Ok(())
+    }
+
+    /// Count one playback of a message and make the count durable before returning (one flush per
+    /// playback, seconds apart): a voice played before a crash is not played again as new after it.
+    pub fn count_playback(&self, wall: &str, id: &str) -> Result<Option<Message>, StoreError> {
+        let updated = self
+            .store
+            .update_message(wall, id, |m| m.played_count += 1)?;
+        self.store.flush()?;
+        if let Some(m) = &updated {
+            self.announce_updated(wall, m)?;
         }
         Ok(updated)
     }

@@ -57,7 +57,14 @@ impl Metrics {
         self.played.fetch_add(1, Relaxed);
     }
 
-    pub fn render(&self, inbox_len: usize, disk_bytes: u64, uptime_s: u64) -> String {
+    /// `corrupt`: corrupt records met since start, by tree (`Store::corrupt_counts`).
+    pub fn render(
+        &self,
+        inbox_len: usize,
+        disk_bytes: u64,
+        uptime_s: u64,
+        corrupt: &[(String, u64)],
+    ) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "# HELP voicewall_pushes_accepted_total Pushes durably accepted.\n# TYPE voicewall_pushes_accepted_total counter");
         for (p, c) in Provider::ALL.iter().map(|p| p.as_str()).zip(&self.accepted) {
@@ -99,6 +106,10 @@ impl Metrics {
                 "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
                 c.load(Relaxed)
             );
+        }
+        let _ = writeln!(s, "# HELP voicewall_corrupt_records_total Stored records that could not be read, moved to quarantine.\n# TYPE voicewall_corrupt_records_total counter");
+        for (tree, n) in corrupt {
+            let _ = writeln!(s, "voicewall_corrupt_records_total{{tree=\"{tree}\"}} {n}");
         }
         let _ = writeln!(s, "# HELP voicewall_inbox_pending Accepted pushes not yet processed.\n# TYPE voicewall_inbox_pending gauge\nvoicewall_inbox_pending {inbox_len}");
         let _ = writeln!(s, "# HELP voicewall_store_bytes Size of the store on disk.\n# TYPE voicewall_store_bytes gauge\nvoicewall_store_bytes {disk_bytes}");

@@ -192,9 +192,14 @@ impl Pipeline {
             } => {
                 let p = self.ensure_participant(inbound).await?;
                 let id = seq.to_string();
+                let mut media = media.clone();
                 if let Some(m) = self.store.message(wall, &id)? {
                     if m.status != MessageStatus::Fetching {
                         return Ok(()); // already done before a restart: never refetch
+                    }
+                    // Fetched and cached before a crash, not yet ready: read from the cache.
+                    if let Some(key) = m.media.filter(|k| self.store.has_media(k)) {
+                        media = MediaRef::Cached(key);
                     }
                 } else {
                     let mut m = new_message(&id, &p.id, *kind, inbound);
@@ -202,8 +207,10 @@ impl Pipeline {
                     m.moderation = self.board.initial_moderation(wall)?;
                     self.board.save_message(wall, &m, true)?;
                 }
-                let outcome = self.fetch_and_prepare(inbound, *kind, media).await;
-                let message = self.board.update_message(wall, &id, |m| match &outcome {
+                let outcome = self.fetch_and_prepare(inbound, &id, *kind, &media).await;
+                // Stored, then made durable, then announced: the wall shows a voice as ready only
+                // once that state (and its cached media) would survive a crash.
+                let message = self.store.update_message(wall, &id, |m| match &outcome {
                     Ok(prepared) => {
                         m.status = MessageStatus::Ready;
                         m.error = None;
@@ -218,6 +225,10 @@ impl Pipeline {
                         m.attempts = failed.attempts;
                     }
                 })?;
+                self.store.durable().await?;
+                if let Some(m) = &message {
+                    self.board.announce_updated(wall, m)?;
+                }
                 if let Some(m) = message {
                     match &outcome {
                         Ok(_) => self.metrics.inc_ready(),
@@ -294,9 +305,12 @@ impl Pipeline {
     }
 
     /// Fetch (or read from the cache) the media bytes, and for voice analyse them once.
+    /// A platform fetch is recorded on message `id` (its media key, made durable) as soon as the
+    /// bytes are cached: a crash before it is ready does not fetch them again.
     async fn fetch_and_prepare(
         &self,
         inbound: &Inbound,
+        id: &str,
         kind: MessageKind,
         media: &MediaRef,
     ) -> Result<Prepared, Failed> {
@@ -323,10 +337,18 @@ impl Pipeline {
                 let key = self
                     .store
                     .put_media(&bytes, &content_type)
+                    .and_then(|key| {
+                        self.store
+                            .update_message(&inbound.wall, id, |m| m.media = Some(key.clone()))?;
+                        Ok(key)
+                    })
                     .map_err(|e| Failed {
                         message: e.to_string(),
                         attempts,
                     })?;
+                if let Err(e) = self.store.durable().await {
+                    tracing::warn!(error = %e, "the fetched media is not yet durable");
+                }
                 (key, attempts)
             }
         };

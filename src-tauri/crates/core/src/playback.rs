@@ -624,11 +624,7 @@ impl PlayerRun {
         *self.handle.now.lock().expect("now lock") = None;
         if outcome == "finished" || outcome == "interrupted" || outcome == "skipped" {
             self.player.metrics.inc_played();
-            if let Err(e) = self
-                .player
-                .board
-                .update_message(&c.wall, &c.id, |m| m.played_count += 1)
-            {
+            if let Err(e) = self.player.board.count_playback(&c.wall, &c.id) {
                 tracing::error!(error = %e, "cannot count a playback");
             }
         }

@@ -80,7 +80,14 @@ impl Application {
     pub async fn build_with(config: Config, options: Options) -> Result<Self, StartError> {
         let data_dir = config.data_dir();
         std::fs::create_dir_all(&data_dir).map_err(|e| StartError::DataDir(data_dir.clone(), e))?;
-        let store = Store::open(&data_dir).map_err(|e| StartError::Store(data_dir.clone(), e))?;
+        let store = Store::open_or_recover(
+            &data_dir,
+            options
+                .clock
+                .as_ref()
+                .map_or_else(crate::domain::now_ms, |c| c.now_ms()),
+        )
+        .map_err(|e| StartError::Store(data_dir.clone(), e))?;
 
         let addr = config.listen_addr();
         let listener = TcpListener::bind(addr)

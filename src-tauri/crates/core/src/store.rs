@@ -3,23 +3,32 @@
 //! wall + platform key → sequence), `participants`, `messages`, `media` (content-addressed blobs),
 //! `profiles` (the patent's "first identifier → user info" table), `meta`, `audit` (the operator's
 //! actions, by sequence), `wall_settings` (per-wall runtime settings the operator changes live),
-//! `bans` (wall + participant id).
+//! `bans` (wall + participant id), `quarantine` (records that could not be read, moved aside by
+//! `{tree}\0{key}`: never deleted, never a stop — see "Corrupt records" below).
 //!
 //! Durability: a push is acknowledged only after `durable()` returns. One flusher thread flushes whatever
 //! has been written and wakes every writer that wrote before that flush (group commit): sled's
 //! `flush_async` deadlocks under concurrency (spacejam/sled#1308) and a flush per request caps throughput.
+//!
+//! Corrupt records: a record that does not decode (or a key of the wrong shape) is logged, counted by
+//! tree (`corrupt_counts`, shown on `/metrics`), moved to `quarantine` and skipped; the rest of the tree
+//! reads on. A database that does not open at all is moved aside to `data_dir/corrupt-<time>/` and a
+//! new, empty one is opened (`Store::open_or_recover`), with a notice for the operator (`notices`).
+//! The schema version (`meta/schema`) is checked at open: a newer one is refused with both versions named.
 
 use crate::domain::{Inbound, Message, Participant, Provider};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 
-const SCHEMA_VERSION: &[u8] = b"1";
+/// The layout of the trees this build reads and writes (`meta/schema`).
+const SCHEMA: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -30,7 +39,8 @@ pub enum StoreError {
     #[error("storage: the disk did not confirm the write in time")]
     FlushTimeout,
     #[error(
-        "storage: schema version {found} is newer than this build understands ({SCHEMA_VERSION:?})"
+        "storage: the database has schema version {found}, newer than this build's {}: use a newer voicewall, or move the data dir aside",
+        SCHEMA
     )]
     Schema { found: String },
 }
@@ -97,6 +107,11 @@ struct Inner {
     /// Which records name a blob: `{media key}\0{wall}\0{record}` (record `p:{participant}` or
     /// `m:{message}`), so "does wall W show blob K" is one prefix scan (`media_records`).
     media_index: sled::Tree,
+    quarantine: sled::Tree,
+    /// Corrupt records met since start, by tree.
+    corrupt: Mutex<BTreeMap<String, u64>>,
+    /// What the operator must know about the store (shown on `/healthz` and the console's health).
+    notices: Mutex<Vec<String>>,
     written: Arc<AtomicU64>,
     flushed: watch::Receiver<u64>,
     wake: Mutex<Option<mpsc::Sender<()>>>,
@@ -120,13 +135,18 @@ impl Store {
         let meta = db.open_tree("meta")?;
         match meta.get("schema")? {
             None => {
-                meta.insert("schema", SCHEMA_VERSION)?;
+                meta.insert("schema", SCHEMA.to_string().as_bytes())?;
             }
-            Some(v) if v.as_ref() == SCHEMA_VERSION => {}
             Some(v) => {
-                return Err(StoreError::Schema {
-                    found: String::from_utf8_lossy(&v).into(),
-                })
+                let found = String::from_utf8_lossy(&v).into_owned();
+                match found.parse::<u32>() {
+                    Ok(n) if n == SCHEMA => {}
+                    // Older layouts: none before 1 (an unversioned database is written as 1 above).
+                    Ok(n) if n < SCHEMA => {
+                        meta.insert("schema", SCHEMA.to_string().as_bytes())?;
+                    }
+                    _ => return Err(StoreError::Schema { found }),
+                }
             }
         }
         let (flushed_tx, flushed) = watch::channel(0u64);
@@ -145,6 +165,9 @@ impl Store {
             wall_settings: db.open_tree("wall_settings")?,
             bans: db.open_tree("bans")?,
             media_index: db.open_tree("media_index")?,
+            quarantine: db.open_tree("quarantine")?,
+            corrupt: Mutex::default(),
+            notices: Mutex::default(),
             written: written.clone(),
             flushed,
             wake: Mutex::new(Some(wake_tx)),
@@ -228,6 +251,126 @@ impl Store {
             .collect()
     }
 
+    /// Open the store; when the database itself is unreadable (not locked by another process, not a
+    /// newer schema: those are refused), move it aside to `dir/corrupt-<time>/` and start empty, with a
+    /// notice for the operator. `now_ms` names the moved directory.
+    pub fn open_or_recover(dir: &Path, now_ms: u64) -> Result<Self> {
+        match Self::open(dir) {
+            Ok(s) => Ok(s),
+            Err(e) if is_unreadable(&e) => {
+                let aside = dir.join(format!("corrupt-{now_ms}"));
+                tracing::error!(error = %e, moved_to = %aside.display(), "the database does not open: moved aside, starting empty");
+                std::fs::create_dir_all(&aside).map_err(sled::Error::Io)?;
+                std::fs::rename(dir.join("db"), aside.join("db")).map_err(sled::Error::Io)?;
+                let store = Self::open(dir)?;
+                store.notice(format!(
+                    "the database did not open ({e}); it was moved to {} and the kiosk started empty",
+                    aside.display()
+                ));
+                Ok(store)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Tell the operator something about the store (kept until restart).
+    pub fn notice(&self, text: String) {
+        self.inner.notices.lock().expect("notices lock").push(text);
+    }
+
+    /// What the operator must know about the store (`/healthz` `notices`).
+    pub fn notices(&self) -> Vec<String> {
+        self.inner.notices.lock().expect("notices lock").clone()
+    }
+
+    /// Corrupt records met since start, by tree (`voicewall_corrupt_records_total`).
+    pub fn corrupt_counts(&self) -> Vec<(String, u64)> {
+        let counts = self.inner.corrupt.lock().expect("corrupt lock");
+        counts.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    }
+
+    /// Move an unreadable record of `tree` to the quarantine tree, log and count it.
+    fn quarantine(&self, name: &str, tree: &sled::Tree, key: &[u8], value: &[u8], why: &str) {
+        tracing::error!(tree = name, key = %String::from_utf8_lossy(key), error = why, "corrupt record moved to quarantine");
+        *self
+            .inner
+            .corrupt
+            .lock()
+            .expect("corrupt lock")
+            .entry(name.to_string())
+            .or_default() += 1;
+        let mut qkey = name.as_bytes().to_vec();
+        qkey.push(0);
+        qkey.extend_from_slice(key);
+        if let Err(e) = self
+            .inner
+            .quarantine
+            .insert(qkey, value)
+            .and_then(|_| tree.remove(key))
+        {
+            tracing::error!(tree = name, error = %e, "cannot move a corrupt record aside");
+        }
+    }
+
+    /// Decode one record, or quarantine it and give `None`.
+    fn decode<T: DeserializeOwned>(
+        &self,
+        name: &str,
+        tree: &sled::Tree,
+        key: &[u8],
+        value: &[u8],
+    ) -> Option<T> {
+        match serde_json::from_slice(value) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.quarantine(name, tree, key, value, &e.to_string());
+                None
+            }
+        }
+    }
+
+    /// One record by key; a corrupt one is quarantined and reads as absent.
+    fn get_checked<T: DeserializeOwned>(
+        &self,
+        name: &str,
+        tree: &sled::Tree,
+        key: &[u8],
+    ) -> Result<Option<T>> {
+        Ok(tree
+            .get(key)?
+            .and_then(|v| self.decode(name, tree, key, &v)))
+    }
+
+    /// The records under a prefix, corrupt ones quarantined and skipped.
+    fn scan_checked<T: DeserializeOwned>(
+        &self,
+        name: &str,
+        tree: &sled::Tree,
+        prefix: &[u8],
+    ) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        for r in tree.scan_prefix(prefix) {
+            let (k, v) = r?;
+            out.extend(self.decode(name, tree, &k, &v));
+        }
+        Ok(out)
+    }
+
+    /// The records of the quarantine tree, as (tree, key) — for the operator and tests.
+    pub fn quarantined(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        self.inner
+            .quarantine
+            .iter()
+            .keys()
+            .map(|k| {
+                let k = k?;
+                let cut = k.iter().position(|b| *b == 0).unwrap_or(k.len());
+                let key = k.get(cut + 1..).unwrap_or_default().to_vec();
+                Ok((String::from_utf8_lossy(&k[..cut]).into_owned(), key))
+            })
+            .collect()
+    }
+
     /// Wait until everything written before this call is on disk (group commit).
     pub async fn durable(&self) -> Result<()> {
         let ticket = self.inner.written.fetch_add(1, Ordering::SeqCst) + 1;
@@ -261,9 +404,11 @@ impl Store {
         let value = serde_json::to_vec(inbound)?;
         let result = (&self.inner.dedup, &self.inner.inbox).transaction(|(dedup, inbox)| {
             if let Some(existing) = dedup.get(dedup_key.as_bytes())? {
-                let mut b = [0u8; 8];
-                b.copy_from_slice(&existing);
-                return Ok(Accepted::Duplicate(u64::from_be_bytes(b)));
+                // A value of the wrong length is corrupt: the push is taken as new (overwriting it).
+                if existing.len() == 8 {
+                    return Ok(Accepted::Duplicate(seq_of(&existing)));
+                }
+                tracing::error!(key = %dedup_key, "corrupt dedup record replaced");
             }
             dedup.insert(dedup_key.as_bytes(), &seq.to_be_bytes())?;
             inbox.insert(&seq.to_be_bytes(), value.as_slice())?;
@@ -277,22 +422,26 @@ impl Store {
     }
 
     /// Accepted pushes not yet processed, oldest first (the pipeline resumes from these after a crash).
+    /// A corrupt entry (or a key that is not a sequence) is quarantined and skipped.
     pub fn inbox(&self) -> Result<Vec<(u64, Inbound)>> {
-        self.inner
-            .inbox
-            .iter()
-            .map(|r| {
-                let (k, v) = r?;
-                let mut b = [0u8; 8];
-                b.copy_from_slice(&k);
-                Ok((u64::from_be_bytes(b), serde_json::from_slice(&v)?))
-            })
-            .collect()
+        let tree = &self.inner.inbox;
+        let mut out = Vec::new();
+        for r in tree.iter() {
+            let (k, v) = r?;
+            if k.len() != 8 {
+                self.quarantine("inbox", tree, &k, &v, "key is not an 8-byte sequence");
+                continue;
+            }
+            if let Some(inbound) = self.decode("inbox", tree, &k, &v) {
+                out.push((seq_of(&k), inbound));
+            }
+        }
+        Ok(out)
     }
 
-    /// One accepted push by its sequence, if not yet processed.
+    /// One accepted push by its sequence, if not yet processed (a corrupt one is quarantined).
     pub fn inbox_entry(&self, seq: u64) -> Result<Option<Inbound>> {
-        get_json(&self.inner.inbox, &seq.to_be_bytes())
+        self.get_checked("inbox", &self.inner.inbox, &seq.to_be_bytes())
     }
 
     pub fn inbox_len(&self) -> usize {
@@ -319,7 +468,11 @@ impl Store {
     }
 
     pub fn participant(&self, wall: &str, id: &str) -> Result<Option<Participant>> {
-        get_json(&self.inner.participants, &Self::wall_key(wall, id))
+        self.get_checked(
+            "participants",
+            &self.inner.participants,
+            &Self::wall_key(wall, id),
+        )
     }
 
     pub fn put_participant(&self, wall: &str, p: &Participant) -> Result<()> {
@@ -338,8 +491,11 @@ impl Store {
     }
 
     pub fn participants(&self, wall: &str) -> Result<Vec<Participant>> {
-        let mut v: Vec<Participant> =
-            scan_json(&self.inner.participants, &Self::wall_prefix(wall))?;
+        let mut v: Vec<Participant> = self.scan_checked(
+            "participants",
+            &self.inner.participants,
+            &Self::wall_prefix(wall),
+        )?;
         v.sort_by(|a, b| a.joined_at.cmp(&b.joined_at).then(a.id.cmp(&b.id)));
         Ok(v)
     }
@@ -353,7 +509,11 @@ impl Store {
     }
 
     pub fn message(&self, wall: &str, id: &str) -> Result<Option<Message>> {
-        get_json(&self.inner.messages, &Self::message_key(wall, id))
+        self.get_checked(
+            "messages",
+            &self.inner.messages,
+            &Self::message_key(wall, id),
+        )
     }
 
     pub fn put_message(&self, wall: &str, m: &Message) -> Result<()> {
@@ -371,11 +531,13 @@ impl Store {
         )
     }
 
+    /// A wall's messages in arrival order; corrupt ones are quarantined and left out.
     pub fn messages(&self, wall: &str) -> Result<Vec<Message>> {
-        scan_json(&self.inner.messages, &Self::wall_prefix(wall))
+        self.scan_checked("messages", &self.inner.messages, &Self::wall_prefix(wall))
     }
 
-    /// Apply `f` to a stored message and return the new value (None when it does not exist).
+    /// Apply `f` to a stored message and return the new value (None when it does not exist, or is
+    /// corrupt: then it is quarantined, never deleted).
     pub fn update_message(
         &self,
         wall: &str,
@@ -385,15 +547,28 @@ impl Store {
         let key = Self::message_key(wall, id);
         let mut out = None;
         let mut before = None;
+        let mut corrupt = None;
         self.inner.messages.update_and_fetch(&key, |old| {
             let old = old?;
-            let mut m: Message = serde_json::from_slice(old).ok()?;
-            before = m.media.clone();
-            f(&mut m);
-            let bytes = serde_json::to_vec(&m).ok()?;
-            out = Some(m);
-            Some(bytes)
+            match serde_json::from_slice::<Message>(old) {
+                Ok(mut m) => {
+                    before = m.media.clone();
+                    f(&mut m);
+                    let bytes = serde_json::to_vec(&m).unwrap_or_else(|_| old.to_vec());
+                    out = Some(m);
+                    Some(bytes)
+                }
+                Err(e) => {
+                    // Left as it is; moved aside below.
+                    out = None;
+                    corrupt = Some((old.to_vec(), e.to_string()));
+                    Some(old.to_vec())
+                }
+            }
         })?;
+        if let Some((value, why)) = corrupt {
+            self.quarantine("messages", &self.inner.messages, &key, &value, &why);
+        }
         if let Some(m) = &out {
             self.index_media(
                 wall,
@@ -427,6 +602,11 @@ impl Store {
             return Ok(None);
         };
         Ok(self.inner.media.get(key)?.map(|b| (meta, b)))
+    }
+
+    /// Whether a blob is in the cache.
+    pub fn has_media(&self, key: &str) -> bool {
+        self.inner.media.contains_key(key).unwrap_or(false)
     }
 
     /// Derived data stored beside a blob (e.g. decoded audio analysis), under `{key}.{suffix}`.
@@ -646,7 +826,9 @@ impl Store {
         let mut removed = Vec::new();
         for r in self.inner.inbox.iter() {
             let (k, v) = r?;
-            let inbound: Inbound = serde_json::from_slice(&v)?;
+            let Some(inbound) = self.decode::<Inbound>("inbox", &self.inner.inbox, &k, &v) else {
+                continue;
+            };
             if inbound.wall == wall {
                 self.inner.inbox.remove(k)?;
                 removed.push(inbound);
@@ -670,6 +852,13 @@ impl Store {
             }
         }
         Ok(n)
+    }
+
+    /// Write raw bytes into a tree (tests: a corrupt record, a key of the wrong length).
+    #[cfg(test)]
+    pub(crate) fn insert_raw(&self, tree: &str, key: &[u8], value: &[u8]) {
+        let tree = self.inner.db.open_tree(tree).expect("tree");
+        tree.insert(key, value).expect("insert");
     }
 
     /// Every key of every tree, as (tree, key) — for tests that prove nothing of a wall is left.
@@ -721,6 +910,19 @@ fn iter_split(
     })
 }
 
+/// Whether an open failed because the database's files are unreadable (rather than locked by another
+/// process, not permitted, or of a newer schema): then it is moved aside.
+fn is_unreadable(e: &StoreError) -> bool {
+    match e {
+        StoreError::Sled(sled::Error::Io(io)) => {
+            io.kind() != std::io::ErrorKind::PermissionDenied
+                && !io.to_string().contains("could not acquire lock")
+        }
+        StoreError::Sled(_) | StoreError::Corrupt(_) => true,
+        StoreError::FlushTimeout | StoreError::Schema { .. } => false,
+    }
+}
+
 /// Open sled, waiting a little for a lock still held by a process that is exiting (a quick restart).
 fn open_db(path: &Path) -> Result<sled::Db> {
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
@@ -770,15 +972,6 @@ fn get_json<T: DeserializeOwned>(tree: &sled::Tree, key: &[u8]) -> Result<Option
 fn put_json<T: Serialize>(tree: &sled::Tree, key: &[u8], value: &T) -> Result<()> {
     tree.insert(key, serde_json::to_vec(value)?)?;
     Ok(())
-}
-
-fn scan_json<T: DeserializeOwned>(tree: &sled::Tree, prefix: &[u8]) -> Result<Vec<T>> {
-    tree.scan_prefix(prefix)
-        .map(|r| {
-            let (_, v) = r?;
-            Ok(serde_json::from_slice(&v)?)
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -859,5 +1052,148 @@ mod tests {
         assert_eq!(meta.content_type, "audio/amr");
         assert_eq!(&bytes[..], b"hello");
         assert!(store.media("nope").unwrap().is_none());
+    }
+
+    fn message(id: &str) -> Message {
+        crate::testing::ready_voice(id, None)
+    }
+
+    fn corrupt(store: &Store, tree: &str) -> u64 {
+        store
+            .corrupt_counts()
+            .into_iter()
+            .find(|(t, _)| t == tree)
+            .map_or(0, |(_, n)| n)
+    }
+
+    #[tokio::test]
+    async fn an_undecodable_inbox_entry_is_quarantined_and_the_others_still_resume() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let a = store.accept(&push("a")).unwrap().seq();
+        store.insert_raw("inbox", &(a + 100).to_be_bytes(), b"{not json");
+        store.insert_raw("inbox", b"short", b"{}");
+        let b = store.accept(&push("b")).unwrap().seq();
+        let seqs: Vec<u64> = store.inbox().unwrap().iter().map(|(s, _)| *s).collect();
+        assert_eq!(seqs, [a, b], "both good entries resume");
+        assert_eq!(corrupt(&store, "inbox"), 2);
+        let q = store.quarantined().unwrap();
+        assert_eq!(q.len(), 2, "moved aside, not deleted: {q:?}");
+        assert!(q.iter().all(|(t, _)| t == "inbox"));
+        // Gone from the inbox: the next start does not meet them again.
+        assert_eq!(store.inbox().unwrap().len(), 2);
+        assert_eq!(corrupt(&store, "inbox"), 2);
+        assert!(store.inbox_entry(a).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_corrupt_message_is_left_out_of_the_wall_and_kept_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.put_message("main", &message("1")).unwrap();
+        store.put_message("main", &message("3")).unwrap();
+        let bad = Store::message_key("main", "2");
+        store.insert_raw("messages", &bad, b"\xff garbage");
+        let ids: Vec<String> = store
+            .messages("main")
+            .unwrap()
+            .into_iter()
+            .map(|m| m.id)
+            .collect();
+        assert_eq!(ids, ["1", "3"]);
+        assert_eq!(corrupt(&store, "messages"), 1);
+        assert_eq!(
+            store.quarantined().unwrap(),
+            [("messages".to_string(), bad)]
+        );
+        // A corrupt participant likewise.
+        store.insert_raw("participants", &Store::wall_key("main", "x"), b"[");
+        assert!(store.participants("main").unwrap().is_empty());
+        assert!(store.participant("main", "x").unwrap().is_none());
+        assert_eq!(corrupt(&store, "participants"), 1);
+    }
+
+    #[test]
+    fn a_dedup_value_of_the_wrong_length_does_not_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.insert_raw("dedup", b"wechat\0main\0k", b"abc");
+        let first = store.accept(&push("k")).unwrap();
+        assert!(matches!(first, Accepted::New(_)), "{first:?}");
+        assert_eq!(
+            store.accept(&push("k")).unwrap(),
+            Accepted::Duplicate(first.seq())
+        );
+    }
+
+    #[test]
+    fn updating_a_corrupt_message_keeps_it_aside_instead_of_deleting_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let key = Store::message_key("main", "4");
+        store.insert_raw("messages", &key, b"{\"id\":");
+        let updated = store
+            .update_message("main", "4", |m| m.played_count += 1)
+            .unwrap();
+        assert!(updated.is_none());
+        assert_eq!(
+            store.quarantined().unwrap(),
+            [("messages".to_string(), key)]
+        );
+        assert_eq!(corrupt(&store, "messages"), 1);
+    }
+
+    #[test]
+    fn a_database_that_does_not_open_is_moved_aside_and_the_store_starts_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store.put_message("main", &message("1")).unwrap();
+            store.flush().unwrap();
+        }
+        // Overwrite sled's files with garbage.
+        for entry in std::fs::read_dir(dir.path().join("db")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                std::fs::write(&path, vec![0xA5u8; 4096]).unwrap();
+            }
+        }
+        assert!(Store::open(dir.path()).is_err(), "garbage does not open");
+        let store = Store::open_or_recover(dir.path(), 1234).unwrap();
+        assert!(store.messages("main").unwrap().is_empty());
+        assert!(dir.path().join("corrupt-1234/db").is_dir(), "kept aside");
+        let notices = store.notices();
+        assert_eq!(notices.len(), 1);
+        assert!(notices[0].contains("corrupt-1234"), "{notices:?}");
+        // A good database opens without a notice.
+        drop(store);
+        assert!(Store::open_or_recover(dir.path(), 5678)
+            .unwrap()
+            .notices()
+            .is_empty());
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_naming_both_versions_and_an_older_one_is_upgraded() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store.inner.meta.insert("schema", "0").unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.meta_get("schema").unwrap().as_deref(), Some("1"));
+        store.inner.meta.insert("schema", "7").unwrap();
+        drop(store);
+        let e = Store::open(dir.path()).err().expect("refused").to_string();
+        assert!(
+            e.contains("schema version 7") && e.contains("build's 1"),
+            "{e}"
+        );
+        // Refused, not moved aside: a newer build can still read it.
+        let e = Store::open_or_recover(dir.path(), 1)
+            .err()
+            .expect("refused");
+        assert!(matches!(e, StoreError::Schema { .. }));
+        assert!(!dir.path().join("corrupt-1").exists());
     }
 }

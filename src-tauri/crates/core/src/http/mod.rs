@@ -129,6 +129,8 @@ async fn healthz(
         "audio": playback.status(),
         "inbox_pending": store.inbox_len(),
         "providers": provider_statuses(&walls),
+        // What the operator must know (a database moved aside, a full disk): no guest data.
+        "notices": store.notices(),
     }))
 }
 
@@ -153,7 +155,12 @@ async fn metrics(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        metrics.render(store.inbox_len(), store.size_on_disk(), metrics.uptime_s()),
+        metrics.render(
+            store.inbox_len(),
+            store.size_on_disk(),
+            metrics.uptime_s(),
+            &store.corrupt_counts(),
+        ),
     )
 }
 

@@ -48,6 +48,7 @@ async fn health(
         "audio": audio,
         "queue_len": state.playback.queue().len(),
         "inbox_pending": state.store.inbox_len(),
+        "notices": state.store.notices(),
         "disk": {"used_bytes": state.store.size_on_disk(), "free_bytes": free},
         "walls": walls,
     })))
