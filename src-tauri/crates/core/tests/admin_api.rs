@@ -633,6 +633,29 @@ async fn clear_qr_idle_loop_health_and_rotate() {
     assert_eq!(r.status(), 200);
 }
 
+/// A phone's nickname on the join page (a voice needs a profile first).
+async fn phone_profile(app: &TestApp, cookie: &str, token: &str) {
+    let boundary = "vw-admin-test";
+    let mut body = Vec::new();
+    for (name, value) in [("token", token), ("nickname", "Guest")] {
+        body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").bytes());
+    }
+    body.extend(format!("--{boundary}--\r\n").bytes());
+    let r = app
+        .client
+        .post(app.url("/api/join/main/profile"))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .header("cookie", cookie)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+}
+
 /// A phone's voice upload on the join page: the token, an upload id and the recording.
 async fn phone_voice(app: &TestApp, cookie: &str, token: &str, upload: &str) -> (u16, Value) {
     let boundary = "vw-admin-test";
@@ -685,6 +708,7 @@ async fn a_banned_guest_is_told_on_their_phone_and_nothing_is_accepted() {
     // the device id.
     let value = cookie.trim_start_matches("vw_device=").replace("%3D", "=");
     let device = value.rsplit_once('=').unwrap().1.to_string();
+    phone_profile(&app, &cookie, &token).await;
     let (s, body) = phone_voice(&app, &cookie, &token, "u1").await;
     assert_eq!(s, 201, "{body}");
 
