@@ -2,7 +2,8 @@
 # Install what Voicewall needs on Debian/Ubuntu, only what is missing: system packages, npm packages.
 # fonts-noto-cjk: the default wall is zh-CN; without a CJK font every Chinese string renders as boxes.
 # Usage: scripts/setup.sh [--test | --package]
-#   --test adds what the tests need: Chromium, Xvfb, PulseAudio, zbar, audio tools, the packaging tools
+#   --test adds what the tests need: Chromium, Xvfb, PulseAudio, zbar, audio tools, the packaging tools,
+#   python3-venv (Debian's python3 has no ensurepip without it; scripts/schemathesis.sh makes a venv)
 #   --package adds what scripts/package.sh needs: Node/npm for the Tauri bundler (npm @tauri-apps/cli)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +12,8 @@ RUN_PKGS=(build-essential pkg-config cmake libwebkit2gtk-4.1-dev libgtk-3-dev li
   libayatana-appindicator3-dev libsoup-3.0-dev libasound2-dev libopus-dev libopencore-amrnb-dev
   x11-xserver-utils fonts-noto-cjk)
 TEST_PKGS=(xvfb xauth imagemagick matchbox-window-manager zbar-tools pulseaudio pulseaudio-utils
-  chromium libasound2-plugins nodejs npm espeak-ng sox libsox-fmt-all procps curl webkit2gtk-driver x11-utils)
+  chromium libasound2-plugins nodejs npm espeak-ng sox libsox-fmt-all procps curl webkit2gtk-driver x11-utils
+  python3 python3-venv)
 PACKAGE_PKGS=(nodejs npm)
 
 pkgs=("${RUN_PKGS[@]}")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One command on a fresh Debian/Ubuntu machine: install what is missing, then run every check and test:
-# fmt, clippy (warnings denied), all Rust tests, the browser tests (real Chromium), the audio end-to-end
+# fmt, clippy (warnings denied), all Rust tests, schemathesis against the live API, the browser tests (real Chromium), the audio end-to-end
 # test (PulseAudio null sink), the desktop smoke test (the real window under Xvfb), the desktop end-to-end
 # test (tauri-driver + WebKitWebDriver), then the .deb: built once in the release profile, installed with
 # apt-get, the installed program run, removed.
@@ -27,6 +27,9 @@ cargo test --workspace 2>&1 | tee target/test-output/cargo-test.log
 [[ -x target/debug/voicewall ]] || cargo build -p voicewall
 
 step "fuzz corpus replay (cargo-fuzz, nightly)" && scripts/fuzz-replay.sh 2>&1 | tee target/test-output/fuzz-replay.log
+
+step "schemathesis against the OpenAPI description (live server)"
+scripts/schemathesis.sh 2>&1 | tee target/test-output/schemathesis.log
 
 step "browser tests (Chromium)"
 node --test --test-concurrency=1 tests/browser/ 2>&1 | tee target/test-output/browser-test.log

@@ -30,6 +30,7 @@ title = "内存测试"
 # 2,000 joins from one test client: lift the per-address limits (the join API's own defaults are per minute).
 messages_per_minute = 1000000
 messages_per_ip_per_minute = 1000000
+new_devices_per_ip_per_minute = 1000000
 TOML
 matchbox-window-manager -use_titlebar no >/dev/null 2>&1 &
 WM=$!

@@ -999,6 +999,9 @@ retention_days = 30     # guests' names, pictures and voices are deleted after t
 [walls.web]             # the built-in web join page: no platform account needed
 # token_rotate_s = 600
 # token_grace_s = 300
+# new_devices_per_ip_per_minute = 20   # new phones (device cookies) per client address per minute
+# max_participants = 5000              # guests per wall; the next is refused (409 wall_full_of_guests)
+# max_messages = 20000                 # messages per wall; a voice beyond is refused (409 wall_full_of_messages)
 
 # A WeChat Official Account wall:
 # [[walls]]

@@ -508,6 +508,24 @@ impl Store {
         k
     }
 
+    /// How many participants a wall has (keys only, nothing decoded): for `max_participants`.
+    pub fn count_participants(&self, wall: &str) -> usize {
+        self.inner
+            .participants
+            .scan_prefix(Self::wall_prefix(wall))
+            .keys()
+            .count()
+    }
+
+    /// How many messages a wall has (keys only, nothing decoded): for `max_messages`.
+    pub fn count_messages(&self, wall: &str) -> usize {
+        self.inner
+            .messages
+            .scan_prefix(Self::wall_prefix(wall))
+            .keys()
+            .count()
+    }
+
     pub fn message(&self, wall: &str, id: &str) -> Result<Option<Message>> {
         self.get_checked(
             "messages",

@@ -633,19 +633,43 @@ async fn clear_qr_idle_loop_health_and_rotate() {
     assert_eq!(r.status(), 200);
 }
 
+/// A phone's nickname on the join page (a voice needs a profile first).
+async fn phone_profile(app: &TestApp, cookie: &str, token: &str) {
+    let fields = [("token", token), ("nickname", "Guest")];
+    let (status, body) = phone_form(app, "profile", cookie, &fields, None).await;
+    assert_eq!(status, 201, "{body}");
+}
+
 /// A phone's voice upload on the join page: the token, an upload id and the recording.
 async fn phone_voice(app: &TestApp, cookie: &str, token: &str, upload: &str) -> (u16, Value) {
+    let fields = [("token", token), ("upload_id", upload)];
+    let audio = fixture("hello_mediarecorder.webm");
+    phone_form(app, "voice", cookie, &fields, Some(&audio)).await
+}
+
+/// A multipart POST to `/api/join/main/{endpoint}` from a phone (Chinese), with text fields and
+/// maybe an `audio` file.
+async fn phone_form(
+    app: &TestApp,
+    endpoint: &str,
+    cookie: &str,
+    fields: &[(&str, &str)],
+    audio: Option<&[u8]>,
+) -> (u16, Value) {
     let boundary = "vw-admin-test";
     let mut body = Vec::new();
-    for (name, value) in [("token", token), ("upload_id", upload)] {
+    for (name, value) in fields {
         body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").bytes());
     }
-    body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"audio\"; filename=\"v.webm\"\r\nContent-Type: audio/webm\r\n\r\n").bytes());
-    body.extend(fixture("hello_mediarecorder.webm"));
-    body.extend(format!("\r\n--{boundary}--\r\n").bytes());
+    if let Some(audio) = audio {
+        body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"audio\"; filename=\"v.webm\"\r\nContent-Type: audio/webm\r\n\r\n").bytes());
+        body.extend(audio);
+        body.extend(b"\r\n");
+    }
+    body.extend(format!("--{boundary}--\r\n").bytes());
     let r = app
         .client
-        .post(app.url("/api/join/main/voice"))
+        .post(app.url(&format!("/api/join/main/{endpoint}")))
         .header(
             "content-type",
             format!("multipart/form-data; boundary={boundary}"),
@@ -685,6 +709,7 @@ async fn a_banned_guest_is_told_on_their_phone_and_nothing_is_accepted() {
     // the device id.
     let value = cookie.trim_start_matches("vw_device=").replace("%3D", "=");
     let device = value.rsplit_once('=').unwrap().1.to_string();
+    phone_profile(&app, &cookie, &token).await;
     let (s, body) = phone_voice(&app, &cookie, &token, "u1").await;
     assert_eq!(s, 201, "{body}");
 

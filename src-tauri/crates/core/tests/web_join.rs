@@ -126,6 +126,23 @@ impl TestApp {
         set.split(';').next().unwrap().to_string()
     }
 
+    /// A phone that opened the join page and gave a nickname (a voice needs a profile).
+    async fn joined(&self, nickname: &str) -> String {
+        let cookie = self.join().await;
+        let t = self.token();
+        let r = self
+            .profile(
+                Some(&cookie),
+                &[
+                    ("token", Part::Text(&t)),
+                    ("nickname", Part::Text(nickname)),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 201, "{:#}", r.json);
+        cookie
+    }
+
     async fn post(
         &self,
         method: reqwest::Method,
@@ -695,7 +712,7 @@ async fn too_many_messages_per_participant_and_per_ip_are_refused_429() {
     let app = spawn("messages_per_minute = 2\nmessages_per_ip_per_minute = 3").await;
     let t = app.token();
     let audio = fixture("hello.ogg");
-    let one = app.join().await;
+    let one = app.joined("One").await;
     assert_eq!(app.voice(&one, &t, "a", &audio).await.status, 201);
     assert_eq!(app.voice(&one, &t, "b", &audio).await.status, 201);
     let r = app.voice(&one, &t, "c", &audio).await;
@@ -704,7 +721,7 @@ async fn too_many_messages_per_participant_and_per_ip_are_refused_429() {
     assert!((1..=60).contains(&wait), "{wait}");
 
     // A second phone on the same network: its own two, but the network allows three in all.
-    let two = app.join().await;
+    let two = app.joined("Two").await;
     assert_eq!(app.voice(&two, &t, "a", &audio).await.status, 201);
     assert_refusal(
         &app.voice(&two, &t, "b", &audio).await,
@@ -770,4 +787,100 @@ async fn https_with_a_generated_self_signed_certificate() {
     let plain = app.addr.replacen("https://", "http://", 1);
     let r = app.client.get(format!("{plain}/healthz")).send().await;
     assert!(r.map(|r| !r.status().is_success()).unwrap_or(true));
+}
+
+#[tokio::test]
+async fn a_voice_before_a_profile_is_refused_409_with_a_clear_message() {
+    let app = spawn("").await;
+    let t = app.token();
+    let cookie = app.join().await;
+    let audio = fixture("hello.ogg");
+    let r = app.voice(&cookie, &t, "early", &audio).await;
+    assert_refusal(&r, 409, "profile_required");
+    assert!(
+        r.json["message"].as_str().unwrap().contains("nickname"),
+        "{:#}",
+        r.json
+    );
+    assert_eq!(app.state.store.inbox_len(), 0, "nothing accepted");
+    let r = app
+        .profile(
+            Some(&cookie),
+            &[("token", Part::Text(&t)), ("nickname", Part::Text("Ada"))],
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    assert_eq!(app.voice(&cookie, &t, "after", &audio).await.status, 201);
+}
+
+#[tokio::test]
+async fn new_device_cookies_per_client_per_minute_are_capped_429() {
+    let app = spawn("new_devices_per_ip_per_minute = 2").await;
+    let t = app.token();
+    app.join().await;
+    app.join().await;
+    // The third new phone from this address: the page says to wait, and no cookie is minted.
+    let r = app
+        .client
+        .get(app.url(&format!("/join/main?t={t}")))
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().get("set-cookie").is_none());
+    assert!(r.text().await.unwrap().contains("Too many new phones"));
+    // Nor through the profile API without a cookie.
+    let r = app
+        .profile(
+            None,
+            &[("token", Part::Text(&t)), ("nickname", Part::Text("Eve"))],
+        )
+        .await;
+    assert_refusal(&r, 429, "too_many_new_devices");
+    assert!(r.set_cookie.is_none());
+    assert!(r.headers.contains_key("retry-after"));
+}
+
+#[tokio::test]
+async fn guests_per_wall_are_capped_409_and_a_guest_already_in_still_edits() {
+    let app = spawn("max_participants = 1").await;
+    let t = app.token();
+    let first = app.joined("First").await;
+    let second = app.join().await;
+    let r = app
+        .profile(
+            Some(&second),
+            &[
+                ("token", Part::Text(&t)),
+                ("nickname", Part::Text("Second")),
+            ],
+        )
+        .await;
+    assert_refusal(&r, 409, "wall_full_of_guests");
+    let r = app
+        .profile(
+            Some(&first),
+            &[
+                ("token", Part::Text(&t)),
+                ("nickname", Part::Text("First again")),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:#}", r.json);
+}
+
+#[tokio::test]
+async fn messages_per_wall_are_capped_409() {
+    let app = spawn("max_messages = 1").await;
+    let t = app.token();
+    let cookie = app.joined("Ada").await;
+    let audio = fixture("hello.ogg");
+    assert_eq!(app.voice(&cookie, &t, "one", &audio).await.status, 201);
+    app.wait(30, |s| {
+        s["messages"].as_array().is_some_and(|m| m.len() == 1)
+    })
+    .await;
+    let r = app.voice(&cookie, &t, "two", &audio).await;
+    assert_refusal(&r, 409, "wall_full_of_messages");
 }

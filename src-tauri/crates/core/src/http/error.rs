@@ -78,6 +78,47 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Every refusal is `{code, message}`: axum's own answers (a JSON or path the extractor rejects,
+/// a method the route does not have, a path no route has) come as plain text or empty; they are
+/// rewritten here, for every route (a layer of the router).
+pub async fn json_refusals(response: Response) -> Response {
+    let status = response.status();
+    let plain = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_none_or(|t| t.as_bytes().starts_with(b"text/plain"));
+    if !(status.is_client_error() || status.is_server_error()) || !plain {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let code = match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "unprocessable",
+        _ if status.is_server_error() => "internal",
+        _ => "refused",
+    };
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("refused").to_string()
+    } else {
+        text
+    };
+    let mut rewritten = ApiError::new(status, code, message).into_response();
+    for (name, value) in parts.headers.iter() {
+        if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+            rewritten.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    rewritten
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,5 +133,24 @@ mod tests {
         let r = ApiError::internal("secret detail").into_response();
         let body = axum::body::to_bytes(r.into_body(), 1024).await.unwrap();
         assert!(!String::from_utf8_lossy(&body).contains("secret detail"));
+    }
+
+    #[tokio::test]
+    async fn axum_rejections_become_code_and_message() {
+        let plain = (StatusCode::UNPROCESSABLE_ENTITY, "Failed to deserialize").into_response();
+        let r = json_refusals(plain).await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let body = axum::body::to_bytes(r.into_body(), 1024).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["code"], "unprocessable");
+        assert_eq!(v["message"], "Failed to deserialize");
+        let empty = StatusCode::METHOD_NOT_ALLOWED.into_response();
+        let body = axum::body::to_bytes(json_refusals(empty).await.into_body(), 1024)
+            .await
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["code"], "method_not_allowed");
+        let ok = (StatusCode::OK, "fine").into_response();
+        assert_eq!(json_refusals(ok).await.status(), StatusCode::OK);
     }
 }

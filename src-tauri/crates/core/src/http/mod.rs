@@ -3,6 +3,7 @@
 //! adds its own routes (webhooks, join flow) through `WallProvider::routes`.
 //!
 //! - `error` — `ApiError`, the `{code, message}` answer of every refusal;
+//! - `openapi` — `GET /api/openapi.json`, the API's description, checked against these routes;
 //! - `access` — who may call what (`Operator`, `Display`);
 //! - `client_ip` — the client's address as an extractor (`[server] trusted_proxies`).
 //!
@@ -15,6 +16,7 @@ pub mod admin;
 pub mod client_ip;
 pub mod error;
 pub mod setup;
+pub mod openapi;
 pub mod sse;
 pub mod state;
 
@@ -60,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(index))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .route("/api/openapi.json", get(openapi::document))
         .route("/wall/{id}", get(wall_page))
         .route("/api/walls/{id}", get(wall_state))
         .route("/api/walls/{id}/events", get(wall_events))
@@ -86,6 +89,7 @@ pub fn router(state: AppState) -> Router {
         .fold(shared, |router, wall| {
             router.merge(wall.provider.clone().routes())
         })
+        .layer(axum::middleware::map_response(error::json_refusals))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         // Outermost: every route (the providers' too) and the trace span see them.
         .layer(Extension(gate))

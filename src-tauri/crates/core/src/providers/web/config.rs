@@ -25,6 +25,15 @@ pub struct WebConfig {
     pub messages_per_minute: u32,
     #[serde(default = "default_per_ip_minute")]
     pub messages_per_ip_per_minute: u32,
+    /// New phones (device cookies minted) per client address per minute.
+    #[serde(default = "default_new_devices_per_ip")]
+    pub new_devices_per_ip_per_minute: u32,
+    /// The most guests who may join this wall; the next one is refused.
+    #[serde(default = "default_max_participants")]
+    pub max_participants: usize,
+    /// The most messages this wall keeps; a voice beyond it is refused.
+    #[serde(default = "default_max_messages")]
+    pub max_messages: usize,
 }
 
 impl Default for WebConfig {
@@ -38,6 +47,9 @@ impl Default for WebConfig {
             audio_max_duration_s: default_web_duration(),
             messages_per_minute: default_per_minute(),
             messages_per_ip_per_minute: default_per_ip_minute(),
+            new_devices_per_ip_per_minute: default_new_devices_per_ip(),
+            max_participants: default_max_participants(),
+            max_messages: default_max_messages(),
         }
     }
 }
@@ -65,4 +77,13 @@ fn default_per_minute() -> u32 {
 }
 fn default_per_ip_minute() -> u32 {
     30
+}
+fn default_new_devices_per_ip() -> u32 {
+    20
+}
+fn default_max_participants() -> usize {
+    5_000
+}
+fn default_max_messages() -> usize {
+    20_000
 }

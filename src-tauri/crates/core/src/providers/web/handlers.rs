@@ -89,6 +89,10 @@ pub fn join_page(site: &JoinSite, request: Request) -> Response {
         HeaderValue::from_static("no-referrer"),
     );
     if new_device {
+        if let Err(refusal) = site.mint_device(&request) {
+            let title = lang.pick("Please wait a moment", "请稍候");
+            return ui::notice_page(refusal.status(), lang, title, &refusal.message(lang));
+        }
         let device = crate::random::token(20);
         h.append(header::SET_COOKIE, site.cookies.set_cookie(&device));
     }
@@ -175,10 +179,22 @@ async fn post_profile(
 
     let (device, new_device) = match site.cookies.device_of(&headers) {
         Some(d) => (d, false),
-        None => (crate::random::token(20), true),
+        None => {
+            if let Err(r) = site.mint_device_for(ip) {
+                return Ok(refuse_with_retry(r, lang));
+            }
+            (crate::random::token(20), true)
+        }
     };
     let pid = participant_id(Provider::Web, &device);
     let existing = site.board.participant(&site.wall, &pid)?;
+    if existing.is_none() && site.store.count_participants(&site.wall) >= cfg.max_participants {
+        tracing::info!(
+            max = cfg.max_participants,
+            "a guest refused: the wall is full"
+        );
+        return Err(refuse(Refusal::WallFullOfGuests));
+    }
     // Is the current avatar the generated one? Then it follows the (maybe new) name.
     let has_generated = match &existing {
         Some(p) => site
@@ -280,6 +296,17 @@ async fn post_voice(
     {
         return Err(refuse(Refusal::Banned));
     }
+    // A voice needs a face and a name on the wall: the guest's profile comes first.
+    let participant = site
+        .board
+        .participant(&site.wall, &participant_id(Provider::Web, &device))?;
+    if !participant.is_some_and(|p| p.has_profile) {
+        return Err(refuse(Refusal::ProfileRequired));
+    }
+    if site.store.count_messages(&site.wall) >= cfg.max_messages {
+        tracing::info!(max = cfg.max_messages, "a voice refused: the wall is full");
+        return Err(refuse(Refusal::WallFullOfMessages));
+    }
 
     let now = site.clock.now_ms();
     let (ip_key, device_key) = (format!("ip:{ip}"), format!("dev:{device}"));
@@ -370,6 +397,14 @@ async fn post_voice(
         })),
     )
         .into_response())
+}
+
+/// A refusal with `Retry-After` when it has one.
+fn refuse_with_retry(r: Refusal, lang: crate::lang::Lang) -> Response {
+    match r {
+        Refusal::TooManyNewDevices(s) => too_fast(r.to_error(lang), s),
+        _ => r.to_error(lang).into_response(),
+    }
 }
 
 /// `GET /api/join/{w}/me`: this phone's participant and its messages (404 before it joined). With a

@@ -27,6 +27,14 @@ pub enum Refusal {
     BadForm,
     /// The operator banned this guest from the wall.
     Banned,
+    /// A voice before the guest gave a nickname (`[walls.web]` needs a profile first).
+    ProfileRequired,
+    /// Too many new phones from this network in the last minute.
+    TooManyNewDevices(u64),
+    /// The wall has `max_participants` guests.
+    WallFullOfGuests,
+    /// The wall has `max_messages` messages.
+    WallFullOfMessages,
 }
 
 fn mb(bytes: usize) -> String {
@@ -43,12 +51,13 @@ impl Refusal {
         use Refusal::*;
         match self {
             TokenMissing | TokenInvalid | NoDevice | Banned => StatusCode::FORBIDDEN,
+            ProfileRequired | WallFullOfGuests | WallFullOfMessages => StatusCode::CONFLICT,
             TokenExpired => StatusCode::GONE,
             NicknameRequired | AudioMissing | BadForm => StatusCode::BAD_REQUEST,
             NicknameTooLong(_) | AudioTooLong(_) | AudioCorrupt => StatusCode::UNPROCESSABLE_ENTITY,
             AvatarTooLarge(_) | AudioTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             NotAnImage | NotAudio => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            TooFast(_) | TooFastNetwork(_) => StatusCode::TOO_MANY_REQUESTS,
+            TooFast(_) | TooFastNetwork(_) | TooManyNewDevices(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -72,6 +81,10 @@ impl Refusal {
             TooFastNetwork(_) => "too_many_from_network",
             BadForm => "bad_form",
             Banned => "banned",
+            ProfileRequired => "profile_required",
+            TooManyNewDevices(_) => "too_many_new_devices",
+            WallFullOfGuests => "wall_full_of_guests",
+            WallFullOfMessages => "wall_full_of_messages",
         }
     }
 
@@ -160,6 +173,28 @@ impl Refusal {
                     "主办方已停止你在本墙上的发言，你的消息不会再被展示或播放。",
                 )
                 .into(),
+            ProfileRequired => lang
+                .pick(
+                    "Enter your nickname first, then send your voice.",
+                    "请先填写昵称，再发送语音。",
+                )
+                .into(),
+            TooManyNewDevices(s) => match lang {
+                Lang::En => format!("Too many new phones joined from this network. Try again in {s} seconds."),
+                Lang::Zh => format!("这个网络新加入的手机太多了，请 {s} 秒后再试。"),
+            },
+            WallFullOfGuests => lang
+                .pick(
+                    "This wall is full: no more guests can join.",
+                    "本墙人数已满，无法再加入。",
+                )
+                .into(),
+            WallFullOfMessages => lang
+                .pick(
+                    "This wall is full: it takes no more messages.",
+                    "本墙消息已满，无法再发送。",
+                )
+                .into(),
         }
     }
 
@@ -208,6 +243,10 @@ mod tests {
             TooFastNetwork(5),
             BadForm,
             Banned,
+            ProfileRequired,
+            TooManyNewDevices(5),
+            WallFullOfGuests,
+            WallFullOfMessages,
         ] {
             assert!(r.status().is_client_error(), "{r:?}");
             assert_ne!(r.message(Lang::En), r.message(Lang::Zh), "{r:?}");

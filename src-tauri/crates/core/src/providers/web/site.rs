@@ -107,6 +107,24 @@ impl JoinSite {
         Lang::from_headers(headers, &self.locale)
     }
 
+    /// Take one of the `new_devices_per_ip_per_minute` for the request's client before a device
+    /// cookie is minted for it.
+    pub fn mint_device(&self, request: &axum::extract::Request) -> Result<(), Refusal> {
+        let ip = crate::http::client_ip::client_of(request.extensions(), request.headers());
+        self.mint_device_for(ip)
+    }
+
+    /// [`Self::mint_device`] for a known client address.
+    pub fn mint_device_for(&self, ip: std::net::IpAddr) -> Result<(), Refusal> {
+        let limit = self.config.new_devices_per_ip_per_minute;
+        self.rate
+            .try_take(&format!("new-device:{ip}"), limit, self.clock.now_ms())
+            .map_err(|wait_s| {
+                tracing::info!(%ip, limit, "no new device cookie: too many from this client");
+                Refusal::TooManyNewDevices(wait_s)
+            })
+    }
+
     /// Why a request's token does not admit it, if it does not.
     pub fn token_refusal(&self, token: Option<&str>) -> Result<(), Refusal> {
         match token.filter(|t| !t.is_empty()) {

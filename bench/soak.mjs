@@ -1,0 +1,183 @@
+// Soak of the real server (issue 18; a bench, not a CI test): `voicewall serve` (target/debug/voicewall
+// or $VOICEWALL_BIN) with the null audio output and two walls — "tg", a Telegram wall taking signed
+// text updates at --pushes per second, and "main", the web join page taking --uploads voice uploads per
+// second from a few joined phones (the voices queue and play on the null output). Every 10 s it samples
+// the server's RSS, open files (/proc/PID/fd), the sled directory's size, and the event-stream lag (a
+// push's send time, carried in its text, to its `message_added` on /api/walls/tg/events). At the end:
+// growth after warm-up (the first --warmup seconds) and the worst lag, per window and overall.
+//
+//   node bench/soak.mjs [--minutes 10] [--pushes 50] [--uploads 2] [--warmup 60] [--phones 20]
+//
+// Figures, never pass/fail. Print `uptime` beside them: the machine is shared.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '../tests/browser/server.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const BIN = process.env.VOICEWALL_BIN || path.join(ROOT, 'target', 'debug', 'voicewall');
+const argv = process.argv.slice(2);
+const arg = (name, def) => { const i = argv.indexOf(`--${name}`); return i >= 0 ? +argv[i + 1] : def; };
+const minutes = arg('minutes', 10), pushRate = arg('pushes', 50), uploadRate = arg('uploads', 2);
+const warmupS = arg('warmup', 60), phones = arg('phones', 20);
+const TOKEN = 'soak-admin-token', SECRET = 'soak-secret-token';
+const AUDIO = fs.readFileSync(path.join(ROOT, 'tests/fixtures/audio/hello.ogg'));
+
+const port = await freePort();
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'voicewall-soak-'));
+const dataDir = path.join(dir, 'data');
+fs.writeFileSync(path.join(dir, 'voicewall.toml'), `[server]
+listen = "127.0.0.1:${port}"
+public_url = "http://127.0.0.1:${port}"
+[storage]
+data_dir = "${dataDir}"
+[audio]
+output = "null"
+gap_ms = 100
+[admin]
+token = "${TOKEN}"
+[[walls]]
+id = "main"
+title = "soak"
+locale = "en"
+[walls.web]
+messages_per_minute = 1000000
+messages_per_ip_per_minute = 1000000
+new_devices_per_ip_per_minute = 1000000
+max_messages = 100000000
+[[walls]]
+id = "tg"
+title = "soak telegram"
+locale = "en"
+[walls.telegram]
+bot_token = "123456:soak"
+bot_username = "soak_bot"
+secret_token = "${SECRET}"
+api_base = "http://127.0.0.1:9"
+`);
+const log = fs.openSync(path.join(dir, 'server.log'), 'a');
+const proc = spawn(BIN, ['serve', '--config', path.join(dir, 'voicewall.toml')], { stdio: ['ignore', log, log], env: { ...process.env, RUST_LOG: 'warn' } });
+const url = `http://127.0.0.1:${port}`;
+const auth = { authorization: `Bearer ${TOKEN}` };
+const stop = () => { try { proc.kill('SIGTERM'); } catch (_) { /* gone */ } };
+process.on('exit', stop);
+for (let i = 0; ; i++) {
+  try { if ((await fetch(`${url}/healthz`)).ok) break; } catch (_) { /* not up yet */ }
+  if (i > 600) throw new Error(`the server did not start: see ${dir}/server.log`);
+  await new Promise((r) => setTimeout(r, 100));
+}
+
+// Phones: join page (device cookie), then a profile.
+const state = await (await fetch(`${url}/api/walls/main`, { headers: auth })).json();
+const joinUrl = new URL(state.join.url);
+const joinToken = joinUrl.searchParams.get('t');
+const guests = [];
+for (let i = 0; i < phones; i++) {
+  const page = await fetch(`${url}${joinUrl.pathname}${joinUrl.search}`);
+  const cookie = page.headers.get('set-cookie').split(';')[0];
+  const form = new FormData();
+  form.append('token', joinToken);
+  form.append('nickname', `Soak ${i}`);
+  const r = await fetch(`${url}/api/join/main/profile`, { method: 'POST', body: form, headers: { cookie } });
+  if (!r.ok) throw new Error(`profile ${i}: ${r.status} ${await r.text()}`);
+  guests.push(cookie);
+}
+
+// Event-stream lag: each pushed text carries its send time.
+let windowLag = 0, worstLag = 0, seen = 0;
+const lagWindows = [];
+(async () => {
+  const r = await fetch(`${url}/api/walls/tg/events`, { headers: auth });
+  const reader = r.body.getReader();
+  const dec = new TextDecoder();
+  let buf = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buf += dec.decode(value, { stream: true });
+    let cut;
+    while ((cut = buf.indexOf('\n\n')) >= 0) {
+      const ev = buf.slice(0, cut); buf = buf.slice(cut + 2);
+      if (!ev.includes('event: message_added')) continue;
+      const m = /soak@(\d+)/.exec(ev);
+      if (!m) continue;
+      const lag = Date.now() - +m[1];
+      seen++;
+      windowLag = Math.max(windowLag, lag); worstLag = Math.max(worstLag, lag);
+    }
+  }
+})().catch((e) => console.error('event stream:', e.message));
+
+// Load.
+let updateId = 1, sent = 0, failed = 0, uploads = 0, uploadFailed = 0;
+const statuses = {};
+async function push() {
+  const id = updateId++;
+  const user = 1000 + (id % 500);
+  const body = { update_id: id, message: { message_id: id, date: Math.floor(Date.now() / 1000), chat: { id: user, type: 'private' }, from: { id: user, is_bot: false, first_name: `P${user}` }, text: `soak@${Date.now()} #${id}` } };
+  try {
+    const r = await fetch(`${url}/webhook/telegram/tg`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json', 'x-telegram-bot-api-secret-token': SECRET } });
+    await r.arrayBuffer();
+    statuses[r.status] = (statuses[r.status] || 0) + 1;
+    if (r.ok) sent++; else failed++;
+  } catch (_) { failed++; }
+}
+let uploadN = 0;
+async function upload() {
+  const n = uploadN++;
+  const form = new FormData();
+  form.append('token', joinToken);
+  form.append('upload_id', `soak-${n}`);
+  form.append('audio', new Blob([AUDIO]), 'hello.ogg');
+  try {
+    const r = await fetch(`${url}/api/join/main/voice`, { method: 'POST', body: form, headers: { cookie: guests[n % guests.length] } });
+    await r.arrayBuffer();
+    statuses[`upload ${r.status}`] = (statuses[`upload ${r.status}`] || 0) + 1;
+    if (r.ok) uploads++; else uploadFailed++;
+  } catch (_) { uploadFailed++; }
+}
+const tickMs = 100;
+let pushDebt = 0, uploadDebt = 0;
+const ticker = setInterval(() => {
+  pushDebt += pushRate * tickMs / 1000; uploadDebt += uploadRate * tickMs / 1000;
+  for (; pushDebt >= 1; pushDebt--) push();
+  for (; uploadDebt >= 1; uploadDebt--) upload();
+}, tickMs);
+
+// Samples.
+const dirBytes = (d) => { let n = 0; for (const e of fs.readdirSync(d, { withFileTypes: true })) { const p = path.join(d, e.name); n += e.isDirectory() ? dirBytes(p) : fs.statSync(p).size; } return n; };
+const rssKiB = () => +/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${proc.pid}/status`, 'utf8'))[1];
+const fds = () => fs.readdirSync(`/proc/${proc.pid}/fd`).length;
+const samples = [];
+const start = Date.now();
+const mib = (k) => (k / 1024).toFixed(1);
+console.log(`soak: ${minutes} min, ${pushRate} pushes/s + ${uploadRate} uploads/s, server pid ${proc.pid}, data ${dataDir}`);
+console.log('   t_s  rss_MiB  fds  sled_MiB  pushes_ok  uploads_ok  failed  events  max_lag_ms  load');
+await new Promise((resolve) => {
+  const sampler = setInterval(() => {
+    const t = Math.round((Date.now() - start) / 1000);
+    const s = { t, rss: rssKiB(), fds: fds(), sled: dirBytes(dataDir), lag: windowLag };
+    samples.push(s); lagWindows.push(windowLag); windowLag = 0;
+    const load = os.loadavg().map((x) => x.toFixed(1)).join(' ');
+    console.log(`${String(t).padStart(6)}  ${mib(s.rss).padStart(7)}  ${String(s.fds).padStart(3)}  ${(s.sled / 1048576).toFixed(1).padStart(8)}  ${String(sent).padStart(9)}  ${String(uploads).padStart(10)}  ${String(failed + uploadFailed).padStart(6)}  ${String(seen).padStart(6)}  ${String(s.lag).padStart(10)}  ${load}`);
+    if (Date.now() - start >= minutes * 60_000) { clearInterval(sampler); resolve(); }
+  }, 10_000);
+});
+clearInterval(ticker);
+
+const warm = samples.find((s) => s.t >= warmupS) || samples[0];
+const last = samples[samples.length - 1];
+const pct = (a, b) => `${(((b - a) / a) * 100).toFixed(1)} %`;
+const half = Math.floor(lagWindows.length / 2);
+const maxOf = (a) => a.reduce((m, x) => Math.max(m, x), 0);
+console.log(`\nafter warm-up (t=${warm.t} s → ${last.t} s):`);
+console.log(`  RSS ${mib(warm.rss)} → ${mib(last.rss)} MiB (${pct(warm.rss, last.rss)}); peak ${mib(maxOf(samples.map((s) => s.rss)))} MiB`);
+console.log(`  open files ${warm.fds} → ${last.fds}`);
+console.log(`  sled ${(warm.sled / 1048576).toFixed(1)} → ${(last.sled / 1048576).toFixed(1)} MiB`);
+console.log(`  event lag: worst ${worstLag} ms; worst per half: first ${maxOf(lagWindows.slice(0, half))} ms, second ${maxOf(lagWindows.slice(half))} ms`);
+console.log(`  pushes ok ${sent}, uploads ok ${uploads}, failed ${failed + uploadFailed}, message_added seen ${seen}; statuses ${JSON.stringify(statuses)}`);
+console.log(`  load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}; server log ${dir}/server.log`);
+stop();
+process.exit(0);
