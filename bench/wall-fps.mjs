@@ -50,6 +50,27 @@ function imagesLoaded() {
 }
 
 /**
+ * Renderer CPU while measuring (Chrome DevTools Protocol Performance metrics): the renderer process's CPU
+ * seconds and its main thread's busy time per wall-clock second. Unlike fps these barely depend on how
+ * many other builds share the cores, so before/after compare even at a high load average.
+ */
+async function cpuProbe(page) {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Performance.enable');
+  const read = async () => Object.fromEntries((await cdp.send('Performance.getMetrics')).metrics.map((m) => [m.name, m.value]));
+  const a = await read();
+  const t0 = Date.now();
+  return async () => {
+    const b = await read();
+    const secs = (Date.now() - t0) / 1000;
+    const per = (k) => (b[k] != null && a[k] != null ? (b[k] - a[k]) / secs : NaN);
+    return { process: per('ProcessTime'), main: per('TaskDuration'), script: per('ScriptDuration'), layout: per('LayoutDuration') + per('RecalcStyleDuration') };
+  };
+}
+const pct = (x) => (Number.isFinite(x) ? `${Math.round(x * 100)}%` : 'n/a');
+const cpuText = (c) => `renderer CPU ${pct(c.process)} of a core (main thread busy ${pct(c.main)}: script ${pct(c.script)}, style+layout ${pct(c.layout)})`;
+
+/**
  * The idle reference: a blank page in the same browser, measured the same way — what the machine gives a
  * page that draws nothing. (Not the empty wall: the idle wall animates its ambient blobs and QR card, and
  * in software compositing that costs more than a 5,000-person wall.)
@@ -59,9 +80,11 @@ async function reference(browser) {
   await page.setContent('<!doctype html><html><body style="background:#0a0e1a"></body></html>');
   await page.waitForTimeout(500);
   const loadBefore = load();
+  const cpu = await cpuProbe(page);
   const st = await measureFps(page, seconds * 1000);
+  const c = await cpu();
   await page.context().close();
-  return { st, loadBefore, loadAfter: load() };
+  return { st, cpu: c, loadBefore, loadAfter: load() };
 }
 
 async function scenario(browser, participants) {
@@ -82,13 +105,15 @@ async function scenario(browser, participants) {
     const stopJoins = srv.startJoins(joinsPerSec);
     await page.waitForTimeout(500);
     const loadBefore = load();
+    const cpu = await cpuProbe(page);
     const st = await measureFps(page, seconds * 1000);
+    const c = await cpu();
     stopJoins();
     const w = await page.evaluate(() => ({ participants: window.__wall.participants, cell: window.__wall.layout.cell, room: !!window.__wall.layout.room, spotlight: !!window.__wall.spotlight }));
     srv.state.playback = null;
     void playing;
     await page.context().close();
-    return { participants, loadMs, st, w, loadBefore, loadAfter: load() };
+    return { participants, loadMs, st, cpu: c, w, loadBefore, loadAfter: load() };
   } finally {
     await srv.close();
   }
@@ -103,14 +128,14 @@ for (let run = 1; run <= runs; run++) {
     if (withReference) {
       const x = await reference(browser);
       refs.push(x);
-      console.log(`  run ${run} · idle reference (blank page): median ${r1(x.st.medianFps)} fps, p5 ${r1(x.st.p5Fps)} fps, mean ${r1(x.st.meanFps)}, worst frame ${r1(x.st.maxFrameMs)} ms | load avg ${x.loadBefore} → ${x.loadAfter}`);
+      console.log(`  run ${run} · idle reference (blank page): median ${r1(x.st.medianFps)} fps, p5 ${r1(x.st.p5Fps)} fps, mean ${r1(x.st.meanFps)}, worst frame ${r1(x.st.maxFrameMs)} ms | ${cpuText(x.cpu)} | load avg ${x.loadBefore} → ${x.loadAfter}`);
     }
     for (const n of sizes) {
       const x = await scenario(browser, n);
       results.get(n).push(x);
       console.log(`  run ${run} · ${n} people: median ${r1(x.st.medianFps)} fps, p5 ${r1(x.st.p5Fps)} fps, mean ${r1(x.st.meanFps)}, worst frame ${r1(x.st.maxFrameMs)} ms, ${x.st.frames} frames in ${seconds} s`
         + ` | loaded+settled in ${x.loadMs} ms, ${x.w.participants} at end, cell ${r1(x.w.cell)}px${x.w.room ? ' (big-room mosaic)' : ''}, spotlight=${x.w.spotlight}`
-        + ` | load avg ${x.loadBefore} → ${x.loadAfter}`);
+        + ` | ${cpuText(x.cpu)} | load avg ${x.loadBefore} → ${x.loadAfter}`);
     }
   } finally {
     await browser.close();
