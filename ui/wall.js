@@ -77,7 +77,7 @@
     for (let i = 0; i < str.length; i++) { h ^= str.charCodeAt(i); h = Math.imul(h, 16777619); }
     return h >>> 0;
   }
-  const { colourFor, initials, safeUrl, fillFace } = window.VoicewallGrid;
+  const { safeUrl, fillFace } = window.VoicewallGrid;
   function fmtDur(ms) {
     const s = Math.max(0, Math.round((ms || 0) / 1000));
     return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
