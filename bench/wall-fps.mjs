@@ -3,12 +3,15 @@
 //
 //   node bench/wall-fps.mjs [--participants 2000,5000] [--runs 1] [--seconds 10] [--joins 10]
 //                           [--width 1920 --height 1080] [--thumbs] [--avatars jpeg|png] [--faces 500]
-//                           [--uncapped] [--strict]
+//                           [--uncapped] [--strict] [--no-reference]
 //
 //   --thumbs     the fake server also offers a 64 px `thumb_url` per person (the contract asked of the server)
 //   --avatars png  the old generated 96 px PNGs instead of the JPEG set (for comparison only)
 //   --uncapped   adds --disable-gpu-vsync --disable-frame-rate-limit (shows headroom above 60 fps)
 //   --strict     exit 1 when a scenario misses its target (median/p5: 2,000 → 58/45, 5,000 → 50/40)
+//   --no-reference  skip the idle reference: by default each run first measures a blank page in the same
+//                browser; 8 builders share 2 cores, so a crowd's figures only mean something next to what
+//                the same machine gives a page that draws nothing
 //
 // The avatar set (bench/avatars.mjs: --faces distinct face-like JPEGs drawn with ImageMagick, cached under
 // target/bench/avatars/) is served at one URL per person, so the browser fetches and decodes one JPEG per
@@ -17,7 +20,7 @@
 // with each run: the figures are only comparable at similar load.
 import os from 'node:os';
 import { startFakeServer } from '../tests/browser/fake-server.mjs';
-import { launchChromium, newPage, openWall, waitFor, waitForSettled, fpsStats } from '../tests/browser/lib.mjs';
+import { launchChromium, newPage, openWall, waitFor, waitForSettled, measureFps } from '../tests/browser/lib.mjs';
 import { ensureAvatarSet } from './avatars.mjs';
 
 const argv = process.argv.slice(2);
@@ -46,6 +49,44 @@ function imagesLoaded() {
   return [...document.querySelectorAll('#grid .face img')].every((i) => i.complete);
 }
 
+/**
+ * Renderer CPU while measuring (Chrome DevTools Protocol Performance metrics): the renderer process's CPU
+ * seconds and its main thread's busy time per wall-clock second. Unlike fps these barely depend on how
+ * many other builds share the cores, so before/after compare even at a high load average.
+ */
+async function cpuProbe(page) {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Performance.enable');
+  const read = async () => Object.fromEntries((await cdp.send('Performance.getMetrics')).metrics.map((m) => [m.name, m.value]));
+  const a = await read();
+  const t0 = Date.now();
+  return async () => {
+    const b = await read();
+    const secs = (Date.now() - t0) / 1000;
+    const per = (k) => (b[k] != null && a[k] != null ? (b[k] - a[k]) / secs : NaN);
+    return { process: per('ProcessTime'), main: per('TaskDuration'), script: per('ScriptDuration'), layout: per('LayoutDuration') + per('RecalcStyleDuration') };
+  };
+}
+const pct = (x) => (Number.isFinite(x) ? `${Math.round(x * 100)}%` : 'n/a');
+const cpuText = (c) => `renderer CPU ${pct(c.process)} of a core (main thread busy ${pct(c.main)}: script ${pct(c.script)}, style+layout ${pct(c.layout)})`;
+
+/**
+ * The idle reference: a blank page in the same browser, measured the same way — what the machine gives a
+ * page that draws nothing. (Not the empty wall: the idle wall animates its ambient blobs and QR card, and
+ * in software compositing that costs more than a 5,000-person wall.)
+ */
+async function reference(browser) {
+  const page = await newPage(browser, { width, height });
+  await page.setContent('<!doctype html><html><body style="background:#0a0e1a"></body></html>');
+  await page.waitForTimeout(500);
+  const loadBefore = load();
+  const cpu = await cpuProbe(page);
+  const st = await measureFps(page, seconds * 1000);
+  const c = await cpu();
+  await page.context().close();
+  return { st, cpu: c, loadBefore, loadAfter: load() };
+}
+
 async function scenario(browser, participants) {
   const srv = await startFakeServer({ participants, locale: 'zh-CN', avatarSet, thumbs, brokenAvatarEvery: 0 });
   try {
@@ -64,33 +105,37 @@ async function scenario(browser, participants) {
     const stopJoins = srv.startJoins(joinsPerSec);
     await page.waitForTimeout(500);
     const loadBefore = load();
-    const deltas = await page.evaluate((dur) => new Promise((resolve) => {
-      const out = []; let last = 0; const t0 = performance.now();
-      const f = (t) => { if (last) out.push(t - last); last = t; if (t - t0 < dur) requestAnimationFrame(f); else resolve(out); };
-      requestAnimationFrame(f);
-    }), seconds * 1000);
+    const cpu = await cpuProbe(page);
+    const st = await measureFps(page, seconds * 1000);
+    const c = await cpu();
     stopJoins();
-    const st = fpsStats(deltas);
     const w = await page.evaluate(() => ({ participants: window.__wall.participants, cell: window.__wall.layout.cell, room: !!window.__wall.layout.room, spotlight: !!window.__wall.spotlight }));
     srv.state.playback = null;
     void playing;
     await page.context().close();
-    return { participants, loadMs, st, w, loadBefore, loadAfter: load() };
+    return { participants, loadMs, st, cpu: c, w, loadBefore, loadAfter: load() };
   } finally {
     await srv.close();
   }
 }
 
 const results = new Map(sizes.map((n) => [n, []]));
+const refs = [];
+const withReference = !argv.includes('--no-reference');
 for (let run = 1; run <= runs; run++) {
   const browser = await launchChromium({ extraArgs: uncapped ? ['--disable-gpu-vsync', '--disable-frame-rate-limit'] : [] });
   try {
+    if (withReference) {
+      const x = await reference(browser);
+      refs.push(x);
+      console.log(`  run ${run} · idle reference (blank page): median ${r1(x.st.medianFps)} fps, p5 ${r1(x.st.p5Fps)} fps, mean ${r1(x.st.meanFps)}, worst frame ${r1(x.st.maxFrameMs)} ms | ${cpuText(x.cpu)} | load avg ${x.loadBefore} → ${x.loadAfter}`);
+    }
     for (const n of sizes) {
       const x = await scenario(browser, n);
       results.get(n).push(x);
       console.log(`  run ${run} · ${n} people: median ${r1(x.st.medianFps)} fps, p5 ${r1(x.st.p5Fps)} fps, mean ${r1(x.st.meanFps)}, worst frame ${r1(x.st.maxFrameMs)} ms, ${x.st.frames} frames in ${seconds} s`
         + ` | loaded+settled in ${x.loadMs} ms, ${x.w.participants} at end, cell ${r1(x.w.cell)}px${x.w.room ? ' (big-room mosaic)' : ''}, spotlight=${x.w.spotlight}`
-        + ` | load avg ${x.loadBefore} → ${x.loadAfter}`);
+        + ` | ${cpuText(x.cpu)} | load avg ${x.loadBefore} → ${x.loadAfter}`);
     }
   } finally {
     await browser.close();
@@ -99,6 +144,10 @@ for (let run = 1; run <= runs; run++) {
 
 let missed = 0;
 console.log(`summary (${joinsPerSec} joins/s, voice message playing, ${seconds} s per run):`);
+if (refs.length) {
+  const mid = (a) => [...a].sort((x, y) => x - y)[Math.floor((a.length - 1) / 2)];
+  console.log(`  idle reference: median fps ${r1(mid(refs.map((x) => x.st.medianFps)))}, p5 fps ${r1(mid(refs.map((x) => x.st.p5Fps)))}, load avg ${refs.map((x) => x.loadBefore.split(' ')[0]).join(', ')}`);
+}
 for (const [n, xs] of results) {
   const med = xs.map((x) => x.st.medianFps), p5 = xs.map((x) => x.st.p5Fps);
   const t = TARGETS[n];
@@ -106,6 +155,6 @@ for (const [n, xs] of results) {
   const mid = (a) => [...a].sort((x, y) => x - y)[Math.floor((a.length - 1) / 2)];
   const ok = t ? mid(med) >= t.median && mid(p5) >= t.p5 : true;
   if (!ok) missed++;
-  console.log(`  ${n} people: median fps ${r1(mid(med))}${spread(med)}, p5 fps ${r1(mid(p5))}${spread(p5)}${t ? `  target ${t.median}/${t.p5}: ${ok ? 'met' : 'MISSED'}` : ''}`);
+  console.log(`  ${n} people: median fps ${r1(mid(med))}${spread(med)}, p5 fps ${r1(mid(p5))}${spread(p5)}, first load ${mid(xs.map((x) => x.loadMs))} ms${t ? `  target ${t.median}/${t.p5}: ${ok ? 'met' : 'MISSED'}` : ''}`);
 }
 process.exit(argv.includes('--strict') && missed ? 1 : 0);

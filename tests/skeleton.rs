@@ -61,6 +61,13 @@ async fn wall_page_and_its_assets_are_served() {
     let js = app.client.get(app.url("/ui/wall.js")).send().await.unwrap();
     assert_eq!(js.status(), 200);
     assert!(js.text().await.unwrap().contains("EventSource"));
+    assert!(
+        html.contains("/ui/grid.js"),
+        "the page loads the crowd's drawing"
+    );
+    let grid = app.client.get(app.url("/ui/grid.js")).send().await.unwrap();
+    assert_eq!(grid.status(), 200);
+    assert!(grid.text().await.unwrap().contains("VoicewallGrid"));
     let root = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

@@ -18,6 +18,7 @@ ui_files! {
     "wall.css" => "text/css; charset=utf-8",
     "wall.js" => "text/javascript; charset=utf-8",
     "setup-panel.js" => "text/javascript; charset=utf-8",
+    "grid.js" => "text/javascript; charset=utf-8",
     "join.html" => "text/html; charset=utf-8",
     "join.css" => "text/css; charset=utf-8",
     "join.js" => "text/javascript; charset=utf-8",
