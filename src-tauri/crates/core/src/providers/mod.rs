@@ -15,6 +15,9 @@ use std::sync::Arc;
 pub type BuildFn =
     fn(ProviderContext, &ProviderSection) -> Result<Arc<dyn WallProvider>, ProviderError>;
 
+/// Checks what must hold across one platform's walls, given all of its sections.
+pub type CheckWallsFn = fn(&[&ProviderSection]) -> Result<(), ProviderError>;
+
 /// One platform: the name of its config table (`[walls.NAME]`), how to validate that table, and how
 /// to build a wall's provider from it.
 pub struct Platform {
@@ -23,7 +26,7 @@ pub struct Platform {
     pub check: fn(&ProviderSection) -> Result<(), ProviderError>,
     /// What must hold across this platform's walls (e.g. one Telegram bot per wall), given all of its
     /// sections; `None`: each wall stands alone.
-    pub check_walls: Option<fn(&[&ProviderSection]) -> Result<(), ProviderError>>,
+    pub check_walls: Option<CheckWallsFn>,
     pub build: BuildFn,
 }
 
