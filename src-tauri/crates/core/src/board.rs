@@ -535,4 +535,20 @@ mod tests {
         let m: Message = serde_json::from_str(old).unwrap();
         assert_eq!(m.moderation, Moderation::Approved);
     }
+
+    #[test]
+    fn a_corrupt_message_record_leaves_the_rest_of_the_wall_showing() {
+        let fx = Fixture::new(FakePlatform::serving(Vec::new(), "audio/ogg"));
+        fx.board
+            .save_message(WALL, &ready_voice("5", None), true)
+            .unwrap();
+        // Message 6's record, as a torn write or an old bug would leave it.
+        let mut key = WALL.as_bytes().to_vec();
+        key.push(0);
+        key.extend_from_slice(&6u64.to_be_bytes());
+        fx.store.insert_raw("messages", &key, b"{\"id\":\"6\",");
+        let view = fx.board.view(WALL).expect("the wall still reads");
+        assert_eq!(view.messages.len(), 1);
+        assert_eq!(fx.board.admin_messages(WALL).unwrap().len(), 1);
+    }
 }

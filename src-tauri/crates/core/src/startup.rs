@@ -145,6 +145,10 @@ impl Application {
         let metrics = Arc::new(Metrics::default());
         let hub = Hub::new(config.walls.iter().map(|w| w.id.as_str()));
         let (inbox, pipeline_rx) = Inbox::new(store.clone(), metrics.clone());
+        let inbox = inbox.with_disk_guard(crate::inbox::DiskGuard::of_dir(
+            data_dir.clone(),
+            config.storage.min_free_bytes,
+        ));
         let board = Board::new(store.clone(), hub.clone(), clock.clone()).with_defaults(
             config.walls.iter().map(|w| {
                 (

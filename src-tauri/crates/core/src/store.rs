@@ -38,6 +38,8 @@ pub enum StoreError {
     Corrupt(#[from] serde_json::Error),
     #[error("storage: the disk did not confirm the write in time")]
     FlushTimeout,
+    #[error("storage: the disk is nearly full ({free} bytes free, below the {min} kept free); retry later")]
+    DiskFull { free: u64, min: u64 },
     #[error(
         "storage: the database has schema version {found}, newer than this build's {}: use a newer voicewall, or move the data dir aside",
         SCHEMA
@@ -110,8 +112,9 @@ struct Inner {
     quarantine: sled::Tree,
     /// Corrupt records met since start, by tree.
     corrupt: Mutex<BTreeMap<String, u64>>,
-    /// What the operator must know about the store (shown on `/healthz` and the console's health).
-    notices: Mutex<Vec<String>>,
+    /// What the operator must know about the store, by topic (shown on `/healthz` and the console's
+    /// health).
+    notices: Mutex<BTreeMap<String, String>>,
     written: Arc<AtomicU64>,
     flushed: watch::Receiver<u64>,
     wake: Mutex<Option<mpsc::Sender<()>>>,
@@ -275,12 +278,22 @@ impl Store {
 
     /// Tell the operator something about the store (kept until restart).
     pub fn notice(&self, text: String) {
-        self.inner.notices.lock().expect("notices lock").push(text);
+        self.set_notice("database", Some(text));
+    }
+
+    /// Set (or clear, `None`) the notice on one topic (`database`, `disk`).
+    pub fn set_notice(&self, topic: &str, text: Option<String>) {
+        let mut notices = self.inner.notices.lock().expect("notices lock");
+        match text {
+            Some(t) => notices.insert(topic.to_string(), t),
+            None => notices.remove(topic),
+        };
     }
 
     /// What the operator must know about the store (`/healthz` `notices`).
     pub fn notices(&self) -> Vec<String> {
-        self.inner.notices.lock().expect("notices lock").clone()
+        let notices = self.inner.notices.lock().expect("notices lock");
+        notices.values().cloned().collect()
     }
 
     /// Corrupt records met since start, by tree (`voicewall_corrupt_records_total`).
@@ -937,7 +950,7 @@ fn is_unreadable(e: &StoreError) -> bool {
                 && !io.to_string().contains("could not acquire lock")
         }
         StoreError::Sled(_) | StoreError::Corrupt(_) => true,
-        StoreError::FlushTimeout | StoreError::Schema { .. } => false,
+        StoreError::FlushTimeout | StoreError::Schema { .. } | StoreError::DiskFull { .. } => false,
     }
 }
 

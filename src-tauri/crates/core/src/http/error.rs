@@ -60,6 +60,14 @@ impl From<crate::store::StoreError> for ApiError {
                     "storage did not confirm the write; retry",
                 )
             }
+            full @ crate::store::StoreError::DiskFull { .. } => {
+                tracing::error!(error = %full, "push refused");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "disk_full",
+                    full.to_string(),
+                )
+            }
             other => Self::internal(other),
         }
     }
