@@ -52,7 +52,7 @@ id = "tg"
 title = "soak telegram"
 locale = "en"
 [walls.telegram]
-bot_token = "123456:soak"
+bot_token = "123456:AAHsoak_soak_soak_soak_soak"
 bot_username = "soak_bot"
 secret_token = "${SECRET}"
 api_base = "http://127.0.0.1:9"
@@ -72,7 +72,7 @@ for (let i = 0; ; i++) {
 // Phones: join page (device cookie), then a profile.
 const state = await (await fetch(`${url}/api/walls/main`, { headers: auth })).json();
 const joinUrl = new URL(state.join.url);
-const joinToken = joinUrl.searchParams.get('t');
+let joinToken = joinUrl.searchParams.get('t');
 const guests = [];
 for (let i = 0; i < phones; i++) {
   const page = await fetch(`${url}${joinUrl.pathname}${joinUrl.search}`);
@@ -133,7 +133,9 @@ async function upload() {
   form.append('audio', new Blob([AUDIO]), 'hello.ogg');
   try {
     const r = await fetch(`${url}/api/join/main/voice`, { method: 'POST', body: form, headers: { cookie: guests[n % guests.length] } });
-    await r.arrayBuffer();
+    const reply = await r.json().catch(() => ({}));
+    // The join token rotates (token_rotate_s): an open page keeps the one each answer hands back.
+    if (reply.token) joinToken = reply.token;
     statuses[`upload ${r.status}`] = (statuses[`upload ${r.status}`] || 0) + 1;
     if (r.ok) uploads++; else uploadFailed++;
   } catch (_) { uploadFailed++; }
