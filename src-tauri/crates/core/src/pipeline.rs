@@ -15,6 +15,7 @@ use crate::inbox::Wakeups;
 use crate::media::Media;
 use crate::metrics::Metrics;
 use crate::playback::Playback;
+use crate::privacy::erase::{drop_in_flight, purged};
 use crate::provider::{FetchError, Fetched};
 use crate::store::{Store, StoreError};
 use crate::walls::Walls;
@@ -166,6 +167,10 @@ impl Pipeline {
     /// Process one accepted push. Idempotent.
     pub async fn process(&self, seq: u64, inbound: &Inbound) -> Result<(), StoreError> {
         let wall = inbound.wall.as_str();
+        // A purge covers every push accepted before it, even one in flight (checked again after writes).
+        if purged(&self.store, wall, seq)? {
+            return Ok(());
+        }
         match &inbound.kind {
             InboundKind::Join => {
                 self.ensure_participant(inbound).await?;
@@ -183,6 +188,9 @@ impl Pipeline {
                     m.status = MessageStatus::Ready;
                     m.text = Some(text.chars().take(500).collect());
                     self.board.save_message(wall, &m, true)?;
+                }
+                if purged(&self.store, wall, seq)? {
+                    return drop_in_flight(&self.store, wall, &id, &p.id, None);
                 }
             }
             InboundKind::Media {
@@ -203,6 +211,10 @@ impl Pipeline {
                     self.board.save_message(wall, &m, true)?;
                 }
                 let outcome = self.fetch_and_prepare(inbound, *kind, media).await;
+                if purged(&self.store, wall, seq)? {
+                    let blob = outcome.as_ref().ok().map(|p| &p.key);
+                    return drop_in_flight(&self.store, wall, &id, &p.id, blob);
+                }
                 let message = self.board.update_message(wall, &id, |m| match &outcome {
                     Ok(prepared) => {
                         m.status = MessageStatus::Ready;
