@@ -15,6 +15,7 @@ use crate::inbox::Wakeups;
 use crate::media::Media;
 use crate::metrics::Metrics;
 use crate::playback::Playback;
+use crate::privacy::erase::{drop_in_flight, purged};
 use crate::provider::{FetchError, Fetched};
 use crate::store::{Store, StoreError};
 use crate::walls::Walls;
@@ -166,6 +167,10 @@ impl Pipeline {
     /// Process one accepted push. Idempotent.
     pub async fn process(&self, seq: u64, inbound: &Inbound) -> Result<(), StoreError> {
         let wall = inbound.wall.as_str();
+        // A purge covers every push accepted before it, even one in flight (checked again after writes).
+        if purged(&self.store, wall, seq)? {
+            return Ok(());
+        }
         match &inbound.kind {
             InboundKind::Join => {
                 self.ensure_participant(inbound).await?;
@@ -183,6 +188,9 @@ impl Pipeline {
                     m.status = MessageStatus::Ready;
                     m.text = Some(text.chars().take(500).collect());
                     self.board.save_message(wall, &m, true)?;
+                }
+                if purged(&self.store, wall, seq)? {
+                    return drop_in_flight(&self.store, wall, &id, &p.id, None);
                 }
             }
             InboundKind::Media {
@@ -208,6 +216,10 @@ impl Pipeline {
                     self.board.save_message(wall, &m, true)?;
                 }
                 let outcome = self.fetch_and_prepare(inbound, &id, *kind, &media).await;
+                if purged(&self.store, wall, seq)? {
+                    let blob = outcome.as_ref().ok().map(|p| &p.key);
+                    return drop_in_flight(&self.store, wall, &id, &p.id, blob);
+                }
                 // Stored, then made durable, then announced: the wall shows a voice as ready only
                 // once that state (and its cached media) would survive a crash.
                 let message = self.store.update_message(wall, &id, |m| match &outcome {

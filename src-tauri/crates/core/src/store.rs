@@ -240,6 +240,13 @@ impl Store {
         Ok(())
     }
 
+    /// Does any record of any wall (a message, a participant) name blob `key`?
+    pub fn media_named(&self, key: &crate::domain::MediaKey) -> Result<bool> {
+        let mut prefix = key.as_str().as_bytes().to_vec();
+        prefix.push(0);
+        Ok(self.inner.media_index.scan_prefix(prefix).next().is_some())
+    }
+
     /// The records of `wall` that name blob `key`: `p:{participant id}` (an avatar) or `m:{message id}`.
     pub fn media_records(&self, key: &crate::domain::MediaKey, wall: &str) -> Result<Vec<String>> {
         let prefix = Self::wall_key(key.as_str(), wall);

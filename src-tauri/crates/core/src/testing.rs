@@ -39,6 +39,8 @@ pub struct FakePlatform {
     pub fail_first: u32,
     pub permanent: bool,
     pub fetches: AtomicU32,
+    /// When set, each fetch signals `.0` when it starts and then waits for `.1` before it answers.
+    pub hold: Option<(Arc<tokio::sync::Notify>, Arc<tokio::sync::Notify>)>,
 }
 
 impl FakePlatform {
@@ -49,6 +51,7 @@ impl FakePlatform {
             fail_first: 0,
             permanent: false,
             fetches: AtomicU32::new(0),
+            hold: None,
         }
     }
 }
@@ -61,6 +64,10 @@ impl WallProvider for FakePlatform {
 
     async fn fetch_media(&self, media: &str, _kind: MessageKind) -> Result<Fetched, FetchError> {
         let n = self.fetches.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Some((started, release)) = &self.hold {
+            started.notify_one();
+            release.notified().await;
+        }
         if self.permanent {
             return Err(FetchError::permanent(format!("no media {media}")));
         }

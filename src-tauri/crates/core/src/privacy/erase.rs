@@ -44,6 +44,47 @@ impl Erased {
     }
 }
 
+/// The `meta` key of a wall's purge mark: the last push sequence the purge covers.
+fn purge_mark(wall: &str) -> String {
+    format!("purged/{wall}")
+}
+
+/// Was push `seq` of `wall` accepted before the wall's last purge? The pipeline asks before and after
+/// it writes, so a push in flight during a purge (its media fetch still running) brings nothing back.
+pub fn purged(store: &Store, wall: &str, seq: u64) -> Result<bool, StoreError> {
+    Ok(store
+        .meta_get(&purge_mark(wall))?
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|through| seq <= through))
+}
+
+/// Undo what a push of a purged wall wrote after the purge: its message, its participant, and the blob
+/// it fetched when no record and no waiting push names it.
+pub fn drop_in_flight(
+    store: &Store,
+    wall: &str,
+    message_id: &str,
+    participant_id: &str,
+    blob: Option<&MediaKey>,
+) -> Result<(), StoreError> {
+    store.remove_message(wall, message_id)?;
+    store.remove_participant(wall, participant_id)?;
+    if let Some(key) = blob {
+        let waiting = store.inbox()?.into_iter().any(|(_, i)| {
+            matches!(&i.kind, InboundKind::Media { media: MediaRef::Cached(k), .. } if k == key)
+        });
+        if !store.media_named(key)? && !waiting {
+            store.remove_media(key.as_str())?;
+        }
+    }
+    tracing::info!(
+        wall,
+        message = message_id,
+        "a push in flight during the purge was dropped"
+    );
+    Ok(())
+}
+
 /// Deletes through narrow handles. Cheap to clone.
 #[derive(Clone)]
 pub struct Eraser {
@@ -82,6 +123,10 @@ impl Eraser {
     /// its pushes still in the inbox and its dedup records, and every blob nothing else names. The
     /// wall's display sees each person leave.
     pub fn purge(&self, wall: &str) -> Result<Erased, StoreError> {
+        // First the mark: a push accepted up to now and still in flight writes nothing after this.
+        let through = self.store.sequence_now()?;
+        self.store
+            .meta_put(&purge_mark(wall), &through.to_string())?;
         let mut erased = Erased::default();
         let mut candidates = HashSet::new();
         for m in self.store.iter_messages(wall) {
@@ -279,5 +324,94 @@ impl Eraser {
             self.media.forget(&key);
         }
         Ok(deleted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Inbound, MessageKind, Provider};
+    use crate::pipeline::{Pipeline, RetryPolicy};
+    use crate::testing::{fixture, FakePlatform, Fixture, WALL};
+    use std::time::Duration;
+    use tokio::sync::Notify;
+
+    /// A voice whose media fetch is held; the wall is purged meanwhile; then the fetch answers. Nothing
+    /// of the push may come back: no message, no participant, no blob, nothing queued or announced.
+    #[tokio::test]
+    async fn a_push_in_flight_during_a_purge_brings_nothing_back() {
+        let (started, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        let bytes = fixture("hello.ogg");
+        let fx = Fixture::new(FakePlatform {
+            hold: Some((started.clone(), release.clone())),
+            ..FakePlatform::serving(bytes.clone(), "audio/ogg")
+        });
+        let (player, mut task) = crate::playback::Playback::new(true);
+        let pipeline = Pipeline {
+            store: fx.store.clone(),
+            board: fx.board.clone(),
+            walls: fx.walls.clone(),
+            media: fx.media.clone(),
+            player,
+            metrics: Arc::default(),
+            retry: RetryPolicy {
+                attempts: 1,
+                base: Duration::ZERO,
+                max: Duration::ZERO,
+            },
+        };
+        let push = Inbound {
+            wall: WALL.into(),
+            provider: Provider::Telegram,
+            sender: "u1".into(),
+            kind: InboundKind::Media {
+                kind: MessageKind::Voice,
+                media: MediaRef::Platform("file-1".into()),
+                transcript: None,
+            },
+            pushed_at: 1,
+            received_at: 2,
+            dedup_key: "a".into(),
+        };
+        let seq = fx.store.accept(&push).unwrap().seq();
+        // A second push accepted before the purge, whose worker starts only after it (e.g. it waited
+        // for a fetch slot).
+        let late = Inbound {
+            dedup_key: "b".into(),
+            kind: InboundKind::Text { text: "hi".into() },
+            ..push.clone()
+        };
+        let late_seq = fx.store.accept(&late).unwrap().seq();
+        let run = {
+            let (p, push) = (pipeline.clone(), push.clone());
+            tokio::spawn(async move { p.process(seq, &push).await })
+        };
+        started.notified().await;
+        assert!(fx.store.message(WALL, &seq.to_string()).unwrap().is_some());
+        let eraser = Eraser::new(fx.store.clone(), fx.media.clone(), fx.hub.clone(), &[]);
+        let erased = eraser.purge(WALL).unwrap();
+        assert_eq!((erased.messages, erased.participants), (1, 1));
+        let mut events = fx.events();
+        release.notify_one();
+        run.await.unwrap().unwrap();
+        pipeline.process(late_seq, &late).await.unwrap();
+
+        let left: Vec<_> = fx
+            .store
+            .dump_keys()
+            .unwrap()
+            .into_iter()
+            .filter(|(tree, _)| {
+                ["messages", "participants", "media", "media_index"].contains(&tree.as_str())
+            })
+            .collect();
+        assert!(left.is_empty(), "left after the purge: {left:?}");
+        assert!(fx
+            .store
+            .media(MediaKey::of(&bytes).as_str())
+            .unwrap()
+            .is_none());
+        assert!(crate::testing::drain(&mut events).is_empty());
+        assert_eq!(task.try_next(), None, "nothing queued for the speakers");
     }
 }
