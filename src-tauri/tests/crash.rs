@@ -144,8 +144,11 @@ async fn web_guest(app: &Served, n: usize) -> Option<(String, String)> {
     Some((cookie, token))
 }
 
-/// A multipart body of (name, value, optional (filename, content type) for a file part).
-fn multipart(parts: &[(&str, &[u8], Option<(&str, &str)>)]) -> (String, Vec<u8>) {
+/// One form field: name, value, and for a file its (filename, content type).
+type Field<'a> = (&'a str, &'a [u8], Option<(&'a str, &'a str)>);
+
+/// A multipart/form-data body.
+fn multipart(parts: &[Field]) -> (String, Vec<u8>) {
     let boundary = "----voicewall-crash-boundary";
     let mut body = Vec::new();
     for (name, value, file) in parts {
@@ -288,12 +291,13 @@ async fn burst_then_kill(
         .iter()
         .filter_map(|m| m["transcript"].as_str().map(String::from))
         .collect();
-    let mut a = acked.lock().unwrap();
-    for id in ready {
-        let downloads = mock.media_count(&id);
-        a.shown_ready.entry(id).or_insert(downloads);
+    {
+        let mut a = acked.lock().unwrap();
+        for id in ready {
+            let downloads = mock.media_count(&id);
+            a.shown_ready.entry(id).or_insert(downloads);
+        }
     }
-    drop(a);
     // SIGKILL while the senders are still pushing.
     let Served { process, .. } = app;
     process.kill();

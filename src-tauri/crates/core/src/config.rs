@@ -145,10 +145,6 @@ pub struct StorageConfig {
     /// Where sled, the media cache and the logs live. Empty: the OS data dir.
     #[serde(default)]
     pub data_dir: Option<PathBuf>,
-    /// The media cache's budget in bytes: past it, media no longer shown is evicted, oldest first.
-    /// None: no budget.
-    #[serde(default)]
-    pub max_bytes: Option<u64>,
     /// Below this much free space on the data dir's disk, new pushes and uploads get 503 (the
     /// platforms retry later); the wall keeps running and `/healthz` says why.
     #[serde(default = "default_min_free_bytes")]
@@ -163,7 +159,6 @@ impl Default for StorageConfig {
     fn default() -> Self {
         Self {
             data_dir: None,
-            max_bytes: None,
             min_free_bytes: default_min_free_bytes(),
         }
     }
@@ -600,7 +595,6 @@ pub const ENV_KEYS: &[&str] = &[
     "server.tls.cert",
     "server.tls.key",
     "storage.data_dir",
-    "storage.max_bytes",
     "storage.min_free_bytes",
     "audio.output",
     "audio.volume",
@@ -738,9 +732,6 @@ impl Config {
             }
             "server.tls.key" => self.server.tls.get_or_insert_with(Default::default).key = path(v),
             "storage.data_dir" => self.storage.data_dir = path(v),
-            "storage.max_bytes" => {
-                self.storage.max_bytes = (!v.trim().is_empty()).then(|| num(v)).transpose()?
-            }
             "storage.min_free_bytes" => self.storage.min_free_bytes = num(v)?,
             "audio.output" => self.audio.output = v.into(),
             "audio.volume" => self.audio.volume = num(v)?,
@@ -974,7 +965,6 @@ listen = "0.0.0.0:8787"
 
 [storage]
 # data_dir = "/var/lib/voicewall"     # default: the OS data dir
-# max_bytes = 2000000000              # media cache budget: past it, media no longer shown is evicted, oldest first
 min_free_bytes = 268435456            # below this free disk space new pushes get 503 and /healthz says why
 
 [audio]
