@@ -28,29 +28,8 @@ fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
-/// A call as the operator (`Bearer`), or as anyone (`None`); returns status and JSON (Null if none).
-async fn call(
-    app: &TestApp,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-    bearer: Option<&str>,
-) -> (u16, Value) {
-    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    let mut r = app.anonymous.request(method, app.url(path));
-    if let Some(b) = bearer {
-        r = r.bearer_auth(b);
-    }
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let r = r.send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
 async fn op(app: &TestApp, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    call(app, method, path, body, Some(TOKEN)).await
+    app.call(method, path, body, Some(TOKEN)).await
 }
 
 /// Push a voice (`fixture` bytes, already in the media cache) from web device `sender`; its message id.
@@ -163,7 +142,7 @@ async fn every_operator_route_answers_401_without_the_operators_credential() {
     ];
     for (method, path) in routes {
         for bearer in [None, Some("not-the-token")] {
-            let (status, body) = call(&app, method, path, Some(json!({})), bearer).await;
+            let (status, body) = app.call(method, path, Some(json!({})), bearer).await;
             assert_eq!(status, 401, "{method} {path} as {bearer:?}: {body}");
             assert_eq!(body["code"], "unauthorized", "{method} {path}");
         }
