@@ -97,6 +97,9 @@ struct Inner {
     /// Which records name a blob: `{media key}\0{wall}\0{record}` (record `p:{participant}` or
     /// `m:{message}`), so "does wall W show blob K" is one prefix scan (`media_records`).
     media_index: sled::Tree,
+    /// Each wall's figures (`Store::tally`), built by one scan on first use, then kept by every write of
+    /// a message or participant. The lock is held across the write so a first scan never counts it twice.
+    tallies: Mutex<std::collections::HashMap<String, crate::tally::Tally>>,
     written: Arc<AtomicU64>,
     flushed: watch::Receiver<u64>,
     wake: Mutex<Option<mpsc::Sender<()>>>,
@@ -145,6 +148,7 @@ impl Store {
             wall_settings: db.open_tree("wall_settings")?,
             bans: db.open_tree("bans")?,
             media_index: db.open_tree("media_index")?,
+            tallies: Mutex::default(),
             written: written.clone(),
             flushed,
             wake: Mutex::new(Some(wake_tx)),
@@ -330,11 +334,16 @@ impl Store {
     }
 
     pub fn put_participant(&self, wall: &str, p: &Participant) -> Result<()> {
-        let old: Option<Participant> = self
-            .inner
-            .participants
-            .insert(Self::wall_key(wall, &p.id), serde_json::to_vec(p)?)?
-            .and_then(|v| serde_json::from_slice(&v).ok());
+        let old: Option<Participant> = self.tallied(wall, |t| {
+            let old = self
+                .inner
+                .participants
+                .insert(Self::wall_key(wall, &p.id), serde_json::to_vec(p)?)?;
+            if old.is_none() {
+                t.participant(true);
+            }
+            Ok(old.and_then(|v| serde_json::from_slice(&v).ok()))
+        })?;
         let before = old.map(|o| o.avatar);
         self.index_media(
             wall,
@@ -364,11 +373,15 @@ impl Store {
     }
 
     pub fn put_message(&self, wall: &str, m: &Message) -> Result<()> {
-        let old: Option<Message> = self
-            .inner
-            .messages
-            .insert(Self::message_key(wall, &m.id), serde_json::to_vec(m)?)?
-            .and_then(|v| serde_json::from_slice(&v).ok());
+        let old: Option<Message> = self.tallied(wall, |t| {
+            let old: Option<Message> = self
+                .inner
+                .messages
+                .insert(Self::message_key(wall, &m.id), serde_json::to_vec(m)?)?
+                .and_then(|v| serde_json::from_slice(&v).ok());
+            t.message(old.as_ref(), Some(m));
+            Ok(old)
+        })?;
         let before = old.and_then(|o| o.media);
         self.index_media(
             wall,
@@ -391,25 +404,70 @@ impl Store {
     ) -> Result<Option<Message>> {
         let key = Self::message_key(wall, id);
         let mut out = None;
-        let mut before = None;
-        self.inner.messages.update_and_fetch(&key, |old| {
-            let old = old?;
-            let mut m: Message = serde_json::from_slice(old).ok()?;
-            before = m.media.clone();
-            f(&mut m);
-            let bytes = serde_json::to_vec(&m).ok()?;
-            out = Some(m);
-            Some(bytes)
+        let mut before: Option<Message> = None;
+        self.tallied(wall, |t| {
+            self.inner.messages.update_and_fetch(&key, |old| {
+                let old = old?;
+                let mut m: Message = serde_json::from_slice(old).ok()?;
+                before = Some(m.clone());
+                f(&mut m);
+                let bytes = serde_json::to_vec(&m).ok()?;
+                out = Some(m);
+                Some(bytes)
+            })?;
+            if out.is_some() {
+                t.message(before.as_ref(), out.as_ref());
+            }
+            Ok(())
         })?;
         if let Some(m) = &out {
             self.index_media(
                 wall,
-                before.as_ref(),
+                before.as_ref().and_then(|b| b.media.as_ref()),
                 m.media.as_ref(),
                 &format!("m:{}", m.id),
             )?;
         }
         Ok(out)
+    }
+
+    /// A wall's figures now (messages by moderation and status, participants, the newest failed
+    /// fetches). The first call for a wall scans it once; every later one is a copy.
+    pub fn tally(&self, wall: &str) -> Result<crate::tally::Tally> {
+        let mut tallies = self.inner.tallies.lock().expect("tally lock");
+        if let Some(t) = tallies.get(wall) {
+            return Ok(t.clone());
+        }
+        let t = self.scan_tally(wall)?;
+        tallies.insert(wall.to_string(), t.clone());
+        Ok(t)
+    }
+
+    fn scan_tally(&self, wall: &str) -> Result<crate::tally::Tally> {
+        let mut t = crate::tally::Tally::default();
+        for m in self.iter_messages(wall) {
+            t.message(None, Some(&m?));
+        }
+        t.participants = self
+            .inner
+            .participants
+            .scan_prefix(Self::wall_prefix(wall))
+            .count();
+        Ok(t)
+    }
+
+    /// Run a write of a wall's message or participant with the wall's tally (if built) to update; the
+    /// lock is held across the write so a first scan (`tally`) never sees it half done.
+    fn tallied<T>(
+        &self,
+        wall: &str,
+        write: impl FnOnce(&mut crate::tally::Tally) -> Result<T>,
+    ) -> Result<T> {
+        let mut tallies = self.inner.tallies.lock().expect("tally lock");
+        match tallies.get_mut(wall) {
+            Some(t) => write(t),
+            None => write(&mut crate::tally::Tally::default()),
+        }
     }
 
     /// Store a blob by its content hash; returns the key (served at `/media/{key}`).
@@ -607,7 +665,11 @@ impl Store {
     }
 
     pub fn remove_message(&self, wall: &str, id: &str) -> Result<Option<Message>> {
-        let m: Option<Message> = take_json(&self.inner.messages, &Self::message_key(wall, id))?;
+        let m: Option<Message> = self.tallied(wall, |t| {
+            let m: Option<Message> = take_json(&self.inner.messages, &Self::message_key(wall, id))?;
+            t.message(m.as_ref(), None);
+            Ok(m)
+        })?;
         if let Some(m) = &m {
             self.index_media(wall, m.media.as_ref(), None, &format!("m:{}", m.id))?;
         }
@@ -615,8 +677,14 @@ impl Store {
     }
 
     pub fn remove_participant(&self, wall: &str, id: &str) -> Result<Option<Participant>> {
-        let p: Option<Participant> =
-            take_json(&self.inner.participants, &Self::wall_key(wall, id))?;
+        let p: Option<Participant> = self.tallied(wall, |t| {
+            let p: Option<Participant> =
+                take_json(&self.inner.participants, &Self::wall_key(wall, id))?;
+            if p.is_some() {
+                t.participant(false);
+            }
+            Ok(p)
+        })?;
         if let Some(p) = &p {
             self.index_media(wall, Some(&p.avatar), None, &format!("p:{}", p.id))?;
         }

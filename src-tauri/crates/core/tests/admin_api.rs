@@ -729,3 +729,93 @@ async fn the_console_stream_sends_every_message_change_and_the_queue() {
         .unwrap_or_else(|_| panic!("the console stream missed one of {wanted:?}"));
     assert!(text.contains("event: message"));
 }
+
+/// The health view's per-wall figures, computed the slow way from the console's full message list.
+fn figures_of(list: &Value) -> Value {
+    let ms = list["messages"].as_array().unwrap();
+    let count = |f: &dyn Fn(&Value) -> bool| ms.iter().filter(|m| f(m)).count();
+    let by = |mode: &str| count(&|m: &Value| m["moderation"] == mode);
+    let mut failed: Vec<Value> = ms
+        .iter()
+        .filter(|m| m["status"] == "failed")
+        .map(|m| json!({"message_id": m["id"], "reason": m["failure"]}))
+        .collect();
+    failed.sort_by_key(|f| f["message_id"].as_str().unwrap().parse::<u64>().unwrap());
+    json!({
+        "counts": {
+            "pending": by("pending"), "approved": by("approved"), "rejected": by("rejected"),
+            "removed": by("removed"), "failed": failed.len(),
+        },
+        "fetching": count(&|m: &Value| m["status"] == "fetching"),
+        "failed_fetches": failed,
+    })
+}
+
+/// Health's figures for wall "main" equal the ones counted from the full list, and `participants`.
+async fn health_matches(app: &TestApp, participants: usize) -> Value {
+    let (s, h) = op(app, "GET", "/api/admin/health", None).await;
+    assert_eq!(s, 200, "{h}");
+    let w = &h["walls"][0];
+    let (_, list) = op(app, "GET", "/api/admin/walls/main/messages", None).await;
+    let got = json!({"counts": w["counts"], "fetching": w["fetching"], "failed_fetches": w["failed_fetches"]});
+    assert_eq!(got, figures_of(&list), "health vs the message list");
+    assert_eq!(w["participants"], participants, "{h:#}");
+    let (_, walls) = op(app, "GET", "/api/admin/walls", None).await;
+    assert_eq!(walls[0]["counts"], w["counts"], "the walls list agrees");
+    h
+}
+
+#[tokio::test]
+async fn health_figures_follow_approve_remove_and_failed_fetches() {
+    let app = spawn("moderation = \"pre\"").await;
+    // Asked before anything arrives: the figures are then kept as messages change, not rescanned.
+    let h = health_matches(&app, 0).await;
+    assert_eq!(h["walls"][0]["counts"]["pending"], 0);
+
+    let a = voice(&app, "dev-a", "hello.ogg", "h1").await;
+    let b = voice(&app, "dev-b", "hello_loud.ogg", "h2").await;
+    let key = app
+        .state
+        .store
+        .put_media(b"hello, not audio", "audio/ogg")
+        .unwrap();
+    let push = voicewall_testkit::inbound::cached_voice("main", "dev-c", &key, "h3");
+    let bad = app.state.accept(&push).await.unwrap().seq().to_string();
+    wait_message(&app, &a, |m| m["status"] == "ready").await;
+    wait_message(&app, &b, |m| m["status"] == "ready").await;
+    let failed = wait_message(&app, &bad, |m| m["status"] == "failed").await;
+    assert!(failed["failure"].is_string(), "{failed}");
+    let h = health_matches(&app, 3).await;
+    let w = &h["walls"][0];
+    assert_eq!(w["counts"]["pending"], 3, "{h:#}");
+    assert_eq!(w["counts"]["failed"], 1);
+    assert_eq!(w["failed_fetches"][0]["message_id"], bad.as_str());
+
+    for (mid, act) in [
+        (&a, "approve"),
+        (&b, "approve"),
+        (&b, "remove"),
+        (&bad, "reject"),
+    ] {
+        let (s, v) = op(
+            &app,
+            "POST",
+            &format!("/api/admin/walls/main/messages/{mid}/{act}"),
+            None,
+        )
+        .await;
+        assert_eq!(s, 200, "{act} {mid}: {v}");
+    }
+    let h = health_matches(&app, 3).await;
+    let c = &h["walls"][0]["counts"];
+    assert_eq!(
+        (
+            c["pending"].clone(),
+            c["approved"].clone(),
+            c["removed"].clone(),
+            c["rejected"].clone()
+        ),
+        (json!(0), json!(1), json!(1), json!(1)),
+        "{h:#}"
+    );
+}
