@@ -819,3 +819,72 @@ async fn health_figures_follow_approve_remove_and_failed_fetches() {
         "{h:#}"
     );
 }
+
+#[tokio::test]
+async fn an_override_holds_until_the_config_changes_the_key_then_the_config_wins() {
+    use voicewall_core::startup::Options;
+    let dir = tempfile::tempdir().unwrap();
+    let config = |moderation: &str, idle: &str| {
+        format!(
+            "[admin]\ntoken = \"{TOKEN}\"\n[[walls]]\nid = \"main\"\ntitle = \"T\"\nlocale = \"en\"\nmoderation = \"{moderation}\"\n{idle}\n[walls.web]\n"
+        )
+    };
+    let settings = |app: &TestApp| {
+        let s = app.state.board.settings("main").unwrap();
+        (format!("{:?}", s.moderation), s.idle_loop_s)
+    };
+    let config_entries = |v: &Value| {
+        v["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["actor"] == "config")
+            .map(|e| (e["action"].clone(), e["target"].clone()))
+            .collect::<Vec<_>>()
+    };
+
+    // The operator changes both keys (and the QR, which is no config key).
+    let app = TestApp::spawn_in(dir.path(), &config("post", ""), Options::default()).await;
+    for (path, body) in [
+        ("moderation", json!({"mode": "pre"})),
+        ("idle-loop", json!({"seconds": 30})),
+        ("qr", json!({"visible": false})),
+    ] {
+        let (s, v) = op(
+            &app,
+            "PUT",
+            &format!("/api/admin/walls/main/{path}"),
+            Some(body),
+        )
+        .await;
+        assert_eq!(s, 200, "{path}: {v}");
+    }
+    assert_eq!(settings(&app), ("Pre".into(), Some(30)));
+    app.stop().await;
+
+    // Restarts on the same data dir: (config, settings then, entries by the config in the audit).
+    for (step, (text, want, by_config)) in [
+        // Same config: the operator's choices hold.
+        (config("post", ""), ("Pre", Some(30)), 0),
+        // The config changes both keys: the config wins, audited as the config's doing.
+        (config("pre", "idle_loop_s = 60"), ("Pre", Some(60)), 2),
+        // No override left: the next edit of the config is followed as is; nothing more dropped.
+        (config("post", "idle_loop_s = 60"), ("Post", Some(60)), 2),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let app = TestApp::spawn_in(dir.path(), &text, Options::default()).await;
+        assert_eq!(settings(&app), (want.0.to_string(), want.1), "step {step}");
+        let (_, walls) = op(&app, "GET", "/api/admin/walls", None).await;
+        assert_eq!(walls[0]["idle_loop_s"], json!(want.1), "step {step}");
+        assert_eq!(walls[0]["qr_visible"], false, "the QR is no config key");
+        let (_, audit) = op(&app, "GET", "/api/admin/audit?limit=50", None).await;
+        assert_eq!(
+            config_entries(&audit).len(),
+            by_config,
+            "step {step}: {audit:#}"
+        );
+        app.stop().await;
+    }
+}
