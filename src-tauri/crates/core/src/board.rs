@@ -78,6 +78,8 @@ impl Board {
     pub fn settings(&self, wall: &str) -> Result<WallSettings, StoreError> {
         let config = self.config_settings(wall);
         Ok(match self.store.wall_settings::<WallSettings>(wall)? {
+            // an older record (before `follow_config` saw it): as stored
+            Some(s) if !s.overrides_recorded => s,
             Some(mut s) => {
                 if s.moderation_over.is_none() {
                     s.moderation = config.moderation;
@@ -108,6 +110,22 @@ impl Board {
             };
             let config = self.config_settings(wall);
             let mut changed = false;
+            if !s.overrides_recorded {
+                // An older record: a value that differs from the config is the operator's, made
+                // against the config as it is now.
+                if s.moderation != config.moderation {
+                    s.moderation_over = Some(Override {
+                        config: config.moderation,
+                    });
+                }
+                if s.idle_loop_s != config.idle_loop_s {
+                    s.idle_loop_over = Some(Override {
+                        config: config.idle_loop_s,
+                    });
+                }
+                s.overrides_recorded = true;
+                changed = true;
+            }
             for (key, detail) in [
                 (
                     "moderation",
@@ -142,6 +160,7 @@ impl Board {
     ) -> Result<WallSettings, StoreError> {
         let mut s = self.settings(wall)?;
         f(&mut s);
+        s.overrides_recorded = true;
         self.store.put_wall_settings(wall, &s)?;
         Ok(s)
     }
@@ -592,5 +611,41 @@ mod tests {
         let old = r#"{"id":"1","participant_id":"p","kind":"voice","status":"ready","error":null,"duration_ms":null,"received_at":1,"played_count":0,"transcript":null}"#;
         let m: Message = serde_json::from_str(old).unwrap();
         assert_eq!(m.moderation, Moderation::Approved);
+    }
+
+    #[test]
+    fn an_older_settings_record_keeps_the_operators_values_until_the_config_changes() {
+        let fx = Fixture::new(FakePlatform::serving(Vec::new(), "audio/ogg"));
+        let config = |moderation, idle_loop_s| {
+            fx.board.clone().with_defaults([(
+                WALL.to_string(),
+                WallSettings {
+                    moderation,
+                    idle_loop_s,
+                    ..Default::default()
+                },
+            )])
+        };
+        // Stored before overrides were recorded: the operator had switched to pre and a 30 s loop.
+        let old = serde_json::json!({"moderation": "pre", "qr_visible": true, "idle_loop_s": 30});
+        fx.store.put_wall_settings(WALL, &old).unwrap();
+        let board = config(ModerationMode::Post, None);
+        assert!(board.follow_config().unwrap().is_empty(), "nothing dropped");
+        let s = board.settings(WALL).unwrap();
+        assert_eq!(
+            (s.moderation, s.idle_loop_s),
+            (ModerationMode::Pre, Some(30))
+        );
+        assert!(s.overrides_recorded);
+        // The config then changes the loop: the config wins for that key only.
+        let board = config(ModerationMode::Post, Some(60));
+        let dropped = board.follow_config().unwrap();
+        assert_eq!(dropped.len(), 1, "{dropped:?}");
+        assert_eq!(dropped[0].1, "idle_loop_s");
+        let s = board.settings(WALL).unwrap();
+        assert_eq!(
+            (s.moderation, s.idle_loop_s),
+            (ModerationMode::Pre, Some(60))
+        );
     }
 }

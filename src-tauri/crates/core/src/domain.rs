@@ -161,6 +161,11 @@ pub struct WallSettings {
     /// The same for `idle_loop_s`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle_loop_over: Option<Override<Option<u64>>>,
+    /// Written by a version that records overrides (`*_over`). A record without it is older: its
+    /// `moderation` / `idle_loop_s` are the operator's where they differ from the config
+    /// (`Board::follow_config` records them so at the first start).
+    #[serde(default)]
+    pub overrides_recorded: bool,
 }
 
 /// An operator's change of a config key: the config's value at the time.
@@ -183,6 +188,7 @@ impl Default for WallSettings {
             idle_loop_s: None,
             moderation_over: None,
             idle_loop_over: None,
+            overrides_recorded: false,
         }
     }
 }
