@@ -9,8 +9,8 @@
 
 use crate::clock::Clock;
 use crate::domain::{
-    AdminMessage, FetchedProfile, MediaKey, Message, Moderation, ModerationMode, Participant,
-    Provider, WallSettings,
+    AdminMessage, FetchedProfile, MediaKey, Message, Moderation, ModerationMode, Override,
+    Participant, Provider, WallSettings,
 };
 use crate::events::{AdminEvent, Hub, WallEvent};
 use crate::store::{Profile, Store, StoreError};
@@ -25,6 +25,23 @@ pub struct Board {
     clock: Clock,
     /// Each wall's settings until the operator changes them (from the config).
     defaults: Arc<HashMap<String, WallSettings>>,
+}
+
+/// If the operator's override of a key was made against another config value than the config has now,
+/// drop it: the key takes the config's value. Returns what happened (for the log and the audit).
+fn config_wins<T: Copy + PartialEq + std::fmt::Debug>(
+    over: &mut Option<Override<T>>,
+    value: &mut T,
+    config: T,
+) -> Option<String> {
+    let was = over.filter(|o| o.config != config)?;
+    let detail = format!(
+        "config {:?} -> {:?} (operator's {:?} dropped)",
+        was.config, config, value
+    );
+    *value = config;
+    *over = None;
+    Some(detail)
 }
 
 /// What the wall shows now: its visible participants and messages (oldest first).
@@ -56,11 +73,83 @@ impl Board {
 
     // ------------------------------------------------------------------ settings
 
+    /// A wall's settings: the stored ones, with the config's `moderation` / `idle_loop_s` where the
+    /// operator never changed them.
     pub fn settings(&self, wall: &str) -> Result<WallSettings, StoreError> {
-        Ok(match self.store.wall_settings(wall)? {
-            Some(s) => s,
-            None => self.defaults.get(wall).cloned().unwrap_or_default(),
+        let config = self.config_settings(wall);
+        Ok(match self.store.wall_settings::<WallSettings>(wall)? {
+            // an older record (before `follow_config` saw it): as stored
+            Some(s) if !s.overrides_recorded => s,
+            Some(mut s) => {
+                if s.moderation_over.is_none() {
+                    s.moderation = config.moderation;
+                }
+                if s.idle_loop_over.is_none() {
+                    s.idle_loop_s = config.idle_loop_s;
+                }
+                s
+            }
+            None => config,
         })
+    }
+
+    fn config_settings(&self, wall: &str) -> WallSettings {
+        self.defaults.get(wall).cloned().unwrap_or_default()
+    }
+
+    /// At start: an operator's change of `moderation` or `idle_loop_s` made against a config value the
+    /// config no longer has is dropped — the config was edited since, and wins. Returns what was dropped
+    /// as (wall, key, detail) for the caller to log and audit.
+    pub fn follow_config(&self) -> Result<Vec<(String, &'static str, String)>, StoreError> {
+        let mut dropped = Vec::new();
+        let mut walls: Vec<&String> = self.defaults.keys().collect();
+        walls.sort();
+        for wall in walls {
+            let Some(mut s) = self.store.wall_settings::<WallSettings>(wall)? else {
+                continue;
+            };
+            let config = self.config_settings(wall);
+            let mut changed = false;
+            if !s.overrides_recorded {
+                // An older record: a value that differs from the config is the operator's, made
+                // against the config as it is now.
+                if s.moderation != config.moderation {
+                    s.moderation_over = Some(Override {
+                        config: config.moderation,
+                    });
+                }
+                if s.idle_loop_s != config.idle_loop_s {
+                    s.idle_loop_over = Some(Override {
+                        config: config.idle_loop_s,
+                    });
+                }
+                s.overrides_recorded = true;
+                changed = true;
+            }
+            for (key, detail) in [
+                (
+                    "moderation",
+                    config_wins(&mut s.moderation_over, &mut s.moderation, config.moderation),
+                ),
+                (
+                    "idle_loop_s",
+                    config_wins(
+                        &mut s.idle_loop_over,
+                        &mut s.idle_loop_s,
+                        config.idle_loop_s,
+                    ),
+                ),
+            ] {
+                if let Some(detail) = detail {
+                    dropped.push((wall.clone(), key, detail));
+                    changed = true;
+                }
+            }
+            if changed {
+                self.store.put_wall_settings(wall, &s)?;
+            }
+        }
+        Ok(dropped)
     }
 
     /// Change a wall's settings and keep them.
@@ -71,6 +160,7 @@ impl Board {
     ) -> Result<WallSettings, StoreError> {
         let mut s = self.settings(wall)?;
         f(&mut s);
+        s.overrides_recorded = true;
         self.store.put_wall_settings(wall, &s)?;
         Ok(s)
     }
@@ -84,7 +174,11 @@ impl Board {
     }
 
     pub fn set_mode(&self, wall: &str, mode: ModerationMode) -> Result<WallSettings, StoreError> {
-        self.update_settings(wall, |s| s.moderation = mode)
+        let config = self.config_settings(wall).moderation;
+        self.update_settings(wall, |s| {
+            s.moderation = mode;
+            s.moderation_over = Some(Override { config });
+        })
     }
 
     pub fn set_qr_visible(&self, wall: &str, visible: bool) -> Result<WallSettings, StoreError> {
@@ -98,7 +192,11 @@ impl Board {
         wall: &str,
         seconds: Option<u64>,
     ) -> Result<WallSettings, StoreError> {
-        self.update_settings(wall, |s| s.idle_loop_s = seconds)
+        let config = self.config_settings(wall).idle_loop_s;
+        self.update_settings(wall, |s| {
+            s.idle_loop_s = seconds;
+            s.idle_loop_over = Some(Override { config });
+        })
     }
 
     /// Hide everything the wall shows now (the store keeps it): messages so far, and participants who
@@ -550,5 +648,41 @@ mod tests {
         let view = fx.board.view(WALL).expect("the wall still reads");
         assert_eq!(view.messages.len(), 1);
         assert_eq!(fx.board.admin_messages(WALL).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn an_older_settings_record_keeps_the_operators_values_until_the_config_changes() {
+        let fx = Fixture::new(FakePlatform::serving(Vec::new(), "audio/ogg"));
+        let config = |moderation, idle_loop_s| {
+            fx.board.clone().with_defaults([(
+                WALL.to_string(),
+                WallSettings {
+                    moderation,
+                    idle_loop_s,
+                    ..Default::default()
+                },
+            )])
+        };
+        // Stored before overrides were recorded: the operator had switched to pre and a 30 s loop.
+        let old = serde_json::json!({"moderation": "pre", "qr_visible": true, "idle_loop_s": 30});
+        fx.store.put_wall_settings(WALL, &old).unwrap();
+        let board = config(ModerationMode::Post, None);
+        assert!(board.follow_config().unwrap().is_empty(), "nothing dropped");
+        let s = board.settings(WALL).unwrap();
+        assert_eq!(
+            (s.moderation, s.idle_loop_s),
+            (ModerationMode::Pre, Some(30))
+        );
+        assert!(s.overrides_recorded);
+        // The config then changes the loop: the config wins for that key only.
+        let board = config(ModerationMode::Post, Some(60));
+        let dropped = board.follow_config().unwrap();
+        assert_eq!(dropped.len(), 1, "{dropped:?}");
+        assert_eq!(dropped[0].1, "idle_loop_s");
+        let s = board.settings(WALL).unwrap();
+        assert_eq!(
+            (s.moderation, s.idle_loop_s),
+            (ModerationMode::Pre, Some(60))
+        );
     }
 }

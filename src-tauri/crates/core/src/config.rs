@@ -245,7 +245,8 @@ pub struct WallConfig {
     #[serde(default)]
     pub theme: ThemeConfig,
     /// `"post"` (default): messages show at once, the operator may remove them; `"pre"`: held until
-    /// approved. The operator can switch it live (the live value is kept in the store).
+    /// approved. The operator can switch it live (the live value is kept in the store until this key
+    /// is edited: then the config wins at the next start, `Board::follow_config`).
     #[serde(default)]
     pub moderation: crate::domain::ModerationMode,
     /// Replay approved voices when nothing new arrived for this many seconds (default: off).

@@ -157,6 +157,25 @@ pub struct WallSettings {
     /// Replay approved voices when nothing new arrived for this many seconds; None: off.
     #[serde(default)]
     pub idle_loop_s: Option<u64>,
+    /// Set when the operator changed `moderation`: the config's value it was changed against. While the
+    /// config still says that, the operator's choice holds; once the config says otherwise, the config
+    /// wins at the next start (`Board::follow_config`). None: never changed here, the config rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moderation_over: Option<Override<ModerationMode>>,
+    /// The same for `idle_loop_s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_loop_over: Option<Override<Option<u64>>>,
+    /// Written by a version that records overrides (`*_over`). A record without it is older: its
+    /// `moderation` / `idle_loop_s` are the operator's where they differ from the config
+    /// (`Board::follow_config` records them so at the first start).
+    #[serde(default)]
+    pub overrides_recorded: bool,
+}
+
+/// An operator's change of a config key: the config's value at the time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Override<T> {
+    pub config: T,
 }
 
 fn yes() -> bool {
@@ -171,6 +190,9 @@ impl Default for WallSettings {
             cleared_through: 0,
             cleared_at: 0,
             idle_loop_s: None,
+            moderation_over: None,
+            idle_loop_over: None,
+            overrides_recorded: false,
         }
     }
 }

@@ -30,6 +30,7 @@ pub mod random;
 pub mod secret;
 pub mod startup;
 pub mod store;
+pub mod tally;
 pub mod telemetry;
 #[cfg(test)]
 mod testing;

@@ -162,6 +162,25 @@ impl Application {
             }),
         );
         let audit = crate::audit::Audit::new(store.clone(), clock.clone());
+        // An operator's override of a key the config has changed since: the config wins.
+        let store_err = |e| StartError::Store(data_dir.clone(), e);
+        for (wall, key, detail) in board.follow_config().map_err(store_err)? {
+            tracing::info!(
+                wall,
+                key,
+                detail,
+                "the config changed this key since the operator overrode it: the config wins"
+            );
+            audit
+                .record(
+                    "config",
+                    "wall.config_wins",
+                    Some(&wall),
+                    Some(key),
+                    &detail,
+                )
+                .map_err(store_err)?;
+        }
         let media = Media::new(store.clone(), config.audio.max_duration_s);
         let public_url: Arc<str> = public_url.into();
         let mut walls = Vec::new();

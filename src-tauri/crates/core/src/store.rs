@@ -115,6 +115,9 @@ struct Inner {
     /// What the operator must know about the store, by topic (shown on `/healthz` and the console's
     /// health).
     notices: Mutex<BTreeMap<String, String>>,
+    /// Each wall's figures (`Store::tally`), built by one scan on first use, then kept by every write of
+    /// a message or participant. The lock is held across the write so a first scan never counts it twice.
+    tallies: Mutex<std::collections::HashMap<String, crate::tally::Tally>>,
     written: Arc<AtomicU64>,
     flushed: watch::Receiver<u64>,
     wake: Mutex<Option<mpsc::Sender<()>>>,
@@ -171,6 +174,7 @@ impl Store {
             quarantine: db.open_tree("quarantine")?,
             corrupt: Mutex::default(),
             notices: Mutex::default(),
+            tallies: Mutex::default(),
             written: written.clone(),
             flushed,
             wake: Mutex::new(Some(wake_tx)),
@@ -496,11 +500,16 @@ impl Store {
     }
 
     pub fn put_participant(&self, wall: &str, p: &Participant) -> Result<()> {
-        let old: Option<Participant> = self
-            .inner
-            .participants
-            .insert(Self::wall_key(wall, &p.id), serde_json::to_vec(p)?)?
-            .and_then(|v| serde_json::from_slice(&v).ok());
+        let old: Option<Participant> = self.tallied(wall, |t| {
+            let old = self
+                .inner
+                .participants
+                .insert(Self::wall_key(wall, &p.id), serde_json::to_vec(p)?)?;
+            if old.is_none() {
+                t.participant(true);
+            }
+            Ok(old.and_then(|v| serde_json::from_slice(&v).ok()))
+        })?;
         let before = old.map(|o| o.avatar);
         self.index_media(
             wall,
@@ -555,11 +564,15 @@ impl Store {
     }
 
     pub fn put_message(&self, wall: &str, m: &Message) -> Result<()> {
-        let old: Option<Message> = self
-            .inner
-            .messages
-            .insert(Self::message_key(wall, &m.id), serde_json::to_vec(m)?)?
-            .and_then(|v| serde_json::from_slice(&v).ok());
+        let old: Option<Message> = self.tallied(wall, |t| {
+            let old: Option<Message> = self
+                .inner
+                .messages
+                .insert(Self::message_key(wall, &m.id), serde_json::to_vec(m)?)?
+                .and_then(|v| serde_json::from_slice(&v).ok());
+            t.message(old.as_ref(), Some(m));
+            Ok(old)
+        })?;
         let before = old.and_then(|o| o.media);
         self.index_media(
             wall,
@@ -584,25 +597,31 @@ impl Store {
     ) -> Result<Option<Message>> {
         let key = Self::message_key(wall, id);
         let mut out = None;
-        let mut before = None;
+        let mut before: Option<Message> = None;
         let mut corrupt = None;
-        self.inner.messages.update_and_fetch(&key, |old| {
-            let old = old?;
-            match serde_json::from_slice::<Message>(old) {
-                Ok(mut m) => {
-                    before = m.media.clone();
-                    f(&mut m);
-                    let bytes = serde_json::to_vec(&m).unwrap_or_else(|_| old.to_vec());
-                    out = Some(m);
-                    Some(bytes)
+        self.tallied(wall, |t| {
+            self.inner.messages.update_and_fetch(&key, |old| {
+                let old = old?;
+                match serde_json::from_slice::<Message>(old) {
+                    Ok(mut m) => {
+                        before = Some(m.clone());
+                        f(&mut m);
+                        let bytes = serde_json::to_vec(&m).unwrap_or_else(|_| old.to_vec());
+                        out = Some(m);
+                        Some(bytes)
+                    }
+                    Err(e) => {
+                        // Left as it is; moved aside below.
+                        out = None;
+                        corrupt = Some((old.to_vec(), e.to_string()));
+                        Some(old.to_vec())
+                    }
                 }
-                Err(e) => {
-                    // Left as it is; moved aside below.
-                    out = None;
-                    corrupt = Some((old.to_vec(), e.to_string()));
-                    Some(old.to_vec())
-                }
+            })?;
+            if out.is_some() {
+                t.message(before.as_ref(), out.as_ref());
             }
+            Ok(())
         })?;
         if let Some((value, why)) = corrupt {
             self.quarantine("messages", &self.inner.messages, &key, &value, &why);
@@ -610,12 +629,52 @@ impl Store {
         if let Some(m) = &out {
             self.index_media(
                 wall,
-                before.as_ref(),
+                before.as_ref().and_then(|b| b.media.as_ref()),
                 m.media.as_ref(),
                 &format!("m:{}", m.id),
             )?;
         }
         Ok(out)
+    }
+
+    /// A wall's figures now (messages by moderation and status, participants, the newest failed
+    /// fetches). The first call for a wall scans it once; every later one is a copy.
+    pub fn tally(&self, wall: &str) -> Result<crate::tally::Tally> {
+        let mut tallies = self.inner.tallies.lock().expect("tally lock");
+        if let Some(t) = tallies.get(wall) {
+            return Ok(t.clone());
+        }
+        let t = self.scan_tally(wall)?;
+        tallies.insert(wall.to_string(), t.clone());
+        Ok(t)
+    }
+
+    fn scan_tally(&self, wall: &str) -> Result<crate::tally::Tally> {
+        let mut t = crate::tally::Tally::default();
+        // Corrupt records are quarantined and left out, as everywhere a wall is read.
+        for m in self.messages(wall)? {
+            t.message(None, Some(&m));
+        }
+        t.participants = self
+            .inner
+            .participants
+            .scan_prefix(Self::wall_prefix(wall))
+            .count();
+        Ok(t)
+    }
+
+    /// Run a write of a wall's message or participant with the wall's tally (if built) to update; the
+    /// lock is held across the write so a first scan (`tally`) never sees it half done.
+    fn tallied<T>(
+        &self,
+        wall: &str,
+        write: impl FnOnce(&mut crate::tally::Tally) -> Result<T>,
+    ) -> Result<T> {
+        let mut tallies = self.inner.tallies.lock().expect("tally lock");
+        match tallies.get_mut(wall) {
+            Some(t) => write(t),
+            None => write(&mut crate::tally::Tally::default()),
+        }
     }
 
     /// Store a blob by its content hash; returns the key (served at `/media/{key}`).
@@ -818,7 +877,11 @@ impl Store {
     }
 
     pub fn remove_message(&self, wall: &str, id: &str) -> Result<Option<Message>> {
-        let m: Option<Message> = take_json(&self.inner.messages, &Self::message_key(wall, id))?;
+        let m: Option<Message> = self.tallied(wall, |t| {
+            let m: Option<Message> = take_json(&self.inner.messages, &Self::message_key(wall, id))?;
+            t.message(m.as_ref(), None);
+            Ok(m)
+        })?;
         if let Some(m) = &m {
             self.index_media(wall, m.media.as_ref(), None, &format!("m:{}", m.id))?;
         }
@@ -826,8 +889,14 @@ impl Store {
     }
 
     pub fn remove_participant(&self, wall: &str, id: &str) -> Result<Option<Participant>> {
-        let p: Option<Participant> =
-            take_json(&self.inner.participants, &Self::wall_key(wall, id))?;
+        let p: Option<Participant> = self.tallied(wall, |t| {
+            let p: Option<Participant> =
+                take_json(&self.inner.participants, &Self::wall_key(wall, id))?;
+            if p.is_some() {
+                t.participant(false);
+            }
+            Ok(p)
+        })?;
         if let Some(p) = &p {
             self.index_media(wall, Some(&p.avatar), None, &format!("p:{}", p.id))?;
         }

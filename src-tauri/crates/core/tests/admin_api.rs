@@ -28,29 +28,8 @@ fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
-/// A call as the operator (`Bearer`), or as anyone (`None`); returns status and JSON (Null if none).
-async fn call(
-    app: &TestApp,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-    bearer: Option<&str>,
-) -> (u16, Value) {
-    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    let mut r = app.anonymous.request(method, app.url(path));
-    if let Some(b) = bearer {
-        r = r.bearer_auth(b);
-    }
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let r = r.send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
 async fn op(app: &TestApp, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    call(app, method, path, body, Some(TOKEN)).await
+    app.call(method, path, body, Some(TOKEN)).await
 }
 
 /// Push a voice (`fixture` bytes, already in the media cache) from web device `sender`; its message id.
@@ -163,7 +142,7 @@ async fn every_operator_route_answers_401_without_the_operators_credential() {
     ];
     for (method, path) in routes {
         for bearer in [None, Some("not-the-token")] {
-            let (status, body) = call(&app, method, path, Some(json!({})), bearer).await;
+            let (status, body) = app.call(method, path, Some(json!({})), bearer).await;
             assert_eq!(status, 401, "{method} {path} as {bearer:?}: {body}");
             assert_eq!(body["code"], "unauthorized", "{method} {path}");
         }
@@ -774,4 +753,163 @@ async fn the_console_stream_sends_every_message_change_and_the_queue() {
         .await
         .unwrap_or_else(|_| panic!("the console stream missed one of {wanted:?}"));
     assert!(text.contains("event: message"));
+}
+
+/// The health view's per-wall figures, computed the slow way from the console's full message list.
+fn figures_of(list: &Value) -> Value {
+    let ms = list["messages"].as_array().unwrap();
+    let count = |f: &dyn Fn(&Value) -> bool| ms.iter().filter(|m| f(m)).count();
+    let by = |mode: &str| count(&|m: &Value| m["moderation"] == mode);
+    let mut failed: Vec<Value> = ms
+        .iter()
+        .filter(|m| m["status"] == "failed")
+        .map(|m| json!({"message_id": m["id"], "reason": m["failure"]}))
+        .collect();
+    failed.sort_by_key(|f| f["message_id"].as_str().unwrap().parse::<u64>().unwrap());
+    json!({
+        "counts": {
+            "pending": by("pending"), "approved": by("approved"), "rejected": by("rejected"),
+            "removed": by("removed"), "failed": failed.len(),
+        },
+        "fetching": count(&|m: &Value| m["status"] == "fetching"),
+        "failed_fetches": failed,
+    })
+}
+
+/// Health's figures for wall "main" equal the ones counted from the full list, and `participants`.
+async fn health_matches(app: &TestApp, participants: usize) -> Value {
+    let (s, h) = op(app, "GET", "/api/admin/health", None).await;
+    assert_eq!(s, 200, "{h}");
+    let w = &h["walls"][0];
+    let (_, list) = op(app, "GET", "/api/admin/walls/main/messages", None).await;
+    let got = json!({"counts": w["counts"], "fetching": w["fetching"], "failed_fetches": w["failed_fetches"]});
+    assert_eq!(got, figures_of(&list), "health vs the message list");
+    assert_eq!(w["participants"], participants, "{h:#}");
+    let (_, walls) = op(app, "GET", "/api/admin/walls", None).await;
+    assert_eq!(walls[0]["counts"], w["counts"], "the walls list agrees");
+    h
+}
+
+#[tokio::test]
+async fn health_figures_follow_approve_remove_and_failed_fetches() {
+    let app = spawn("moderation = \"pre\"").await;
+    // Asked before anything arrives: the figures are then kept as messages change, not rescanned.
+    let h = health_matches(&app, 0).await;
+    assert_eq!(h["walls"][0]["counts"]["pending"], 0);
+
+    let a = voice(&app, "dev-a", "hello.ogg", "h1").await;
+    let b = voice(&app, "dev-b", "hello_loud.ogg", "h2").await;
+    let key = app
+        .state
+        .store
+        .put_media(b"hello, not audio", "audio/ogg")
+        .unwrap();
+    let push = voicewall_testkit::inbound::cached_voice("main", "dev-c", &key, "h3");
+    let bad = app.state.accept(&push).await.unwrap().seq().to_string();
+    wait_message(&app, &a, |m| m["status"] == "ready").await;
+    wait_message(&app, &b, |m| m["status"] == "ready").await;
+    let failed = wait_message(&app, &bad, |m| m["status"] == "failed").await;
+    assert!(failed["failure"].is_string(), "{failed}");
+    let h = health_matches(&app, 3).await;
+    let w = &h["walls"][0];
+    assert_eq!(w["counts"]["pending"], 3, "{h:#}");
+    assert_eq!(w["counts"]["failed"], 1);
+    assert_eq!(w["failed_fetches"][0]["message_id"], bad.as_str());
+
+    for (mid, act) in [
+        (&a, "approve"),
+        (&b, "approve"),
+        (&b, "remove"),
+        (&bad, "reject"),
+    ] {
+        let (s, v) = op(
+            &app,
+            "POST",
+            &format!("/api/admin/walls/main/messages/{mid}/{act}"),
+            None,
+        )
+        .await;
+        assert_eq!(s, 200, "{act} {mid}: {v}");
+    }
+    let h = health_matches(&app, 3).await;
+    let c = &h["walls"][0]["counts"];
+    assert_eq!(
+        (
+            c["pending"].clone(),
+            c["approved"].clone(),
+            c["removed"].clone(),
+            c["rejected"].clone()
+        ),
+        (json!(0), json!(1), json!(1), json!(1)),
+        "{h:#}"
+    );
+}
+
+#[tokio::test]
+async fn an_override_holds_until_the_config_changes_the_key_then_the_config_wins() {
+    use voicewall_core::startup::Options;
+    let dir = tempfile::tempdir().unwrap();
+    let config = |moderation: &str, idle: &str| {
+        format!(
+            "[admin]\ntoken = \"{TOKEN}\"\n[[walls]]\nid = \"main\"\ntitle = \"T\"\nlocale = \"en\"\nmoderation = \"{moderation}\"\n{idle}\n[walls.web]\n"
+        )
+    };
+    let settings = |app: &TestApp| {
+        let s = app.state.board.settings("main").unwrap();
+        (format!("{:?}", s.moderation), s.idle_loop_s)
+    };
+    let config_entries = |v: &Value| {
+        v["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["actor"] == "config")
+            .map(|e| (e["action"].clone(), e["target"].clone()))
+            .collect::<Vec<_>>()
+    };
+
+    // The operator changes both keys (and the QR, which is no config key).
+    let app = TestApp::spawn_in(dir.path(), &config("post", ""), Options::default()).await;
+    for (path, body) in [
+        ("moderation", json!({"mode": "pre"})),
+        ("idle-loop", json!({"seconds": 30})),
+        ("qr", json!({"visible": false})),
+    ] {
+        let (s, v) = op(
+            &app,
+            "PUT",
+            &format!("/api/admin/walls/main/{path}"),
+            Some(body),
+        )
+        .await;
+        assert_eq!(s, 200, "{path}: {v}");
+    }
+    assert_eq!(settings(&app), ("Pre".into(), Some(30)));
+    app.stop().await;
+
+    // Restarts on the same data dir: (config, settings then, entries by the config in the audit).
+    for (step, (text, want, by_config)) in [
+        // Same config: the operator's choices hold.
+        (config("post", ""), ("Pre", Some(30)), 0),
+        // The config changes both keys: the config wins, audited as the config's doing.
+        (config("pre", "idle_loop_s = 60"), ("Pre", Some(60)), 2),
+        // No override left: the next edit of the config is followed as is; nothing more dropped.
+        (config("post", "idle_loop_s = 60"), ("Post", Some(60)), 2),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let app = TestApp::spawn_in(dir.path(), &text, Options::default()).await;
+        assert_eq!(settings(&app), (want.0.to_string(), want.1), "step {step}");
+        let (_, walls) = op(&app, "GET", "/api/admin/walls", None).await;
+        assert_eq!(walls[0]["idle_loop_s"], json!(want.1), "step {step}");
+        assert_eq!(walls[0]["qr_visible"], false, "the QR is no config key");
+        let (_, audit) = op(&app, "GET", "/api/admin/audit?limit=50", None).await;
+        assert_eq!(
+            config_entries(&audit).len(),
+            by_config,
+            "step {step}: {audit:#}"
+        );
+        app.stop().await;
+    }
 }

@@ -110,16 +110,15 @@ async fn the_privacy_routes_answer_only_the_operator() {
         ("GET", "/api/admin/walls/main/export"),
     ] {
         for bearer in [None, Some("wrong")] {
-            let mut r = app
-                .anonymous
-                .request(method.parse().unwrap(), app.url(path))
-                .json(&serde_json::json!({"confirm": "main"}));
-            if let Some(b) = bearer {
-                r = r.bearer_auth(b);
-            }
-            let r = r.send().await.unwrap();
-            assert_eq!(r.status(), 401, "{method} {path} with {bearer:?}");
-            let body: serde_json::Value = r.json().await.unwrap();
+            let (status, body) = app
+                .call(
+                    method,
+                    path,
+                    Some(serde_json::json!({"confirm": "main"})),
+                    bearer,
+                )
+                .await;
+            assert_eq!(status, 401, "{method} {path} with {bearer:?}");
             assert_eq!(body["code"], "unauthorized");
         }
     }

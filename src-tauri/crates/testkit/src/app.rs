@@ -195,6 +195,28 @@ impl Endpoint {
         cookie_pair(&r, "vw_display")
     }
 
+    /// One request as the API tests make it: `method` on `path` with an optional JSON body, as the
+    /// holder of `bearer` (`None`: no credential at all). Status and JSON body (`Null` when none).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+        bearer: Option<&str>,
+    ) -> (u16, serde_json::Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
+        let mut r = self.anonymous.request(method, self.url(path));
+        if let Some(b) = bearer {
+            r = r.bearer_auth(b);
+        }
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let r = r.send().await.expect("request");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.addr, path)
     }

@@ -1,10 +1,10 @@
 //! `GET /api/admin/health`: the evening at a glance — the sound output, the queue, per wall the
 //! participants, messages by moderation and status and the failed fetches with their reasons, the disk
-//! (store size, free space where the data dir is), uptime and version.
+//! (store size, free space where the data dir is), uptime and version. The per-wall figures come from
+//! the store's running tally (`Store::tally`), not from reading the wall's messages.
 
 use super::moderation::Counts;
 use crate::app::AppState;
-use crate::domain::MessageStatus;
 use crate::http::access::Operator;
 use crate::http::error::ApiError;
 use axum::extract::State;
@@ -23,18 +23,15 @@ async fn health(
     let mut walls = Vec::new();
     for w in state.walls.iter() {
         let id = &w.config.id;
-        let messages = state.board.admin_messages(id)?;
-        let failed: Vec<_> = messages
-            .iter()
-            .filter(|m| m.status == MessageStatus::Failed)
-            .map(|m| json!({"message_id": m.id, "reason": m.failure}))
-            .collect();
+        // Kept by the store as messages change: no scan of the wall per call.
+        let tally = state.store.tally(id)?;
         walls.push(json!({
             "id": id,
-            "participants": state.store.participants(id)?.len(),
-            "counts": Counts::of(&messages),
-            "fetching": messages.iter().filter(|m| m.status == MessageStatus::Fetching).count(),
-            "failed_fetches": failed,
+            "participants": tally.participants,
+            "counts": Counts::from(&tally),
+            "fetching": tally.fetching,
+            // The newest failed fetches (at most `tally::FAILED_LISTED`; `counts.failed` has them all).
+            "failed_fetches": tally.failed_fetches,
             // The wall's link with its platform (e.g. Telegram's setWebhook result), when it has one.
             "provider_status": w.provider.status(),
         }));

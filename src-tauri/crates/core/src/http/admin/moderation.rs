@@ -52,21 +52,15 @@ pub struct Counts {
     pub failed: usize,
 }
 
-impl Counts {
-    pub fn of(messages: &[AdminMessage]) -> Self {
-        let mut c = Counts::default();
-        for m in messages {
-            match m.moderation {
-                Moderation::Pending => c.pending += 1,
-                Moderation::Approved => c.approved += 1,
-                Moderation::Rejected => c.rejected += 1,
-                Moderation::Removed => c.removed += 1,
-            }
-            if m.status == MessageStatus::Failed {
-                c.failed += 1;
-            }
+impl From<&crate::tally::Tally> for Counts {
+    fn from(t: &crate::tally::Tally) -> Self {
+        Counts {
+            pending: t.pending,
+            approved: t.approved,
+            rejected: t.rejected,
+            removed: t.removed,
+            failed: t.failed,
         }
-        c
     }
 }
 
@@ -97,6 +91,7 @@ async fn walls(
             idle_loop_s,
             ..
         } = board.settings(id)?;
+        let tally = store.tally(id)?;
         out.push(WallSummary {
             id: id.clone(),
             title: w.config.title.clone(),
@@ -104,8 +99,8 @@ async fn walls(
             moderation,
             qr_visible,
             idle_loop_s,
-            participants: store.participants(id)?.len(),
-            counts: Counts::of(&board.admin_messages(id)?),
+            participants: tally.participants,
+            counts: Counts::from(&tally),
         });
     }
     Ok(Json(serde_json::to_value(out).map_err(ApiError::internal)?))
