@@ -3,7 +3,7 @@
 //! wall + platform key → sequence), `participants`, `messages`, `media` (content-addressed blobs),
 //! `profiles` (the patent's "first identifier → user info" table), `meta`, `audit` (the operator's
 //! actions, by sequence), `wall_settings` (per-wall runtime settings the operator changes live),
-//! `bans` (wall + participant id).
+//! `bans` (wall + participant id), `speaker_queue` (the voices waiting for the speakers, see `queue`).
 //!
 //! Durability: a push is acknowledged only after `durable()` returns. One flusher thread flushes whatever
 //! has been written and wakes every writer that wrote before that flush (group commit): sled's
@@ -11,8 +11,6 @@
 
 use crate::domain::{Inbound, Message, Participant, Provider};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
-use sled::transaction::{ConflictableTransactionError, TransactionError};
-use sled::Transactional;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -94,6 +92,7 @@ struct Inner {
     audit: sled::Tree,
     wall_settings: sled::Tree,
     bans: sled::Tree,
+    speaker_queue: sled::Tree,
     written: Arc<AtomicU64>,
     flushed: watch::Receiver<u64>,
     wake: Mutex<Option<mpsc::Sender<()>>>,
@@ -141,6 +140,7 @@ impl Store {
             audit: db.open_tree("audit")?,
             wall_settings: db.open_tree("wall_settings")?,
             bans: db.open_tree("bans")?,
+            speaker_queue: db.open_tree("speaker_queue")?,
             written: written.clone(),
             flushed,
             wake: Mutex::new(Some(wake_tx)),
@@ -177,44 +177,65 @@ impl Store {
     }
 
     /// Record a push in the inbox unless its dedup key was seen. Not durable until `durable()`.
+    ///
+    /// Without a sled transaction: the first transaction turns on sled's process-wide lock, which every
+    /// later read and write of every tree then takes, and each transaction takes it exclusively — the
+    /// acks and the pipeline queued behind each other (issue 19). Instead the entry is written first,
+    /// then the dedup key is claimed with a compare-and-swap; an entry whose key points elsewhere (a
+    /// duplicate that lost the race, or a crash between the two writes) is not a push: it is removed
+    /// here, or skipped and removed when the inbox is read at start.
     pub fn accept(&self, inbound: &Inbound) -> Result<Accepted> {
-        let dedup_key = format!(
+        let dedup_key = Self::dedup_key_of(inbound);
+        if let Some(existing) = self.inner.dedup.get(dedup_key.as_bytes())? {
+            return Ok(Accepted::Duplicate(seq_of(&existing)));
+        }
+        let seq = self.inner.db.generate_id()?;
+        let value = serde_json::to_vec(inbound)?;
+        self.inner.inbox.insert(seq.to_be_bytes(), value)?;
+        let claimed = self.inner.dedup.compare_and_swap(
+            dedup_key.as_bytes(),
+            None as Option<&[u8]>,
+            Some(&seq.to_be_bytes()[..]),
+        )?;
+        match claimed {
+            Ok(()) => Ok(Accepted::New(seq)),
+            Err(lost) => {
+                self.inner.inbox.remove(seq.to_be_bytes())?;
+                Ok(Accepted::Duplicate(
+                    lost.current.as_deref().map(seq_of).unwrap_or(seq),
+                ))
+            }
+        }
+    }
+
+    fn dedup_key_of(inbound: &Inbound) -> String {
+        format!(
             "{}\0{}\0{}",
             inbound.provider.as_str(),
             inbound.wall,
             inbound.dedup_key
-        );
-        let seq = self.inner.db.generate_id()?;
-        let value = serde_json::to_vec(inbound)?;
-        let result = (&self.inner.dedup, &self.inner.inbox).transaction(|(dedup, inbox)| {
-            if let Some(existing) = dedup.get(dedup_key.as_bytes())? {
-                let mut b = [0u8; 8];
-                b.copy_from_slice(&existing);
-                return Ok(Accepted::Duplicate(u64::from_be_bytes(b)));
-            }
-            dedup.insert(dedup_key.as_bytes(), &seq.to_be_bytes())?;
-            inbox.insert(&seq.to_be_bytes(), value.as_slice())?;
-            Ok::<_, ConflictableTransactionError<()>>(Accepted::New(seq))
-        });
-        match result {
-            Ok(a) => Ok(a),
-            Err(TransactionError::Storage(e)) => Err(e.into()),
-            Err(TransactionError::Abort(())) => unreachable!("never aborts"),
-        }
+        )
     }
 
     /// Accepted pushes not yet processed, oldest first (the pipeline resumes from these after a crash).
+    /// An entry whose dedup key does not name it (see `accept`) is removed.
     pub fn inbox(&self) -> Result<Vec<(u64, Inbound)>> {
-        self.inner
-            .inbox
-            .iter()
-            .map(|r| {
-                let (k, v) = r?;
-                let mut b = [0u8; 8];
-                b.copy_from_slice(&k);
-                Ok((u64::from_be_bytes(b), serde_json::from_slice(&v)?))
-            })
-            .collect()
+        let mut pending = Vec::new();
+        for r in self.inner.inbox.iter() {
+            let (k, v) = r?;
+            let seq = seq_of(&k);
+            let inbound: Inbound = serde_json::from_slice(&v)?;
+            let owner = self
+                .inner
+                .dedup
+                .get(Self::dedup_key_of(&inbound).as_bytes())?;
+            if owner.as_deref().map(seq_of) == Some(seq) {
+                pending.push((seq, inbound));
+            } else {
+                self.inner.inbox.remove(k)?;
+            }
+        }
+        Ok(pending)
     }
 
     /// One accepted push by its sequence, if not yet processed.
@@ -431,6 +452,27 @@ impl Store {
                 Ok(String::from_utf8_lossy(&k[prefix.len()..]).into_owned())
             })
             .collect()
+    }
+
+    // --- The speaker queue (`queue`): one record per waiting voice, by wall + message id. ---
+
+    /// Every waiting voice, in no particular order (the queue orders them).
+    pub fn queued<T: DeserializeOwned>(&self) -> Result<Vec<T>> {
+        iter_json(self.inner.speaker_queue.iter()).collect()
+    }
+
+    pub fn put_queued<T: Serialize>(&self, wall: &str, id: &str, entry: &T) -> Result<()> {
+        put_json(&self.inner.speaker_queue, &Self::wall_key(wall, id), entry)
+    }
+
+    pub fn remove_queued(&self, wall: &str, id: &str) -> Result<()> {
+        self.inner.speaker_queue.remove(Self::wall_key(wall, id))?;
+        Ok(())
+    }
+
+    pub fn clear_queued(&self) -> Result<()> {
+        self.inner.speaker_queue.clear()?;
+        Ok(())
     }
 
     /// Bytes on disk, for /metrics.
