@@ -1,11 +1,11 @@
 //! The speaker queue: the voices waiting for the speakers, kept in the store (one record per voice), so
 //! a restart plays on in the same order — the voice that was playing first, from its start.
 //!
-//! Fair between people: each voice gets a round tag, `max(the round playing + 1, its sender's last tag
-//! + 1)`, and the queue plays by (tag, arrival). So people take turns (round-robin): someone who sent
-//! ten voices plays one per round, and a newcomer waits at most one round, not behind all ten. A
-//! person's own voices play in arrival order (the message sequence), even when a later one was ready
-//! first: a person's tags are handed to their voices sorted by arrival.
+//! Fair between people: each voice gets a round tag, one past the later of the round playing and its
+//! sender's last tag, and the queue plays by (tag, arrival). So people take turns (round-robin):
+//! someone who sent ten voices plays one per round, and a newcomer waits at most one round, not
+//! behind all ten. A person's own voices play in arrival order (the message sequence), even when a
+//! later one was ready first: a person's tags are handed to their voices sorted by arrival.
 //!
 //! The operator's "play next" goes to a front lane before every round (the latest first).
 //!
