@@ -1,7 +1,7 @@
 //! Ack throughput of the WeChat webhook (durable: sled inbox + group-commit flush) against two references
-//! in one run: a bare axum handler answering "success", and a minimal durable ack (axum + one sled insert
-//! + the store's group-commit flush, `Store::durable`). Then a paced run at ACK_RATE pushes/s for the ack
-//! latency at a venue's rate. Prints figures; never fails on timing.
+//! in one run: a bare axum handler answering "success", and a minimal durable ack (axum, one sled insert
+//! and the store's group-commit flush, `Store::durable`). Then a paced run at ACK_RATE pushes/s for the
+//! ack latency at a venue's rate. Prints figures; never fails on timing.
 //!
 //!     cargo bench -p voicewall-core --bench ack     (ACK_CLIENTS, ACK_SECONDS, ACK_RATE to change the load)
 //!
