@@ -605,7 +605,7 @@
       li.appendChild(button(t('dequeue'), 'small warn', () => act(() => api('DELETE', path).then(loadPlayback)), 'dequeue'));
       list.appendChild(li);
     });
-    $('queue-count').textContent = q.length ? `(${q.length})` : '';
+    $('queue-count').textContent = p.queue_max ? `(${q.length} / ${p.queue_max})` : (q.length ? `(${q.length})` : '');
     $('queue-empty').hidden = q.length > 0;
   }
   let volumeTimer = null;

@@ -181,6 +181,10 @@ pub struct AudioConfig {
     /// Longest accepted voice message, in seconds.
     #[serde(default = "default_max_duration")]
     pub max_duration_s: u64,
+    /// Most voices waiting for the speakers; past it the newest of whoever has the most queued is
+    /// dropped from the queue (it stays on the wall). See `queue`.
+    #[serde(default = "default_queue_max")]
+    pub queue_max: usize,
 }
 
 impl Default for AudioConfig {
@@ -191,8 +195,13 @@ impl Default for AudioConfig {
             autoplay: true,
             gap_ms: default_gap_ms(),
             max_duration_s: default_max_duration(),
+            queue_max: default_queue_max(),
         }
     }
+}
+
+fn default_queue_max() -> usize {
+    200
 }
 
 fn default_output() -> String {
@@ -602,6 +611,7 @@ pub const ENV_KEYS: &[&str] = &[
     "audio.autoplay",
     "audio.gap_ms",
     "audio.max_duration_s",
+    "audio.queue_max",
     "admin.token",
 ];
 
@@ -741,6 +751,7 @@ impl Config {
             }
             "audio.gap_ms" => self.audio.gap_ms = num(v)?,
             "audio.max_duration_s" => self.audio.max_duration_s = num(v)?,
+            "audio.queue_max" => self.audio.queue_max = num(v)?,
             "admin.token" => self.admin.token = Some(v.into()),
             other => unreachable!("ENV_KEYS lists {other} without a setter"),
         }
@@ -974,6 +985,8 @@ volume = 1.0
 autoplay = true         # play each new message by itself, in arrival order
 gap_ms = 800            # silence between queued messages
 max_duration_s = 120
+queue_max = 200         # voices waiting at most; past it the newest of whoever has the most queued is dropped
+                        # from the queue (it stays on the wall); speakers go round-robin between people
 
 [admin]
 # token = "…"           # generated on first run if absent, and printed once to the terminal

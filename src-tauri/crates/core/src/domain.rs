@@ -225,6 +225,8 @@ pub struct PlaybackState {
     pub volume: f32,
     /// In the order they will play.
     pub queue: Vec<QueueItem>,
+    /// The queue's cap (`[audio] queue_max`).
+    pub queue_max: usize,
 }
 
 /// A message as the operator's console lists it: with its sender, status, moderation and the media to

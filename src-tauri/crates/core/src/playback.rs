@@ -1,5 +1,6 @@
-//! The kiosk's one player: a queue of ready voice messages in arrival order, "play now" for taps and the
-//! operator (interrupting with a short fade), pause / skip / stop / volume. Reports on the wall's events
+//! The kiosk's one player: the speaker queue of ready voice messages (`queue`: kept in the store, fair
+//! between people, bounded), "play now" for taps and the operator (interrupting with a short fade),
+//! pause / skip / stop / volume. Reports on the wall's events
 //! stream: `playback_started`, `playback_progress` (10 Hz), `playback_finished`; bumps `played_count`.
 //! Replays come from the cache, never the network. The operator also sees the queue in order, moves a
 //! message to the front ("play next"), takes one out (stopping it when it plays), and may turn on an
@@ -15,6 +16,7 @@ use crate::domain::{MessageKind, MessageStatus, PlaybackState, QueueItem};
 use crate::events::{AdminEvent, Hub, WallEvent};
 use crate::media::Media;
 use crate::metrics::Metrics;
+use crate::queue::SpeakerQueue;
 use crate::store::Store;
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -63,6 +65,9 @@ pub struct OutputStatus {
     pub detail: String,
     pub queued: usize,
     pub paused: bool,
+    /// The queue's cap (`[audio] queue_max`) and the voices it dropped since start.
+    pub queue_max: usize,
+    pub queue_dropped: u64,
 }
 
 /// The player's handle: send commands, read what plays. Cheap to clone.
@@ -74,7 +79,13 @@ pub struct Playback {
     /// The queue in order and the volume, as of the player's last turn.
     seen: Arc<Mutex<Seen>>,
     autoplay: bool,
+    /// The last clips started (wall, id, clip), newest last: when the sink pulled each one's first
+    /// sample, for the latency bench.
+    clips: Arc<Mutex<VecDeque<(String, String, voicewall_audio::Playing)>>>,
 }
+
+/// Clips whose first sample time is kept.
+const CLIPS_KEPT: usize = 16;
 
 #[derive(Clone, Debug, Default, PartialEq)]
 struct Seen {
@@ -99,6 +110,8 @@ pub struct Player {
     pub walls: Vec<String>,
     /// Silence between two messages.
     pub gap: Duration,
+    /// The speaker queue's cap.
+    pub queue_max: usize,
 }
 
 impl Playback {
@@ -112,12 +125,15 @@ impl Playback {
                 detail: String::new(),
                 queued: 0,
                 paused: false,
+                queue_max: 0,
+                queue_dropped: 0,
             })),
             seen: Arc::new(Mutex::new(Seen {
                 queue: Vec::new(),
                 volume: 1.0,
             })),
             autoplay,
+            clips: Arc::default(),
         };
         (handle.clone(), PlaybackTask { rx, handle })
     }
@@ -186,6 +202,14 @@ impl Playback {
         self.seen.lock().expect("seen lock").queue.clone()
     }
 
+    /// When the sound output pulled the first sample of a message lately started (the latency bench's
+    /// "push → first sample"); None before, or when it started too long ago.
+    pub fn first_sample(&self, wall: &str, id: &str) -> Option<std::time::Instant> {
+        let clips = self.clips.lock().expect("clips lock");
+        let (_, _, clip) = clips.iter().rev().find(|(w, i, _)| w == wall && i == id)?;
+        clip.first_sample_at()
+    }
+
     /// What plays on any wall now.
     pub fn now_playing_any(&self) -> Option<NowPlaying> {
         self.now.lock().expect("now lock").clone()
@@ -194,9 +218,11 @@ impl Playback {
     /// The player as the operator sees it; `name` gives a message's sender name (wall, message id).
     pub fn state(&self, name: impl Fn(&str, &str) -> String) -> PlaybackState {
         let seen = self.seen.lock().expect("seen lock").clone();
+        let status = self.status();
         PlaybackState {
             now_playing: self.now_playing_any(),
-            paused: self.status().paused,
+            paused: status.paused,
+            queue_max: status.queue_max,
             volume: seen.volume,
             queue: seen
                 .queue
@@ -292,6 +318,9 @@ struct Current {
     wall: String,
     id: String,
     playing: voicewall_audio::Playing,
+    /// When the clip should have played out: the player looks then, not only at its 100 ms tick, so
+    /// short voices follow each other without a tick's wait.
+    ends_at: tokio::time::Instant,
 }
 
 impl PlaybackTask {
@@ -326,10 +355,20 @@ impl PlaybackTask {
             handle,
             output,
         };
-        let mut queue: VecDeque<(String, String)> = VecDeque::new();
-        if p.handle.autoplay {
-            // Ready voices the wall shows that never played (the queue lives in memory; the messages
-            // in the store).
+        let (mut queue, first_start) =
+            match SpeakerQueue::load(p.player.store.clone(), p.player.queue_max) {
+                Ok(q) => q,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the speaker queue; the player stops");
+                    return;
+                }
+            };
+        if !queue.is_empty() {
+            tracing::info!(count = queue.len(), "speaker queue resumed from the store");
+        }
+        if first_start && p.handle.autoplay {
+            // Data from before the queue lived in the store: the ready voices the wall shows that
+            // never played.
             for wall in &p.player.walls {
                 let shown = p.player.board.view(wall).map(|v| v.messages);
                 for m in shown.unwrap_or_default() {
@@ -337,7 +376,7 @@ impl PlaybackTask {
                         && m.status == MessageStatus::Ready
                         && m.played_count == 0
                     {
-                        queue.push_back((wall.clone(), m.id));
+                        logged(queue.push(wall, &m.id, &m.participant_id, arrival(&m.id)));
                     }
                 }
             }
@@ -360,18 +399,26 @@ impl PlaybackTask {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let output = p.output.clone();
         loop {
+            let ends_at = current
+                .as_ref()
+                .map(|c| c.ends_at)
+                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
             tokio::select! {
                 cmd = rx.recv() => {
                     let Some(cmd) = cmd else { break };
                     let fresh = matches!(cmd, Command::Enqueue { .. });
                     match cmd {
-                        Command::Enqueue { wall, id } => queue.push_back((wall, id)),
+                        Command::Enqueue { wall, id } => {
+                            let person = p.sender_of(&wall, &id);
+                            logged(queue.push(&wall, &id, &person, arrival(&id)));
+                        }
                         Command::PlayNow { wall, id } => {
                             if let Some(c) = current.take() {
+                                logged(queue.done(&c.wall, &c.id));
                                 p.finish(c, "interrupted");
                             }
-                            queue.retain(|(w, i)| !(w == &wall && i == &id));
-                            queue.push_front((wall, id));
+                            let person = p.sender_of(&wall, &id);
+                            logged(queue.play_next(&wall, &id, &person, arrival(&id)));
                             paused = false;
                             if let Some(o) = &output { o.resume(); }
                             next_start = tokio::time::Instant::now();
@@ -380,12 +427,13 @@ impl PlaybackTask {
                             paused = false;
                             if let Some(o) = &output { o.resume(); }
                             if let Some(c) = current.take() {
+                                logged(queue.done(&c.wall, &c.id));
                                 p.finish(c, "skipped");
                                 next_start = tokio::time::Instant::now();
                             }
                         }
                         Command::Stop => {
-                            queue.clear();
+                            logged(queue.clear());
                             paused = false;
                             if let Some(o) = &output { o.resume(); }
                             if let Some(c) = current.take() {
@@ -405,7 +453,7 @@ impl PlaybackTask {
                             volume = v;
                         }
                         Command::Remove { wall, id } => {
-                            queue.retain(|(w, i)| !(w == &wall && i == &id));
+                            logged(queue.remove(&wall, &id));
                             if current.as_ref().is_some_and(|c| c.wall == wall && c.id == id) {
                                 let c = current.take().expect("current");
                                 p.finish(c, "removed");
@@ -413,12 +461,24 @@ impl PlaybackTask {
                             }
                         }
                         Command::PlayNext { wall, id } => {
-                            queue.retain(|(w, i)| !(w == &wall && i == &id));
-                            queue.push_front((wall, id));
+                            let person = p.sender_of(&wall, &id);
+                            logged(queue.play_next(&wall, &id, &person, arrival(&id)));
                         }
                     }
                     if fresh {
                         last_arrival = tokio::time::Instant::now();
+                    }
+                }
+                _ = tokio::time::sleep_until(ends_at), if current.is_some() && !paused => {
+                    if current.as_ref().is_some_and(|c| c.playing.is_finished()) {
+                        let c = current.take().expect("current");
+                        logged(queue.done(&c.wall, &c.id));
+                        p.end(&c, "finished");
+                        next_start = tokio::time::Instant::now() + p.player.gap;
+                    } else if let Some(c) = current.as_mut() {
+                        // Not yet (the sink runs a little behind, or it was paused): look again then.
+                        let left = c.playing.duration_ms().saturating_sub(c.playing.position_ms());
+                        c.ends_at = tokio::time::Instant::now() + Duration::from_millis(left.max(2));
                     }
                 }
                 _ = tick.tick() => {
@@ -430,6 +490,7 @@ impl PlaybackTask {
                     if let Some(c) = &current {
                         if c.playing.is_finished() {
                             let c = current.take().expect("current");
+                            logged(queue.done(&c.wall, &c.id));
                             p.end(&c, "finished");
                             next_start = tokio::time::Instant::now() + p.player.gap;
                         } else {
@@ -447,14 +508,21 @@ impl PlaybackTask {
             }
             if current.is_none() && !paused && tokio::time::Instant::now() >= next_start {
                 if queue.is_empty() {
-                    if let Some(replay) = idle.next(&p.player, last_arrival) {
-                        queue.push_back(replay);
+                    // The idle loop's replays do not go through the (stored) queue.
+                    if let Some((wall, id)) = idle.next(&p.player, last_arrival) {
+                        current = p.start(&wall, &id).await;
                     }
                 }
-                while let Some((wall, id)) = queue.pop_front() {
-                    if let Some(c) = p.start(&wall, &id).await {
-                        current = Some(c);
+                while current.is_none() {
+                    let Some(e) = queue.take().unwrap_or_else(|e| {
+                        tracing::error!(error = %e, "cannot read the speaker queue");
+                        None
+                    }) else {
                         break;
+                    };
+                    current = p.start(&e.wall, &e.id).await;
+                    if current.is_none() {
+                        logged(queue.done(&e.wall, &e.id));
                     }
                 }
             }
@@ -462,9 +530,11 @@ impl PlaybackTask {
                 let mut s = p.handle.status.lock().expect("status lock");
                 s.queued = queue.len();
                 s.paused = paused;
+                s.queue_max = queue.max();
+                s.queue_dropped = queue.dropped();
             }
             let seen = Seen {
-                queue: queue.iter().cloned().collect(),
+                queue: queue.list(),
                 volume,
             };
             let now_id = p.handle.now_playing_any().map(|n| (n.wall, n.message_id));
@@ -537,7 +607,30 @@ impl IdleLoop {
     }
 }
 
+/// A message's arrival order: its id is the inbox sequence (0 for anything else).
+fn arrival(id: &str) -> u64 {
+    id.parse().unwrap_or(0)
+}
+
+/// The speaker queue's store writes fail only with the store itself: logged, the player goes on.
+fn logged<T>(r: Result<T, crate::store::StoreError>) {
+    if let Err(e) = r {
+        tracing::error!(error = %e, "cannot write the speaker queue");
+    }
+}
+
 impl PlayerRun {
+    /// Who sent a message (the queue's unit of fairness); empty when it is gone.
+    fn sender_of(&self, wall: &str, id: &str) -> String {
+        self.player
+            .store
+            .message(wall, id)
+            .ok()
+            .flatten()
+            .map(|m| m.participant_id)
+            .unwrap_or_default()
+    }
+
     /// A queued message's sender name, for the operator.
     fn name_of(&self, wall: &str, id: &str) -> String {
         self.player
@@ -589,6 +682,13 @@ impl PlayerRun {
         };
         let playing = output.play(decoded, analysis.gain);
         let duration_ms = playing.duration_ms();
+        {
+            let mut clips = self.handle.clips.lock().expect("clips lock");
+            if clips.len() >= CLIPS_KEPT {
+                clips.pop_front();
+            }
+            clips.push_back((wall.into(), id.into(), playing.clone()));
+        }
         *self.handle.now.lock().expect("now lock") = Some(NowPlaying {
             wall: wall.into(),
             message_id: id.into(),
@@ -610,6 +710,7 @@ impl PlayerRun {
             wall: wall.into(),
             id: id.into(),
             playing,
+            ends_at: tokio::time::Instant::now() + Duration::from_millis(duration_ms),
         })
     }
 
@@ -689,6 +790,7 @@ mod tests {
             metrics: Arc::default(),
             walls: vec![WALL.into()],
             gap: Duration::ZERO,
+            queue_max: 200,
         }
     }
 

@@ -277,8 +277,11 @@ impl Application {
             metrics: state.metrics.clone(),
             retry: self.retry,
         };
-        self.background
-            .push(tokio::spawn(pipeline.run(self.pipeline_rx)));
+        // On its own pool, so that the acks never wait behind it (see `pool`).
+        self.background.push(tokio::spawn(crate::pool::run_apart(
+            "pipeline",
+            pipeline.run(self.pipeline_rx),
+        )));
         let player = Player {
             store: state.store.clone(),
             board: state.board.clone(),
@@ -287,6 +290,7 @@ impl Application {
             metrics: state.metrics.clone(),
             walls: state.walls.ids().map(str::to_string).collect(),
             gap: std::time::Duration::from_millis(state.config.audio.gap_ms),
+            queue_max: state.config.audio.queue_max,
         };
         let audio = state.config.audio.clone();
         let task = self.playback_task;

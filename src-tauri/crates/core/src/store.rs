@@ -3,8 +3,9 @@
 //! wall + platform key → sequence), `participants`, `messages`, `media` (content-addressed blobs),
 //! `profiles` (the patent's "first identifier → user info" table), `meta`, `audit` (the operator's
 //! actions, by sequence), `wall_settings` (per-wall runtime settings the operator changes live),
-//! `bans` (wall + participant id), `quarantine` (records that could not be read, moved aside by
-//! `{tree}\0{key}`: never deleted, never a stop — see "Corrupt records" below).
+//! `bans` (wall + participant id), `speaker_queue` (the voices waiting for the speakers, see `queue`),
+//! `quarantine` (records that could not be read, moved aside by `{tree}\0{key}`: never deleted, never
+//! a stop — see "Corrupt records" below).
 //!
 //! Durability: a push is acknowledged only after `durable()` returns. One flusher thread flushes whatever
 //! has been written and wakes every writer that wrote before that flush (group commit): sled's
@@ -18,8 +19,6 @@
 
 use crate::domain::{Inbound, Message, Participant, Provider};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
-use sled::transaction::{ConflictableTransactionError, TransactionError};
-use sled::Transactional;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -118,6 +117,7 @@ struct Inner {
     /// Each wall's figures (`Store::tally`), built by one scan on first use, then kept by every write of
     /// a message or participant. The lock is held across the write so a first scan never counts it twice.
     tallies: Mutex<std::collections::HashMap<String, crate::tally::Tally>>,
+    speaker_queue: sled::Tree,
     written: Arc<AtomicU64>,
     flushed: watch::Receiver<u64>,
     wake: Mutex<Option<mpsc::Sender<()>>>,
@@ -175,6 +175,7 @@ impl Store {
             corrupt: Mutex::default(),
             notices: Mutex::default(),
             tallies: Mutex::default(),
+            speaker_queue: db.open_tree("speaker_queue")?,
             written: written.clone(),
             flushed,
             wake: Mutex::new(Some(wake_tx)),
@@ -417,50 +418,81 @@ impl Store {
     }
 
     /// Record a push in the inbox unless its dedup key was seen. Not durable until `durable()`.
+    ///
+    /// Without a sled transaction: the first transaction turns on sled's process-wide lock, which every
+    /// later read and write of every tree then takes, and each transaction takes it exclusively — the
+    /// acks and the pipeline queued behind each other (issue 19). Instead the entry is written first,
+    /// then the dedup key is claimed with a compare-and-swap; an entry whose key points elsewhere (a
+    /// duplicate that lost the race, or a crash between the two writes) is not a push: it is removed
+    /// here, or skipped and removed when the inbox is read at start.
     pub fn accept(&self, inbound: &Inbound) -> Result<Accepted> {
-        let dedup_key = format!(
+        let dedup_key = Self::dedup_key_of(inbound);
+        let existing = self.inner.dedup.get(dedup_key.as_bytes())?;
+        match &existing {
+            Some(e) if e.len() == 8 => return Ok(Accepted::Duplicate(seq_of(e))),
+            // A value of the wrong length is corrupt: the push is taken as new (replacing it).
+            Some(_) => tracing::error!(key = %dedup_key, "corrupt dedup record replaced"),
+            None => {}
+        }
+        let seq = self.inner.db.generate_id()?;
+        let value = serde_json::to_vec(inbound)?;
+        self.inner.inbox.insert(seq.to_be_bytes(), value)?;
+        let claimed = self.inner.dedup.compare_and_swap(
+            dedup_key.as_bytes(),
+            existing.as_deref(),
+            Some(&seq.to_be_bytes()[..]),
+        )?;
+        match claimed {
+            Ok(()) => Ok(Accepted::New(seq)),
+            Err(lost) => {
+                self.inner.inbox.remove(seq.to_be_bytes())?;
+                Ok(Accepted::Duplicate(
+                    lost.current
+                        .as_deref()
+                        .filter(|c| c.len() == 8)
+                        .map(seq_of)
+                        .unwrap_or(seq),
+                ))
+            }
+        }
+    }
+
+    fn dedup_key_of(inbound: &Inbound) -> String {
+        format!(
             "{}\0{}\0{}",
             inbound.provider.as_str(),
             inbound.wall,
             inbound.dedup_key
-        );
-        let seq = self.inner.db.generate_id()?;
-        let value = serde_json::to_vec(inbound)?;
-        let result = (&self.inner.dedup, &self.inner.inbox).transaction(|(dedup, inbox)| {
-            if let Some(existing) = dedup.get(dedup_key.as_bytes())? {
-                // A value of the wrong length is corrupt: the push is taken as new (overwriting it).
-                if existing.len() == 8 {
-                    return Ok(Accepted::Duplicate(seq_of(&existing)));
-                }
-                tracing::error!(key = %dedup_key, "corrupt dedup record replaced");
-            }
-            dedup.insert(dedup_key.as_bytes(), &seq.to_be_bytes())?;
-            inbox.insert(&seq.to_be_bytes(), value.as_slice())?;
-            Ok::<_, ConflictableTransactionError<()>>(Accepted::New(seq))
-        });
-        match result {
-            Ok(a) => Ok(a),
-            Err(TransactionError::Storage(e)) => Err(e.into()),
-            Err(TransactionError::Abort(())) => unreachable!("never aborts"),
-        }
+        )
     }
 
     /// Accepted pushes not yet processed, oldest first (the pipeline resumes from these after a crash).
-    /// A corrupt entry (or a key that is not a sequence) is quarantined and skipped.
+    /// A corrupt entry (or a key that is not a sequence) is quarantined and skipped; an entry whose
+    /// dedup key does not name it (see `accept`) is removed.
     pub fn inbox(&self) -> Result<Vec<(u64, Inbound)>> {
         let tree = &self.inner.inbox;
-        let mut out = Vec::new();
+        let mut pending = Vec::new();
         for r in tree.iter() {
             let (k, v) = r?;
             if k.len() != 8 {
                 self.quarantine("inbox", tree, &k, &v, "key is not an 8-byte sequence");
                 continue;
             }
-            if let Some(inbound) = self.decode("inbox", tree, &k, &v) {
-                out.push((seq_of(&k), inbound));
+            let seq = seq_of(&k);
+            let Some(inbound) = self.decode::<Inbound>("inbox", tree, &k, &v) else {
+                continue;
+            };
+            let owner = self
+                .inner
+                .dedup
+                .get(Self::dedup_key_of(&inbound).as_bytes())?;
+            if owner.as_deref().filter(|o| o.len() == 8).map(seq_of) == Some(seq) {
+                pending.push((seq, inbound));
+            } else {
+                tree.remove(k)?;
             }
         }
-        Ok(out)
+        Ok(pending)
     }
 
     /// One accepted push by its sequence, if not yet processed (a corrupt one is quarantined).
@@ -833,6 +865,27 @@ impl Store {
                 Ok(String::from_utf8_lossy(&k[prefix.len()..]).into_owned())
             })
             .collect()
+    }
+
+    // --- The speaker queue (`queue`): one record per waiting voice, by wall + message id. ---
+
+    /// Every waiting voice, in no particular order (the queue orders them).
+    pub fn queued<T: DeserializeOwned>(&self) -> Result<Vec<T>> {
+        iter_json(self.inner.speaker_queue.iter()).collect()
+    }
+
+    pub fn put_queued<T: Serialize>(&self, wall: &str, id: &str, entry: &T) -> Result<()> {
+        put_json(&self.inner.speaker_queue, &Self::wall_key(wall, id), entry)
+    }
+
+    pub fn remove_queued(&self, wall: &str, id: &str) -> Result<()> {
+        self.inner.speaker_queue.remove(Self::wall_key(wall, id))?;
+        Ok(())
+    }
+
+    pub fn clear_queued(&self) -> Result<()> {
+        self.inner.speaker_queue.clear()?;
+        Ok(())
     }
 
     /// Bytes on disk, for /metrics.
