@@ -346,7 +346,8 @@ async fn a_lying_length_gets_an_answer() {
 /// are refused while the body is still open.
 #[tokio::test]
 async fn credentials_are_checked_before_the_body() {
-    let app = spawn(|_| {}).await;
+    // No body timeout within the test's patience: only the checks before the body can answer.
+    let app = spawn(|s| s.body_timeout_s = 120).await;
     let (t, cookie) = guest(&app).await;
     // An endless chunked body, left open: the answer must come without it.
     let open_body = chunk(b"--XyZ\r\nContent-Disposition: form-data; name=\"audio\"\r\n\r\nAAAA");
@@ -375,7 +376,8 @@ async fn credentials_are_checked_before_the_body() {
 /// Now refused after `PART_HEADER_MAX` while the body is still open.
 #[tokio::test]
 async fn a_part_header_that_never_ends_is_refused_early() {
-    let app = spawn(|_| {}).await;
+    // No body timeout within the test's patience: only the header cap can answer.
+    let app = spawn(|s| s.body_timeout_s = 120).await;
     let (t, cookie) = guest(&app).await;
     let mut body = b"--XyZ\r\nContent-Disposition: form-data; name=\"audio\"\r\nX: ".to_vec();
     body.extend(std::iter::repeat_n(b'a', 64 * 1024));
