@@ -24,9 +24,13 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::{Instant, Sleep};
 
-/// A route's whole-request limit, in bytes (`axum::middleware::from_fn_with_state` state).
-#[derive(Clone, Copy, Debug)]
-pub struct BodyLimit(pub usize);
+/// A route's whole-request limit, in bytes (`axum::middleware::from_fn_with_state` state); each early
+/// 413 is counted in `voicewall_requests_rejected_total` when `metrics` is given.
+#[derive(Clone)]
+pub struct BodyLimit {
+    pub max: usize,
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
+}
 
 /// The declared `Content-Length` of a request, when it is one number.
 fn declared_length(request: &Request) -> Option<u64> {
@@ -55,11 +59,14 @@ pub fn too_large(max: usize) -> Response {
 
 /// Middleware: refuse a declared length over the limit at once, cut a longer chunked body at it.
 pub async fn limit_body(
-    State(BodyLimit(max)): State<BodyLimit>,
+    State(BodyLimit { max, metrics }): State<BodyLimit>,
     request: Request,
     next: Next,
 ) -> Response {
     if declared_length(&request).is_some_and(|n| n > max as u64) {
+        if let Some(m) = metrics {
+            m.inc_rejected();
+        }
         return too_large(max);
     }
     let (parts, body) = request.into_parts();

@@ -59,7 +59,10 @@ pub fn router(state: AppState) -> Router {
     };
     let proxies = TrustedProxies(state.config.server.trusted_proxies.clone().into());
     let server = &state.config.server;
-    let body_limit = limits::BodyLimit(server.max_body_bytes);
+    let body_limit = limits::BodyLimit {
+        max: server.max_body_bytes,
+        metrics: Some(state.metrics.clone()),
+    };
     let pace = limits::Pace {
         stall: std::time::Duration::from_secs(server.body_timeout_s.max(1)),
         min_bytes_per_s: server.body_min_bytes_per_s,

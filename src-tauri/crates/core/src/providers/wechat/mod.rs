@@ -204,7 +204,10 @@ impl WallProvider for Account {
             .layer(DefaultBodyLimit::max(MAX_PUSH_BYTES))
             // A declared length over it is refused before the body is read (http::limits).
             .layer(axum::middleware::from_fn_with_state(
-                crate::http::limits::BodyLimit(MAX_PUSH_BYTES),
+                crate::http::limits::BodyLimit {
+                    max: MAX_PUSH_BYTES,
+                    metrics: Some(self.metrics.clone()),
+                },
                 crate::http::limits::limit_body,
             ))
             .route(&format!("/join/{wall}/oauth"), get(join::oauth_callback))
