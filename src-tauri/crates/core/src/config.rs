@@ -46,6 +46,25 @@ pub struct ServerConfig {
     /// its `X-Forwarded-For` believed (for rate limits and logs). It never grants access.
     #[serde(default)]
     pub trusted_proxies: Vec<Cidr>,
+    /// Seconds a client has to send a request's headers; also how long an idle keep-alive connection
+    /// stays open (a slowloris socket is closed after this).
+    #[serde(default = "default_header_timeout_s")]
+    pub header_timeout_s: u64,
+    /// A request body that sends nothing for this many seconds, or less than `body_min_bytes_per_s` on
+    /// average after them, is cut off (a lying `Content-Length` gets an answer, not a hang).
+    #[serde(default = "default_body_timeout_s")]
+    pub body_timeout_s: u64,
+    #[serde(default = "default_body_min_bytes_per_s")]
+    pub body_min_bytes_per_s: u64,
+    /// Open connections at most (TLS and plain); more are closed at once.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Event streams (`/api/walls/{id}/events`) one client address may hold open at once.
+    #[serde(default = "default_sse_per_client")]
+    pub sse_per_client: usize,
+    /// The largest body of a route without its own limit (uploads and webhooks have theirs).
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
 }
 
 /// A network, `10.0.0.0/8` or `::1/128` (a bare address is a /32 or /128).
@@ -131,12 +150,42 @@ impl Default for ServerConfig {
             public_url: None,
             tls: None,
             trusted_proxies: Vec::new(),
+            header_timeout_s: default_header_timeout_s(),
+            body_timeout_s: default_body_timeout_s(),
+            body_min_bytes_per_s: default_body_min_bytes_per_s(),
+            max_connections: default_max_connections(),
+            sse_per_client: default_sse_per_client(),
+            max_body_bytes: default_max_body_bytes(),
         }
     }
 }
 
 fn default_listen() -> String {
     "0.0.0.0:8787".into()
+}
+
+fn default_header_timeout_s() -> u64 {
+    10
+}
+
+fn default_body_timeout_s() -> u64 {
+    10
+}
+
+fn default_body_min_bytes_per_s() -> u64 {
+    1024
+}
+
+fn default_max_connections() -> usize {
+    512
+}
+
+fn default_sse_per_client() -> usize {
+    8
+}
+
+fn default_max_body_bytes() -> usize {
+    1024 * 1024
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -970,6 +1019,14 @@ listen = "0.0.0.0:8787"
 # public_url = "http://192.168.1.20:8787"
 # Reverse proxies or tunnels in front of the kiosk whose X-Forwarded-For is believed (rate limits, logs):
 # trusted_proxies = ["127.0.0.1/32"]
+# Hostile clients: seconds to send headers (and keep-alive idle), body stall and its minimum rate,
+# connections at most, event streams per client address, the body limit of routes without their own.
+# header_timeout_s = 10
+# body_timeout_s = 10
+# body_min_bytes_per_s = 1024
+# max_connections = 512
+# sse_per_client = 8
+# max_body_bytes = 1048576
 # HTTPS lets phones use their microphone on the join page (see README). cert = "" and key = "": self-signed.
 # [server.tls]
 # cert = "/etc/voicewall/cert.pem"

@@ -22,9 +22,6 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
-/// How long open connections may finish after shutdown begins.
-const DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
-
 /// Knobs the tests and the demo turn; the defaults are the product's.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
@@ -333,6 +330,7 @@ impl Application {
             // End the event streams, or open walls would hold the graceful shutdown for ever.
             let _ = shutdown_tx.send(true);
         };
+        let limits = crate::http::serve::ConnLimits::of(&state.config.server);
         let served = match state.config.server.tls.clone() {
             // HTTPS (phones allow the microphone only in a secure context): see tls.rs.
             Some(tls) => {
@@ -340,6 +338,7 @@ impl Application {
                 crate::tls::serve(
                     self.listener,
                     router,
+                    limits,
                     &tls,
                     &data_dir,
                     &state.public_url,
@@ -347,26 +346,9 @@ impl Application {
                 )
                 .await
             }
-            None => {
-                // Graceful, but bounded: a phone whose upload stalled out of Wi-Fi range must not
-                // hold the shutdown for ever.
-                let mut stopping = state.shutdown.0.clone();
-                let serve = axum::serve(
-                    self.listener,
-                    router.into_make_service_with_connect_info::<SocketAddr>(),
-                )
-                .with_graceful_shutdown(shutdown);
-                tokio::select! {
-                    r = serve => r,
-                    _ = async {
-                        let _ = stopping.wait_for(|v| *v).await;
-                        tokio::time::sleep(DRAIN).await;
-                    } => {
-                        tracing::warn!("connections still open {DRAIN:?} after shutdown began; closing them");
-                        Ok(())
-                    }
-                }
-            }
+            // Graceful, but bounded: a phone whose upload stalled out of Wi-Fi range must not hold the
+            // shutdown for ever (`http::serve::DRAIN`).
+            None => crate::http::serve::serve(self.listener, router, limits, None, shutdown).await,
         };
         for task in &self.background {
             task.abort();

@@ -5,19 +5,15 @@
 //! fingerprint for the technician to compare with what a phone shows.
 
 use crate::config::TlsConfig;
+use crate::http::serve::ConnLimits;
 use axum::Router;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::net::TcpListener;
-
-/// How long open connections may finish after shutdown was asked for.
-const DRAIN: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -37,7 +33,7 @@ pub enum TlsError {
 
 /// A loaded certificate, ready to serve.
 pub struct Tls {
-    pub config: axum_server::tls_rustls::RustlsConfig,
+    pub config: Arc<rustls::ServerConfig>,
     /// SHA-256 of the leaf certificate (DER), as `AB:CD:…`.
     pub fingerprint: String,
     pub cert_path: PathBuf,
@@ -81,7 +77,7 @@ pub fn load_or_generate(
         .with_single_cert(certs, key)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Tls {
-        config: axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(config)),
+        config: Arc::new(config),
         fingerprint,
         cert_path,
         generated,
@@ -148,10 +144,12 @@ pub fn url_host(url: &str) -> Option<String> {
 }
 
 /// Serve `router` over HTTPS on an already bound listener until `shutdown` resolves, then let open
-/// connections finish (up to a few seconds). Client addresses reach handlers as `ConnectInfo<SocketAddr>`.
+/// connections finish (up to a few seconds), with the accept loop's limits (`http::serve`). Client
+/// addresses reach handlers as `ConnectInfo<SocketAddr>`.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    limits: ConnLimits,
     tls: &TlsConfig,
     data_dir: &Path,
     public_url: &str,
@@ -165,16 +163,8 @@ pub async fn serve(
         sha256 = %loaded.fingerprint,
         "serving HTTPS"
     );
-    let handle = axum_server::Handle::new();
-    let stopper = handle.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        stopper.graceful_shutdown(Some(DRAIN));
-    });
-    axum_server::from_tcp_rustls(listener.into_std()?, loaded.config)?
-        .handle(handle)
-        .serve(router.into_make_service_with_connect_info::<SocketAddr>())
-        .await
+    let acceptor = tokio_rustls::TlsAcceptor::from(loaded.config);
+    crate::http::serve::serve(listener, router, limits, Some(acceptor), shutdown).await
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 //! - `error` — `ApiError`, the `{code, message}` answer of every refusal;
 //! - `openapi` — `GET /api/openapi.json`, the API's description, checked against these routes;
 //! - `access` — who may call what (`Operator`, `Display`);
-//! - `client_ip` — the client's address as an extractor (`[server] trusted_proxies`).
+//! - `client_ip` — the client's address as an extractor (`[server] trusted_proxies`);
+//! - `limits` — body limits and pace, event streams per client; `serve` — the accept loop's limits.
 //!
 //! Live updates: `GET /api/walls/{id}/events` is Server-Sent Events; the event name is the event's
 //! `type` and its data the JSON of `state::EventView` (an `events::WallEvent`, media as URLs). A client rebuilds its state from
@@ -17,6 +18,8 @@ pub mod client_ip;
 pub mod error;
 pub mod setup;
 pub mod openapi;
+pub mod limits;
+pub mod serve;
 pub mod sse;
 pub mod state;
 
@@ -58,6 +61,16 @@ pub fn router(state: AppState) -> Router {
         secure: state.config.server.tls.is_some(),
     };
     let proxies = TrustedProxies(state.config.server.trusted_proxies.clone().into());
+    let server = &state.config.server;
+    let body_limit = limits::BodyLimit {
+        max: server.max_body_bytes,
+        metrics: Some(state.metrics.clone()),
+    };
+    let pace = limits::Pace {
+        stall: std::time::Duration::from_secs(server.body_timeout_s.max(1)),
+        min_bytes_per_s: server.body_min_bytes_per_s,
+    };
+    let sse_slots = limits::SseSlots::new(server.sse_per_client.max(1));
     let shared = Router::new()
         .route("/", get(index))
         .route("/healthz", get(healthz))
@@ -83,15 +96,25 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(admin::routes())
         .merge(setup::routes())
-        .with_state(state);
+        .with_state(state)
+        // The providers' routes (uploads, webhooks) set their own limits.
+        .layer(axum::middleware::from_fn_with_state(
+            body_limit,
+            limits::limit_body,
+        ));
     walls
         .iter()
         .fold(shared, |router, wall| {
             router.merge(wall.provider.clone().routes())
         })
+        .layer(axum::middleware::from_fn_with_state(
+            pace,
+            limits::pace_body,
+        ))
         .layer(axum::middleware::map_response(error::json_refusals))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         // Outermost: every route (the providers' too) and the trace span see them.
+        .layer(Extension(sse_slots))
         .layer(Extension(gate))
         .layer(Extension(proxies))
 }
@@ -245,19 +268,25 @@ async fn wall_state(
 
 async fn wall_events(
     _display: Display,
+    client_ip::ClientIp(ip): client_ip::ClientIp,
+    Extension(slots): Extension<limits::SseSlots>,
     State(walls): State<Walls>,
     State(hub): State<Hub>,
     State(shutdown): State<Shutdown>,
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     known_wall(&walls, &id)?;
+    let slot = slots.take(ip)?;
     let rx = hub.subscribe(&id).expect("known wall has a channel");
-    let stream = BroadcastStream::new(rx).filter_map(|item| match item {
-        Ok(ev) => Some(Ok(to_sse(&ev))),
-        // A slow client missed events: tell it to rebuild from the state API.
-        Err(BroadcastStreamRecvError::Lagged(n)) => Some(Ok(Event::default()
-            .event("resync")
-            .data(json!({"type": "resync", "missed": n}).to_string()))),
+    let stream = BroadcastStream::new(rx).filter_map(move |item| {
+        let _held = &slot; // the client's slot, given back when the stream ends
+        match item {
+            Ok(ev) => Some(Ok(to_sse(&ev))),
+            // A slow client missed events: tell it to rebuild from the state API.
+            Err(BroadcastStreamRecvError::Lagged(n)) => Some(Ok(Event::default()
+                .event("resync")
+                .data(json!({"type": "resync", "missed": n}).to_string()))),
+        }
     });
     Ok(sse::live(json!({"type": "hello"}), stream, shutdown))
 }
@@ -388,34 +417,125 @@ async fn media(
     let Ok(key) = key else {
         return Err(ApiError::not_found("no such media"));
     };
-    let Some((meta, bytes)) = store.media(key.as_str())? else {
+    let Some((meta, blob)) = store.media(key.as_str())? else {
         return Err(ApiError::not_found("no such media"));
     };
-    Ok((
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_str(&meta.content_type)
-                    .unwrap_or(HeaderValue::from_static("application/octet-stream")),
-            ),
-            // Content-addressed: never changes. Private: not every visitor may see it.
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("private, max-age=31536000, immutable"),
-            ),
-            // Platform-provided bytes are never interpreted as a page of ours.
-            (
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            ),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; sandbox"),
-            ),
-        ],
-        bytes.to_vec(),
-    )
-        .into_response())
+    // The blob as sled holds it: no copy per request (a range is a slice of it).
+    let body = axum::body::Bytes::from_owner(blob);
+    let etag = format!("\"{}\"", key.as_str());
+    let mut common = HeaderMap::new();
+    common.insert(
+        header::ETAG,
+        HeaderValue::from_str(&etag).map_err(ApiError::internal)?,
+    );
+    // Content-addressed: never changes. Private: not every visitor may see it (no shared cache).
+    common.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=31536000, immutable"),
+    );
+    common.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if if_none_match(&headers, &etag) {
+        return Ok((StatusCode::NOT_MODIFIED, common).into_response());
+    }
+    common.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&meta.content_type)
+            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    // Platform-provided bytes are never interpreted as a page of ours.
+    common.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    common.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; sandbox"),
+    );
+    let len = body.len() as u64;
+    let range = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map(|r| byte_range(r, len));
+    match range {
+        Some(Some(ByteRange::Satisfiable(start, end))) => {
+            common.insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&format!("bytes {start}-{end}/{len}"))
+                    .map_err(ApiError::internal)?,
+            );
+            let part = body.slice(start as usize..=end as usize);
+            Ok((StatusCode::PARTIAL_CONTENT, common, part).into_response())
+        }
+        Some(Some(ByteRange::Unsatisfiable)) => {
+            common.insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&format!("bytes */{len}")).map_err(ApiError::internal)?,
+            );
+            let mut r = ApiError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "range_not_satisfiable",
+                format!("the media is {len} bytes long"),
+            )
+            .into_response();
+            r.headers_mut().extend(common);
+            Ok(r)
+        }
+        // No range, or one we do not serve (several ranges, another unit): the whole blob.
+        None | Some(None) => Ok((common, body).into_response()),
+    }
+}
+
+/// Does `If-None-Match` name this `etag` (or `*`)?
+fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == etag || t == "*")
+}
+
+/// A `Range` header's meaning for a blob of `len` bytes.
+#[derive(Debug, PartialEq, Eq)]
+enum ByteRange {
+    /// First and last byte, inclusive.
+    Satisfiable(u64, u64),
+    Unsatisfiable,
+}
+
+/// `bytes=a-b`, `bytes=a-` or `bytes=-n` (one range); `None` for anything else (the whole blob is sent).
+fn byte_range(header: &str, len: u64) -> Option<ByteRange> {
+    let spec = header.trim().strip_prefix("bytes=")?.trim();
+    if spec.contains(',') {
+        return None;
+    }
+    let (first, last) = spec.split_once('-')?;
+    let (first, last) = (first.trim(), last.trim());
+    let parse = |s: &str| s.parse::<u64>().ok();
+    let (start, end) = match (first.is_empty(), last.is_empty()) {
+        (true, true) => return None,
+        // The last n bytes.
+        (true, false) => {
+            let n = parse(last)?;
+            if n == 0 || len == 0 {
+                return Some(ByteRange::Unsatisfiable);
+            }
+            (len.saturating_sub(n), len - 1)
+        }
+        (false, true) => (parse(first)?, len.saturating_sub(1)),
+        (false, false) => {
+            let (a, b) = (parse(first)?, parse(last)?);
+            if b < a {
+                return None;
+            }
+            (a, b.min(len.saturating_sub(1)))
+        }
+    };
+    if start >= len {
+        return Some(ByteRange::Unsatisfiable);
+    }
+    Some(ByteRange::Satisfiable(start, end))
 }
 
 async fn ui_file(Path(file): Path<String>) -> Response {

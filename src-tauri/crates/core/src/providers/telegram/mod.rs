@@ -174,6 +174,14 @@ impl WallProvider for Bot {
                 post(webhook::push).get(webhook::status),
             )
             .layer(DefaultBodyLimit::max(webhook::MAX_UPDATE_BYTES))
+            // A declared length over it is refused before the body is read (http::limits).
+            .layer(axum::middleware::from_fn_with_state(
+                crate::http::limits::BodyLimit {
+                    max: webhook::MAX_UPDATE_BYTES,
+                    metrics: Some(self.metrics.clone()),
+                },
+                crate::http::limits::limit_body,
+            ))
             .with_state(self)
     }
 }

@@ -1,6 +1,9 @@
 //! Reading a join form: multipart through multer's constraints — the allowed fields, the one file field
 //! against the wall's configured size, text fields small, the whole body bounded — and a bounded number
-//! of fields; and the small text rules (nicknames, upload ids).
+//! of fields; every part header (and the preamble before the first boundary) at most
+//! `PART_HEADER_MAX` bytes (multer buffers a header until it ends); a form whose token is not in the
+//! header or query must send `token` first, checked before the next field is read; and the small text
+//! rules (nicknames, upload ids).
 
 use super::refusal::Refusal;
 use axum::body::{Body, BodyDataStream};
@@ -16,6 +19,8 @@ const TEXT_FIELDS: [&str; 4] = ["token", "nickname", "avatar_mode", "upload_id"]
 const MAX_FIELDS: usize = 12;
 /// Room for each part's boundary and headers in the whole body's limit.
 const PART_OVERHEAD: usize = 1024;
+/// The most a part's headers (or the preamble before the first boundary) may weigh.
+pub const PART_HEADER_MAX: usize = 8 * 1024;
 /// Oversized uploads are read (and dropped) up to this much past the limit, so that the browser gets our
 /// 413 answer instead of a reset connection; beyond it the connection is cut short.
 const DRAIN_SLACK: usize = 2 * 1024 * 1024;
@@ -35,15 +40,21 @@ fn whole_max(file_max: usize) -> usize {
     file_max + MAX_FIELDS * (TEXT_FIELD_MAX + PART_OVERHEAD)
 }
 
+/// A check of the form's `token` field, for a request that gave none in its header or query.
+pub type TokenFirst<'a> = &'a (dyn Fn(&str) -> Result<(), Refusal> + Sync);
+
 /// Read a multipart body (`headers` give its boundary). `file_field` is the one file this endpoint takes,
 /// limited to `file_max` bytes (`too_large` names the refusal, 413); a field that is not ours, a text
-/// field over its limit or a broken body is `BadForm` (400).
+/// field over its limit, a part header over `PART_HEADER_MAX` or a broken body is `BadForm` (400).
+/// With `token_first`, the first field must be `token` (else `TokenMissing`) and passes it before the
+/// rest of the body is read.
 pub async fn read_form(
     headers: &HeaderMap,
     body: Body,
     file_field: &str,
     file_max: usize,
     too_large: Refusal,
+    token_first: Option<TokenFirst<'_>>,
 ) -> Result<JoinForm, Refusal> {
     let boundary = headers
         .get(header::CONTENT_TYPE)
@@ -58,9 +69,9 @@ pub async fn read_form(
                 .per_field(TEXT_FIELD_MAX as u64)
                 .for_field(file_field, file_max as u64),
         );
-    let body = SharedBody::new(body);
+    let body = SharedBody::new(body, &boundary);
     let mut multipart = multer::Multipart::with_constraints(body.stream(), boundary, constraints);
-    let read = read_fields(&mut multipart, file_field).await;
+    let read = read_fields(&mut multipart, file_field, token_first).await;
     drop(multipart);
     let refusal = match read {
         Ok(form) => return Ok(form),
@@ -77,6 +88,7 @@ pub async fn read_form(
             }
         }
         Err(FormError::TooManyFields | FormError::NotText) => Refusal::BadForm,
+        Err(FormError::Refused(r)) => r,
     };
     if refusal == too_large {
         body.drain(DRAIN_SLACK).await;
@@ -93,11 +105,14 @@ enum FormError {
     TooManyFields,
     #[error("a text field is not UTF-8")]
     NotText,
+    #[error("refused: {0:?}")]
+    Refused(Refusal),
 }
 
 async fn read_fields(
     multipart: &mut multer::Multipart<'static>,
     file_field: &str,
+    token_first: Option<TokenFirst<'_>>,
 ) -> Result<JoinForm, FormError> {
     let mut form = JoinForm::default();
     let mut fields = 0;
@@ -107,7 +122,15 @@ async fn read_fields(
             return Err(FormError::TooManyFields);
         }
         let name = field.name().unwrap_or("").to_string();
+        if fields == 1 && token_first.is_some() && name != "token" {
+            // No token yet: nothing more of the body is read.
+            return Err(FormError::Refused(Refusal::TokenMissing));
+        }
         let bytes = field.bytes().await?.to_vec();
+        if let (1, Some(check)) = (fields, token_first) {
+            let token = std::str::from_utf8(&bytes).map_err(|_| FormError::NotText)?;
+            check(token).map_err(FormError::Refused)?;
+        }
         if name == file_field {
             form.file = Some(bytes);
             continue;
@@ -125,13 +148,17 @@ async fn read_fields(
 }
 
 /// The request body, shared between multer and us: when multer stops at a limit, the rest of an
-/// oversized upload is still read (up to `DRAIN_SLACK`) so the browser gets the 413.
+/// oversized upload is still read (up to `DRAIN_SLACK`) so the browser gets the 413. What multer reads
+/// passes a `PartHeaders` scan first.
 #[derive(Clone)]
-struct SharedBody(Arc<tokio::sync::Mutex<BodyDataStream>>);
+struct SharedBody(Arc<tokio::sync::Mutex<(BodyDataStream, PartHeaders)>>);
 
 impl SharedBody {
-    fn new(body: Body) -> Self {
-        Self(Arc::new(tokio::sync::Mutex::new(body.into_data_stream())))
+    fn new(body: Body, boundary: &str) -> Self {
+        Self(Arc::new(tokio::sync::Mutex::new((
+            body.into_data_stream(),
+            PartHeaders::new(boundary),
+        ))))
     }
 
     fn stream(
@@ -139,7 +166,17 @@ impl SharedBody {
     ) -> impl futures_util::Stream<Item = Result<axum::body::Bytes, axum::Error>> + Send + 'static
     {
         futures_util::stream::unfold(self.0.clone(), |body| async move {
-            let next = body.lock().await.next().await;
+            let next = {
+                let mut guard = body.lock().await;
+                let (stream, scan) = &mut *guard;
+                match stream.next().await {
+                    Some(Ok(chunk)) => Some(match scan.feed(&chunk) {
+                        Ok(()) => Ok(chunk),
+                        Err(e) => Err(axum::Error::new(e)),
+                    }),
+                    other => other,
+                }
+            };
             next.map(|chunk| (chunk, body))
         })
     }
@@ -147,10 +184,90 @@ impl SharedBody {
     async fn drain(&self, max: usize) {
         let mut body = self.0.lock().await;
         let mut seen = 0;
-        while let Some(Ok(chunk)) = body.next().await {
+        while let Some(Ok(chunk)) = body.0.next().await {
             seen += chunk.len();
             if seen > max {
                 break;
+            }
+        }
+    }
+}
+
+/// A part header (or the preamble before the first boundary) longer than `PART_HEADER_MAX`.
+#[derive(Debug, thiserror::Error)]
+#[error("a multipart part header (or the preamble) is longer than {PART_HEADER_MAX} bytes")]
+pub struct HeaderTooLong;
+
+/// Where a multipart stream is: the scan that bounds what multer would buffer whole.
+#[derive(Debug, PartialEq)]
+enum Scan {
+    /// Before the first boundary (`n` bytes seen).
+    Preamble(usize),
+    /// In a part's headers (`n` bytes seen), up to the blank line.
+    Header(usize),
+    /// In a part's content, up to the next boundary.
+    Content,
+}
+
+/// A streaming scan of a multipart body for its delimiters (`--boundary`) and header ends.
+#[derive(Debug)]
+pub struct PartHeaders {
+    delimiter: Vec<u8>,
+    scan: Scan,
+    /// The end of the last chunk, so that a delimiter split across chunks is found.
+    carry: Vec<u8>,
+}
+
+impl PartHeaders {
+    pub fn new(boundary: &str) -> Self {
+        Self {
+            delimiter: format!("--{boundary}").into_bytes(),
+            scan: Scan::Preamble(0),
+            carry: Vec::new(),
+        }
+    }
+
+    /// Scan the next chunk of the body.
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<(), HeaderTooLong> {
+        let mut buf = std::mem::take(&mut self.carry);
+        buf.extend_from_slice(chunk);
+        let mut pos = 0;
+        loop {
+            let rest = &buf[pos..];
+            let needle: &[u8] = match self.scan {
+                Scan::Preamble(_) | Scan::Content => &self.delimiter,
+                Scan::Header(_) => b"\r\n\r\n",
+            };
+            match memchr::memmem::find(rest, needle) {
+                Some(i) => {
+                    let seen = match self.scan {
+                        Scan::Preamble(n) | Scan::Header(n) => n + i,
+                        Scan::Content => 0,
+                    };
+                    if seen > PART_HEADER_MAX {
+                        return Err(HeaderTooLong);
+                    }
+                    self.scan = match self.scan {
+                        Scan::Header(_) => Scan::Content,
+                        _ => Scan::Header(0),
+                    };
+                    pos += i + needle.len();
+                }
+                None => {
+                    let keep = rest.len().min(needle.len() - 1);
+                    let counted = rest.len() - keep;
+                    match &mut self.scan {
+                        Scan::Preamble(n) | Scan::Header(n) => {
+                            *n += counted;
+                            if *n > PART_HEADER_MAX {
+                                return Err(HeaderTooLong);
+                            }
+                        }
+                        Scan::Content => {}
+                    }
+                    self.carry = rest[counted..].to_vec();
+                    return Ok(());
+                }
             }
         }
     }
@@ -253,7 +370,7 @@ mod tests {
 
     async fn read(parts: &[(&str, &[u8])]) -> Result<JoinForm, Refusal> {
         let (h, body) = multipart(parts);
-        read_form(&h, body, "audio", 1000, Refusal::AudioTooLarge(1000)).await
+        read_form(&h, body, "audio", 1000, Refusal::AudioTooLarge(1000), None).await
     }
 
     #[tokio::test]
@@ -298,8 +415,74 @@ mod tests {
             "audio",
             1000,
             Refusal::AudioTooLarge(1000),
+            None,
         )
         .await;
         assert_eq!(no_boundary.err(), Some(Refusal::BadForm));
+    }
+
+    #[test]
+    fn part_headers_and_the_preamble_are_bounded_across_chunks() {
+        let mut scan = PartHeaders::new("XyZ");
+        let form = b"--XyZ\r\nContent-Disposition: form-data; name=\"audio\"\r\n\r\n";
+        // Split at every byte: the delimiter and the blank line are found across chunks.
+        for b in form.iter() {
+            scan.feed(&[*b]).unwrap();
+        }
+        assert_eq!(scan.scan, Scan::Content);
+        scan.feed(&vec![7u8; 100_000])
+            .expect("content is not a header");
+        scan.feed(b"\r\n--X").unwrap();
+        scan.feed(b"yZ\r\nContent-Disposition: x\r\n").unwrap();
+        assert!(matches!(scan.scan, Scan::Header(_)));
+        let never_ends = vec![b'a'; 1024];
+        let mut refused = false;
+        for _ in 0..(PART_HEADER_MAX / 1024 + 2) {
+            if scan.feed(&never_ends).is_err() {
+                refused = true;
+                break;
+            }
+        }
+        assert!(refused, "a header that never ends");
+        let mut no_boundary = PartHeaders::new("XyZ");
+        assert!(no_boundary.feed(&vec![b'x'; PART_HEADER_MAX + 10]).is_err());
+    }
+
+    #[tokio::test]
+    async fn without_a_token_outside_the_body_the_form_starts_with_it() {
+        let check = |t: &str| {
+            if t == "good" {
+                Ok(())
+            } else {
+                Err(Refusal::TokenInvalid)
+            }
+        };
+        let form = |parts: &[(&str, &[u8])]| {
+            let (h, body) = multipart(parts);
+            async move {
+                read_form(
+                    &h,
+                    body,
+                    "audio",
+                    1000,
+                    Refusal::AudioTooLarge(1000),
+                    Some(&check),
+                )
+                .await
+            }
+        };
+        assert!(form(&[("token", b"good"), ("audio", &[7; 10])])
+            .await
+            .is_ok());
+        assert_eq!(
+            form(&[("audio", &[7; 10]), ("token", b"good")]).await.err(),
+            Some(Refusal::TokenMissing)
+        );
+        assert_eq!(
+            form(&[("token", b"forged"), ("audio", &[7; 10])])
+                .await
+                .err(),
+            Some(Refusal::TokenInvalid)
+        );
     }
 }

@@ -13,7 +13,7 @@
 //! phone is known by its signed device cookie (one phone = one participant `web:{device id}`).
 
 use super::avatar::{normalise_avatar, AVATAR_DECODES};
-use super::form::{check_length, clean_nickname, read_form, valid_upload_id};
+use super::form::{check_length, clean_nickname, read_form, valid_upload_id, TokenFirst};
 use super::refusal::{too_fast, Refusal};
 use super::site::JoinSite;
 use super::tokens::TokenCheck;
@@ -135,11 +135,14 @@ async fn post_profile(
     let lang = site.lang(&headers);
     let refuse = |r: Refusal| r.to_error(lang);
     let cfg = &site.config;
-    // A token given outside the body is checked before the body is read.
+    // A token given outside the body is checked before the body is read; without one, the form's
+    // first field must be the token, checked before the rest is read (`read_form`).
     let early_token = header_token(&headers).or(q.t.clone());
     if let Some(t) = &early_token {
         site.token_refusal(Some(t)).map_err(refuse)?;
     }
+    let check = |t: &str| site.token_refusal(Some(t));
+    let token_first = early_token.is_none().then_some(&check as TokenFirst<'_>);
     // Each profile post may create a participant and decode a picture: bounded per network too.
     let ip_key = format!("profile-ip:{ip}");
     if let Err(s) = site
@@ -150,9 +153,16 @@ async fn post_profile(
     }
     let too_large = Refusal::AvatarTooLarge(cfg.avatar_max_bytes);
     check_length(&headers, cfg.avatar_max_bytes, too_large).map_err(refuse)?;
-    let form = read_form(&headers, body, "avatar", cfg.avatar_max_bytes, too_large)
-        .await
-        .map_err(refuse)?;
+    let form = read_form(
+        &headers,
+        body,
+        "avatar",
+        cfg.avatar_max_bytes,
+        too_large,
+        token_first,
+    )
+    .await
+    .map_err(refuse)?;
     let token = early_token.or(form.token.clone());
     site.token_refusal(token.as_deref()).map_err(refuse)?;
 
@@ -278,18 +288,27 @@ async fn post_voice(
     if let Some(t) = &early_token {
         site.token_refusal(Some(t)).map_err(refuse)?;
     }
-    let device = site.cookies.device_of(&headers);
-    if early_token.is_some() && device.is_none() {
-        return Err(refuse(Refusal::NoDevice));
-    }
+    // A voice comes from a phone that opened the join page: no cookie, not a byte of the body read.
+    let device = site
+        .cookies
+        .device_of(&headers)
+        .ok_or_else(|| refuse(Refusal::NoDevice))?;
+    let check = |t: &str| site.token_refusal(Some(t));
+    let token_first = early_token.is_none().then_some(&check as TokenFirst<'_>);
     let too_large = Refusal::AudioTooLarge(cfg.audio_max_bytes);
     check_length(&headers, cfg.audio_max_bytes, too_large).map_err(refuse)?;
-    let form = read_form(&headers, body, "audio", cfg.audio_max_bytes, too_large)
-        .await
-        .map_err(refuse)?;
+    let form = read_form(
+        &headers,
+        body,
+        "audio",
+        cfg.audio_max_bytes,
+        too_large,
+        token_first,
+    )
+    .await
+    .map_err(refuse)?;
     let token = early_token.or(form.token.clone());
     site.token_refusal(token.as_deref()).map_err(refuse)?;
-    let device = device.ok_or_else(|| refuse(Refusal::NoDevice))?;
     if site
         .board
         .is_banned(&site.wall, &participant_id(Provider::Web, &device))?

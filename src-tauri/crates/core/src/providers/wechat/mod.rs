@@ -202,6 +202,14 @@ impl WallProvider for Account {
                 get(webhook::verify).post(webhook::push),
             )
             .layer(DefaultBodyLimit::max(MAX_PUSH_BYTES))
+            // A declared length over it is refused before the body is read (http::limits).
+            .layer(axum::middleware::from_fn_with_state(
+                crate::http::limits::BodyLimit {
+                    max: MAX_PUSH_BYTES,
+                    metrics: Some(self.metrics.clone()),
+                },
+                crate::http::limits::limit_body,
+            ))
             .route(&format!("/join/{wall}/oauth"), get(join::oauth_callback))
             .with_state(self)
     }
