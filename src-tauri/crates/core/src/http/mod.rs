@@ -14,6 +14,7 @@ pub mod access;
 pub mod admin;
 pub mod client_ip;
 pub mod error;
+pub mod paging;
 pub mod sse;
 pub mod state;
 
@@ -41,9 +42,6 @@ use serde_json::json;
 use state::{known_wall, JoinState, WallState, WallTheme};
 use std::convert::Infallible;
 use std::sync::Arc;
-use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
-use tokio_stream::wrappers::BroadcastStream;
-use tokio_stream::StreamExt;
 use tower_http::trace::TraceLayer;
 
 pub fn router(state: AppState) -> Router {
@@ -62,6 +60,12 @@ pub fn router(state: AppState) -> Router {
         .route("/wall/{id}", get(wall_page))
         .route("/api/walls/{id}", get(wall_state))
         .route("/api/walls/{id}/events", get(wall_events))
+        .route("/api/walls/{id}/messages", get(paging::messages))
+        .route("/api/walls/{id}/participants", get(paging::participants))
+        .route(
+            "/api/walls/{id}/messages/{mid}/waveform",
+            get(paging::waveform),
+        )
         .route("/api/walls/{id}/qr.svg", get(wall_qr))
         .route("/api/walls/{id}/play", post(play))
         .route("/api/walls/{id}/operator", get(operator_overlay))
@@ -195,7 +199,30 @@ async fn wall_page(
 /// The wall state: contract of `GET /api/walls/{id}` (see `state`).
 pub fn wall_state_of(state: &AppState, id: &str) -> Result<WallState, ApiError> {
     let wall = known_wall(&state.walls, id)?;
-    let view = state.board.view(id)?;
+    // Taken first: a page resuming from it may see an event twice (events are upserts), never miss one.
+    let last_event_id = state.hub.last_id(id).map(|e| e.to_string());
+    let settings = state.board.settings(id)?;
+    let (mut messages, messages_before) =
+        state
+            .board
+            .recent_messages(id, None, state::STATE_MESSAGES)?;
+    messages.reverse();
+    let (mut people, participants_before) =
+        state
+            .board
+            .recent_participants(id, None, state::STATE_PARTICIPANTS)?;
+    people.reverse();
+    // The senders of the messages drawn, even when they joined long before the newest participants.
+    let mut have: std::collections::HashSet<String> = people.iter().map(|p| p.id.clone()).collect();
+    let mut senders = Vec::new();
+    for m in &messages {
+        if have.insert(m.participant_id.clone()) {
+            if let Some(p) = state.board.participant(id, &m.participant_id)? {
+                senders.push(p);
+            }
+        }
+    }
+    senders.extend(people);
     let join = wall.provider.join_info();
     let qr_svg_url = format!("/api/walls/{id}/qr.svg?v={}", crate::qr::version(&join.url));
     Ok(WallState {
@@ -210,10 +237,13 @@ pub fn wall_state_of(state: &AppState, id: &str) -> Result<WallState, ApiError> 
             instructions: join.instructions,
             qr_svg_url,
         },
-        participants: view.participants.iter().map(Into::into).collect(),
-        messages: view.messages.iter().map(Into::into).collect(),
+        participants: senders.iter().map(Into::into).collect(),
+        participants_before: participants_before.map(|c| c.to_string()),
+        messages: messages.iter().map(Into::into).collect(),
+        messages_before,
         playback: state.playback.now_playing(id),
-        qr_visible: view.settings.qr_visible,
+        qr_visible: settings.qr_visible,
+        last_event_id,
     })
 }
 
@@ -236,16 +266,13 @@ async fn wall_events(
     State(hub): State<Hub>,
     State(shutdown): State<Shutdown>,
     Path(id): Path<String>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<sse::ResumeQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     known_wall(&walls, &id)?;
-    let rx = hub.subscribe(&id).expect("known wall has a channel");
-    let stream = BroadcastStream::new(rx).filter_map(|item| match item {
-        Ok(ev) => Some(Ok(to_sse(&ev))),
-        // A slow client missed events: tell it to rebuild from the state API.
-        Err(BroadcastStreamRecvError::Lagged(n)) => Some(Ok(Event::default()
-            .event("resync")
-            .data(json!({"type": "resync", "missed": n}).to_string()))),
-    });
+    let last = sse::last_event_id(&headers, &q);
+    let (resume, rx) = hub.resume(&id, last).expect("known wall has a channel");
+    let stream = sse::resumed(resume, rx, to_sse);
     Ok(sse::live(json!({"type": "hello"}), stream, shutdown))
 }
 
@@ -362,9 +389,9 @@ fn guest_owns(state: &AppState, headers: &HeaderMap, key: &MediaKey) -> Result<b
         if avatar
             || state
                 .store
-                .messages(id)?
+                .messages_of(id, &pid)?
                 .iter()
-                .any(|m| m.participant_id == pid && m.media.as_ref() == Some(key))
+                .any(|m| m.media.as_ref() == Some(key))
         {
             return Ok(true);
         }
