@@ -354,8 +354,25 @@
     if (wave.width !== w || wave.height !== h) { wave.width = w; wave.height = h; }
   }
 
+  // Waveforms are not in the state or the events: fetched once per message when it is spotlighted.
+  const waveforms = new Map();
+  function fetchWaveform(mid) {
+    if (!mid || waveforms.has(mid)) return;
+    waveforms.set(mid, null);
+    fetch(`${api}/messages/${encodeURIComponent(mid)}/waveform`, { cache: 'no-store' })
+      .then((r) => (r.ok ? r.json() : null))
+      .then((d) => {
+        if (!d || !Array.isArray(d.waveform) || !d.waveform.length) { waveforms.delete(mid); return; }
+        waveforms.set(mid, d.waveform);
+        if (S.playback && S.playback.message_id === mid) { waveKey = ''; drawWave((S.playback.position_ms || 0) / Math.max(1, S.playback.duration_ms || 1)); }
+      })
+      .catch(() => waveforms.delete(mid));
+  }
+
   function waveformOf(msg, pid) {
     if (msg && Array.isArray(msg.waveform) && msg.waveform.length) return msg.waveform;
+    const fetched = msg && waveforms.get(msg.id);
+    if (fetched) return fetched;
     // No analysis yet: a calm pseudo-waveform seeded by the id, so the spotlight is never empty.
     const seed = hash(String((msg && msg.id) || pid || 'x'));
     const out = [];
@@ -372,7 +389,7 @@
     const W = wave.width, H = wave.height;
     ctx.clearRect(0, 0, W, H);
     const pb = S.playback;
-    const msg = pb && S.messages.get(pb.message_id);
+    const msg = pb && (S.messages.get(pb.message_id) || { id: pb.message_id });
     const data = waveformOf(msg, pb && pb.participant_id);
     const n = data.length;
     const bw = W / n;
@@ -437,6 +454,7 @@
     fillFace(spotFace, p);
     $('spot-name').textContent = p.display_name || '';
     const msg = S.messages.get(pb.message_id);
+    if (!msg || msg.kind === 'voice' || msg.kind === 'video') fetchWaveform(pb.message_id);
     fillSpotlightMessage(msg);
     spot.dataset.messageId = pb.message_id || '';
     spot.dataset.participantId = pb.participant_id || '';
@@ -576,7 +594,8 @@
     applyWall(st);
     // participants: keep existing elements (no flash on reconnect), drop the departed
     const ids = new Set((st.participants || []).map((p) => p.id));
-    for (const id of [...S.people.keys()]) if (!ids.has(id)) removeParticipant(id);
+    // With older participants to page in, the departed are known only once every page is in.
+    if (!st.participants_before) for (const id of [...S.people.keys()]) if (!ids.has(id)) removeParticipant(id);
     S.messages = new Map();
     for (const msg of st.messages || []) if (msg && msg.id) S.messages.set(msg.id, msg);
     for (const rec of S.people.values()) rec.msgs.clear();
@@ -606,6 +625,7 @@
       hideSpotlight(0);
     }
     layout();
+    if (st.participants_before) loadOlderParticipants(st.participants_before, ids);
     if (app.classList.contains('booting')) requestAnimationFrame(() => requestAnimationFrame(() => app.classList.remove('booting')));
   }
 
@@ -615,6 +635,35 @@
   let retryTimer = 0;
   let buffer = null;
   let lastEventAt = 0;
+  // The id of the last event applied (or the state's): a reconnect resumes from it, and the server
+  // replays what was missed or says `resync`.
+  let lastEventId = '';
+  let haveState = false;
+  let pagingGen = 0;
+
+  // The state carries the newest participants; the older ones come a page at a time, oldest last.
+  async function loadOlderParticipants(before, ids) {
+    const gen = ++pagingGen;
+    while (before) {
+      let page;
+      try {
+        const r = await fetch(`${api}/participants?before=${encodeURIComponent(before)}&limit=1000`, { cache: 'no-store' });
+        if (!r.ok) return;
+        page = await r.json();
+      } catch (_) { return; }
+      if (gen !== pagingGen) return;
+      const older = (page.participants || []).filter((p) => p && p.id);
+      for (const p of older) { ids.add(p.id); upsertParticipant(p, false, true); }
+      const known = new Set(S.order);
+      const fresh = older.map((p) => p.id).filter((id) => !known.has(id) && S.people.has(id));
+      S.order = fresh.concat(S.order);
+      for (const msg of S.messages.values()) { const rec = S.people.get(msg.participant_id); if (rec) rec.msgs.add(msg.id); }
+      M.dirty = true;
+      scheduleLayout();
+      before = page.before;
+    }
+    for (const id of [...S.people.keys()]) if (!ids.has(id)) removeParticipant(id);
+  }
   const EVENT_TYPES = ['participant_joined', 'participant_updated', 'participant_left', 'message_added', 'message_updated',
     'playback_started', 'playback_progress', 'playback_finished', 'join_updated', 'wall_changed', 'heartbeat', 'ping'];
 
@@ -645,6 +694,7 @@
     try { d = JSON.parse(e.data); } catch (_) { return; }
     if (!d || typeof d !== 'object') return;
     if (!d.type) d.type = e.type;
+    if (e.lastEventId) lastEventId = e.lastEventId;
     if (buffer) buffer.push(d);
     else {
       try { handle(d); } catch (err) { console.error('wall: event failed', d.type, err); }
@@ -654,14 +704,17 @@
   function resync() {
     const src = es;
     if (!src || buffer) return;
-    fetchState().then((st) => { if (es === src) applyState(st); }).catch(() => fail(src));
+    fetchState().then((st) => { if (es === src) { applyState(st); if (st.last_event_id) lastEventId = st.last_event_id; } }).catch(() => fail(src));
   }
 
   function connect() {
     clearTimeout(retryTimer);
     if (es) { es.close(); es = null; }
-    buffer = [];
-    const src = new EventSource(`${api}/events`);
+    // With a state and the id of the last event applied, resume: the server replays what was missed
+    // (or sends `resync`), so the state is not refetched.
+    const resuming = haveState && !!lastEventId;
+    buffer = resuming ? null : [];
+    const src = new EventSource(resuming ? `${api}/events?last_event_id=${encodeURIComponent(lastEventId)}` : `${api}/events`);
     es = src;
     for (const t of EVENT_TYPES) src.addEventListener(t, onEvent);
     // The server says this page fell behind (missed events): rebuild from the state API.
@@ -669,11 +722,20 @@
     src.onmessage = onEvent;
     src.onopen = async () => {
       if (es !== src) return;
+      if (resuming) {
+        attempt = 0;
+        lastEventAt = performance.now();
+        S.reconnects++;
+        setConnected(true);
+        return;
+      }
       try {
         // events that arrive while we rebuild are buffered and replayed (all handlers are idempotent)
         const st = await fetchState();
         if (es !== src) return;
         applyState(st);
+        haveState = true;
+        if (!lastEventId && st.last_event_id) lastEventId = st.last_event_id;
         const pending = buffer || [];
         buffer = null;
         for (const d of pending) { try { handle(d); } catch (err) { console.error(err); } }

@@ -237,10 +237,38 @@ export async function startFakeServer(o = {}) {
   let refuseSseUntil = 0;
   const timers = new Set();
 
-  function send(res, type, data) {
-    res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);
+  // As the server: events carry ids, the last REPLAY are kept, and a reconnect with `last_event_id`
+  // gets what it missed, or `resync` when that is gone. Waveforms stay out of the state and the events.
+  const REPLAY = o.replay ?? 1024;
+  let epoch = Date.now();
+  let eventN = 0;
+  const recent = [];
+  const wireMessage = (m) => { const { waveform, ...rest } = m; return rest; };
+  const wire = (data) => (data && data.message ? { ...data, message: wireMessage(data.message) } : data);
+  function send(res, type, data, id) {
+    res.write(`${id ? `id: ${id}\n` : ''}event: ${type}\ndata: ${JSON.stringify({ type, ...wire(data) })}\n\n`);
   }
-  function emit(type, data) { for (const res of clients) send(res, type, data); }
+  // `silent`: the change happened but no page got it (a page that resumes later gets it replayed).
+  function emit(type, data, { silent = false } = {}) {
+    const id = `${epoch}-${++eventN}`;
+    recent.push({ id, n: eventN, type, data });
+    if (recent.length > REPLAY) recent.shift();
+    if (!silent) for (const res of clients) send(res, type, data, id);
+  }
+  // The state as served: the newest `o.statePage` participants (all without it), with a cursor.
+  const statePage = o.statePage || Infinity;
+  function wireState() {
+    const people = state.participants;
+    const shown = people.slice(Math.max(0, people.length - statePage));
+    return {
+      ...state,
+      participants: shown,
+      participants_before: shown.length < people.length ? String(people.length - shown.length) : null,
+      messages: state.messages.map(wireMessage),
+      messages_before: null,
+      last_event_id: `${epoch}-${eventN}`,
+    };
+  }
 
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://x');
@@ -255,14 +283,28 @@ export async function startFakeServer(o = {}) {
         return file(res, f);
       }
       if (req.method === 'GET' && p === base) {
-        const broken = violations(JSON.parse(JSON.stringify(state)), undefined, { extra: ['participants.thumb_url'] });
+        const served = wireState();
+        const broken = violations(JSON.parse(JSON.stringify(served)), undefined, { extra: ['participants.thumb_url'] });
         if (broken.length) {
           schemaViolations.push(...broken);
           console.error(`fake-server: the wall state breaks tests/browser/wall-state.schema.json:\n  ${broken.join('\n  ')}`);
           res.writeHead(500, { 'content-type': 'text/plain' });
           return res.end(`the fake wall state breaks wall-state.schema.json:\n${broken.join('\n')}`);
         }
-        return json(res, 200, state);
+        return json(res, 200, served);
+      }
+      if (req.method === 'GET' && p === `${base}/participants`) {
+        // cursor = how many of the oldest are older than the page asked for
+        const before = Math.min(state.participants.length, parseInt(url.searchParams.get('before') || `${state.participants.length}`, 10) || 0);
+        const limit = Math.max(1, Math.min(1000, parseInt(url.searchParams.get('limit') || '200', 10) || 200));
+        const from = Math.max(0, before - limit);
+        return json(res, 200, { participants: state.participants.slice(from, before), before: from > 0 ? String(from) : null });
+      }
+      const wf = p.match(new RegExp(`^${base}/messages/([^/]+)/waveform$`));
+      if (req.method === 'GET' && wf) {
+        const msg = state.messages.find((m) => m.id === decodeURIComponent(wf[1]));
+        if (!msg) return json(res, 404, { code: 'not_found', message: 'no such message' });
+        return json(res, 200, { message_id: msg.id, waveform: msg.waveform || [] });
       }
       if (req.method === 'GET' && p === `${base}/qr.svg`) {
         res.writeHead(200, { 'content-type': 'image/svg+xml', 'cache-control': 'no-cache' });
@@ -272,6 +314,13 @@ export async function startFakeServer(o = {}) {
         if (Date.now() < refuseSseUntil) { res.writeHead(503, { 'content-type': 'text/plain' }); return res.end('unavailable'); }
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
         res.write(': hello\n\n');
+        const last = req.headers['last-event-id'] || url.searchParams.get('last_event_id');
+        if (last) {
+          const [e, n] = String(last).split('-').map(Number);
+          const oldest = recent.length ? recent[0].n : eventN + 1;
+          if (e !== epoch || n > eventN || n + 1 < oldest) send(res, 'resync', { missed: null });
+          else for (const ev of recent) if (ev.n > n) send(res, ev.type, ev.data, ev.id);
+        }
         clients.add(res);
         req.on('close', () => clients.delete(res));
         return;
@@ -353,7 +402,7 @@ export async function startFakeServer(o = {}) {
     addParticipant(extra = {}, { silent = false } = {}) {
       const pp = newParticipant(extra);
       state.participants.push(pp);
-      if (!silent) emit('participant_joined', { participant: pp });
+      emit('participant_joined', { participant: pp }, { silent });
       return pp;
     },
     removeParticipant(id) {
@@ -363,7 +412,7 @@ export async function startFakeServer(o = {}) {
     addMessage(participantId, opts = {}, { silent = false } = {}) {
       const msg = makeMessage(participantId, opts);
       state.messages.push(msg);
-      if (!silent) emit('message_added', { message: msg });
+      emit('message_added', { message: msg }, { silent });
       return msg;
     },
     updateMessage(id, patch) {
@@ -403,8 +452,11 @@ export async function startFakeServer(o = {}) {
       return () => { clearInterval(t); timers.delete(t); };
     },
     /** close every SSE stream; refuse new ones (503) for refuseMs */
-    dropStreams({ refuseMs = 0 } = {}) {
+    /** drop every event stream; `restart` (default): as a server restart, the event history is gone and
+     * a resuming page is told to resync; `restart: false`: pages resume and get what they missed */
+    dropStreams({ refuseMs = 0, restart = true } = {}) {
       refuseSseUntil = Date.now() + refuseMs;
+      if (restart) { epoch += 1; recent.length = 0; }
       for (const res of clients) { res.destroy(); }
       clients.clear();
     },

@@ -466,3 +466,54 @@ test('state with a playback in progress shows the spotlight on load; video plays
     await page.context().close();
   } finally { await srv.close(); }
 });
+
+test('a reconnect resumes from the last event without refetching the state; too much missed: resync', async () => {
+  const srv = await startFakeServer({ participants: 6, locale: 'en', replay: 4 });
+  try {
+    const page = await newPage(browser, SIZES[0]);
+    await openWall(page, srv.wallUrl, { participants: 6 });
+    const stateGets = () => srv.requests.filter((r) => r.path === '/api/walls/main').length;
+    // (past the page's 2.5 s boot fallback, which loads the state once if the stream is not up by then)
+    await waitFor(page, () => performance.now() > 3000, null, { message: 'boot fallback passed' });
+    // Dropped without a restart: what happened meanwhile is replayed, the state is not fetched again.
+    const mark = srv.requests.length;
+    srv.dropStreams({ refuseMs: 1500, restart: false });
+    const late = srv.addParticipant({ display_name: 'Replayed Rita' }, { silent: true });
+    await waitFor(page, () => !window.__wall.connected, null, { message: 'disconnected' });
+    await waitFor(page, () => window.__wall.connected, null, { timeout: 20000, message: 'reconnected' });
+    await page.locator(`#grid .av[data-pid="${late.id}"]`).waitFor();
+    const since = srv.requests.slice(mark).map((r) => r.path);
+    assert.ok(since.some((x) => x.startsWith('/api/walls/main/events?last_event_id=')), `resumed with its last id: ${since}`);
+    assert.ok(!since.includes('/api/walls/main'), `a resumed stream does not refetch the state: ${since}`);
+    const gets = stateGets();
+    // More missed than the server keeps (4): it says resync and the page refetches.
+    srv.dropStreams({ refuseMs: 1500, restart: false });
+    for (let i = 0; i < 6; i++) srv.addParticipant({}, { silent: true });
+    await waitFor(page, () => !window.__wall.connected, null, { message: 'disconnected again' });
+    await waitFor(page, () => window.__wall.connected, null, { timeout: 20000, message: 'reconnected again' });
+    await waitFor(page, () => window.__wall.participants === 13, null, { message: 'resynced to 13 people' });
+    assert.ok(stateGets() > gets, 'resync refetched the state');
+    await page.context().close();
+  } finally { await srv.close(); }
+});
+
+test('older participants are paged in; a spotlighted voice fetches its waveform', async () => {
+  const srv = await startFakeServer({ participants: 30, locale: 'en', statePage: 8 });
+  try {
+    const page = await newPage(browser, SIZES[0]);
+    await page.goto(srv.wallUrl);
+    await waitFor(page, () => window.__wall && window.__wall.participants === 30, null, { timeout: 20000, message: 'all 30 paged in' });
+    assert.ok(srv.requests.some((r) => r.path.startsWith('/api/walls/main/participants?before=')), 'paged');
+    const p = srv.state.participants[2];
+    const m = srv.addMessage(p.id, { duration_ms: 3000 });
+    const played = srv.playback(m.id, { durationMs: 3000 });
+    await waitFor(page, (id) => !!document.querySelector(`#spotlight[data-message-id="${id}"]`), m.id, { message: 'spotlight' });
+    const wfPath = `/api/walls/main/messages/${m.id}/waveform`;
+    for (const deadline = Date.now() + 5000; !srv.requests.some((r) => r.path === wfPath);) {
+      assert.ok(Date.now() < deadline, 'waveform fetched on spotlight');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await played;
+    await page.context().close();
+  } finally { await srv.close(); }
+});

@@ -13,7 +13,7 @@ use crate::domain::{
     Participant, Provider, WallSettings,
 };
 use crate::events::{AdminEvent, Hub, WallEvent};
-use crate::store::{Profile, Store, StoreError};
+use crate::store::{ParticipantCursor, Profile, Store, StoreError};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -275,6 +275,56 @@ impl Board {
         })
     }
 
+    /// The newest messages the wall shows, newest first, older than message `before` (a sequence), at
+    /// most `limit`, with the next older page's cursor: the compact wall state and its paging read the
+    /// wall from its end and stop there.
+    pub fn recent_messages(
+        &self,
+        wall: &str,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<(Vec<Message>, Option<String>), StoreError> {
+        let settings = self.settings(wall)?;
+        let banned = self.store.banned(wall)?;
+        self.store
+            .messages_newest(wall, before, limit, |m| Self::shows(&settings, &banned, m))
+    }
+
+    /// The participants the wall shows, newest first (by join time), older than `before`, at most
+    /// `limit`, with the next older page's cursor. After a clear, someone who joined before it is shown
+    /// only with a message the wall shows (their own messages, through the per-participant index).
+    pub fn recent_participants(
+        &self,
+        wall: &str,
+        before: Option<&ParticipantCursor>,
+        limit: usize,
+    ) -> Result<(Vec<Participant>, Option<ParticipantCursor>), StoreError> {
+        let settings = self.settings(wall)?;
+        let banned = self.store.banned(wall)?;
+        let store = &self.store;
+        self.store.participants_newest(wall, before, limit, |p| {
+            !banned.contains(&p.id)
+                && (settings.cleared_at == 0
+                    || p.joined_at > settings.cleared_at
+                    || store.messages_of(wall, &p.id).is_ok_and(|theirs| {
+                        theirs.iter().any(|m| Self::shows(&settings, &banned, m))
+                    }))
+        })
+    }
+
+    /// A message the wall shows, by id (None when it does not, or does not exist).
+    pub fn shown_message(&self, wall: &str, id: &str) -> Result<Option<Message>, StoreError> {
+        let Some(m) = self.store.message(wall, id)? else {
+            return Ok(None);
+        };
+        Ok(self.shows_now(wall, &m)?.then_some(m))
+    }
+
+    /// One participant's messages, oldest first (the per-participant index: no scan of the wall).
+    pub fn messages_of(&self, wall: &str, participant: &str) -> Result<Vec<Message>, StoreError> {
+        self.store.messages_of(wall, participant)
+    }
+
     // ------------------------------------------------------------------ the operator's view
 
     pub fn is_banned(&self, wall: &str, participant: &str) -> Result<bool, StoreError> {
@@ -379,12 +429,7 @@ impl Board {
         banned: bool,
     ) -> Result<Vec<Message>, StoreError> {
         self.store.set_banned(wall, participant, banned)?;
-        let theirs: Vec<Message> = self
-            .store
-            .messages(wall)?
-            .into_iter()
-            .filter(|m| m.participant_id == participant)
-            .collect();
+        let theirs = self.store.messages_of(wall, participant)?;
         self.changed(wall, if banned { "banned" } else { "unbanned" });
         for m in &theirs {
             self.tell_operator(wall, m);

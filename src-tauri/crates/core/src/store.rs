@@ -4,6 +4,9 @@
 //! `profiles` (the patent's "first identifier → user info" table), `meta`, `audit` (the operator's
 //! actions, by sequence), `wall_settings` (per-wall runtime settings the operator changes live),
 //! `bans` (wall + participant id), `speaker_queue` (the voices waiting for the speakers, see `queue`),
+//! two indexes kept beside the records they point at: `participant_order` (wall + join time + id: a
+//! wall's people newest first without reading them all) and `messages_by_participant` (wall +
+//! participant + sequence: one person's messages without scanning the wall's),
 //! `quarantine` (records that could not be read, moved aside by `{tree}\0{key}`: never deleted, never
 //! a stop — see "Corrupt records" below).
 //!
@@ -87,6 +90,31 @@ pub struct Profile {
     pub fetched_at: u64,
 }
 
+/// Where a page of participants ends: the last one's join time and id (`{joined_at}.{id}` on the wire).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParticipantCursor {
+    pub joined_at: u64,
+    pub id: String,
+}
+
+impl std::fmt::Display for ParticipantCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.joined_at, self.id)
+    }
+}
+
+impl std::str::FromStr for ParticipantCursor {
+    type Err = std::num::ParseIntError;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        let (t, id) = s.split_once('.').unwrap_or((s, ""));
+        Ok(Self {
+            joined_at: t.parse()?,
+            id: id.to_string(),
+        })
+    }
+}
+
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
@@ -118,6 +146,8 @@ struct Inner {
     /// a message or participant. The lock is held across the write so a first scan never counts it twice.
     tallies: Mutex<std::collections::HashMap<String, crate::tally::Tally>>,
     speaker_queue: sled::Tree,
+    participant_order: sled::Tree,
+    messages_by_participant: sled::Tree,
     written: Arc<AtomicU64>,
     flushed: watch::Receiver<u64>,
     wake: Mutex<Option<mpsc::Sender<()>>>,
@@ -176,6 +206,8 @@ impl Store {
             notices: Mutex::default(),
             tallies: Mutex::default(),
             speaker_queue: db.open_tree("speaker_queue")?,
+            participant_order: db.open_tree("participant_order")?,
+            messages_by_participant: db.open_tree("messages_by_participant")?,
             written: written.clone(),
             flushed,
             wake: Mutex::new(Some(wake_tx)),
@@ -189,6 +221,7 @@ impl Store {
         *inner.flusher.lock().expect("flusher lock") = Some(handle);
         let store = Self { inner };
         store.index_media_once()?;
+        store.build_indexes()?;
         Ok(store)
     }
 
@@ -532,16 +565,29 @@ impl Store {
     }
 
     pub fn put_participant(&self, wall: &str, p: &Participant) -> Result<()> {
+        let key = Self::wall_key(wall, &p.id);
         let old: Option<Participant> = self.tallied(wall, |t| {
             let old = self
                 .inner
                 .participants
-                .insert(Self::wall_key(wall, &p.id), serde_json::to_vec(p)?)?;
+                .insert(&key, serde_json::to_vec(p)?)?;
             if old.is_none() {
                 t.participant(true);
             }
             Ok(old.and_then(|v| serde_json::from_slice(&v).ok()))
         })?;
+        if let Some(old) = &old {
+            if old.joined_at != p.joined_at {
+                self.inner.participant_order.remove(Self::order_key(
+                    wall,
+                    old.joined_at,
+                    &old.id,
+                ))?;
+            }
+        }
+        self.inner
+            .participant_order
+            .insert(Self::order_key(wall, p.joined_at, &p.id), &[])?;
         let before = old.map(|o| o.avatar);
         self.index_media(
             wall,
@@ -549,6 +595,143 @@ impl Store {
             Some(&p.avatar),
             &format!("p:{}", p.id),
         )
+    }
+
+    /// `wall\0` + join time (big-endian) + id: the `participant_order` index.
+    fn order_key(wall: &str, joined_at: u64, id: &str) -> Vec<u8> {
+        let mut k = Self::wall_prefix(wall);
+        k.extend_from_slice(&joined_at.to_be_bytes());
+        k.extend_from_slice(id.as_bytes());
+        k
+    }
+
+    /// `wall\0participant\0` + sequence (big-endian): the `messages_by_participant` index.
+    fn by_participant_key(wall: &str, participant: &str, id: &str) -> Vec<u8> {
+        let mut k = Self::wall_key(wall, participant);
+        k.push(0);
+        k.extend_from_slice(&id.parse::<u64>().unwrap_or(0).to_be_bytes());
+        k
+    }
+
+    /// A wall's participants newest first (by join time), from just before `before` (a cursor this
+    /// returned: `{joined_at}.{id}`), at most `limit`; with the cursor of the next older page, if any.
+    pub fn participants_newest(
+        &self,
+        wall: &str,
+        before: Option<&ParticipantCursor>,
+        limit: usize,
+        mut keep: impl FnMut(&Participant) -> bool,
+    ) -> Result<(Vec<Participant>, Option<ParticipantCursor>)> {
+        let prefix = Self::wall_prefix(wall);
+        let end = match before {
+            Some(c) => Self::order_key(wall, c.joined_at, &c.id),
+            None => {
+                let mut end = prefix.clone();
+                end.push(0xff);
+                end
+            }
+        };
+        let mut out = Vec::new();
+        for r in self
+            .inner
+            .participant_order
+            .range(prefix.clone()..end)
+            .rev()
+        {
+            let (k, _) = r?;
+            let Some(rest) = k.get(prefix.len()..) else {
+                continue;
+            };
+            if rest.len() < 8 {
+                continue;
+            }
+            if out.len() == limit {
+                let next = out.last().map(|p: &Participant| ParticipantCursor {
+                    joined_at: p.joined_at,
+                    id: p.id.clone(),
+                });
+                return Ok((out, next));
+            }
+            let id = String::from_utf8_lossy(&rest[8..]);
+            if let Some(p) = self.participant(wall, &id)? {
+                if keep(&p) {
+                    out.push(p);
+                }
+            }
+        }
+        Ok((out, None))
+    }
+
+    /// A participant's messages, oldest first, from the `messages_by_participant` index.
+    pub fn messages_of(&self, wall: &str, participant: &str) -> Result<Vec<Message>> {
+        let mut prefix = Self::wall_key(wall, participant);
+        prefix.push(0);
+        let mut out = Vec::new();
+        for k in self
+            .inner
+            .messages_by_participant
+            .scan_prefix(&prefix)
+            .keys()
+        {
+            let k = k?;
+            let seq = seq_of(k.get(prefix.len()..).unwrap_or_default());
+            if let Some(m) = self.message(wall, &seq.to_string())? {
+                out.push(m);
+            }
+        }
+        Ok(out)
+    }
+
+    /// A wall's messages newest first, from just before message sequence `before`, keeping those `keep`
+    /// accepts, at most `limit`; with the cursor (a message id) of the next older page, if any.
+    pub fn messages_newest(
+        &self,
+        wall: &str,
+        before: Option<u64>,
+        limit: usize,
+        mut keep: impl FnMut(&Message) -> bool,
+    ) -> Result<(Vec<Message>, Option<String>)> {
+        let prefix = Self::wall_prefix(wall);
+        let mut end = prefix.clone();
+        end.extend_from_slice(&before.unwrap_or(u64::MAX).to_be_bytes());
+        let mut out: Vec<Message> = Vec::new();
+        for r in self.inner.messages.range(prefix..end).rev() {
+            let (k, v) = r?;
+            if out.len() == limit {
+                let next = out.last().map(|m| m.id.clone());
+                return Ok((out, next));
+            }
+            let Some(m) = self.decode::<Message>("messages", &self.inner.messages, &k, &v) else {
+                continue;
+            };
+            if keep(&m) {
+                out.push(m);
+            }
+        }
+        Ok((out, None))
+    }
+
+    /// Build the indexes of a store written before they existed (once; marked in `meta`).
+    fn build_indexes(&self) -> Result<()> {
+        const BUILT: &str = "indexes_v1";
+        if self.inner.meta.get(BUILT)?.is_some() {
+            return Ok(());
+        }
+        for r in self.iter_all_participants() {
+            let (wall, p) = r?;
+            self.inner
+                .participant_order
+                .insert(Self::order_key(&wall, p.joined_at, &p.id), &[])?;
+        }
+        for r in self.iter_all_messages() {
+            let (wall, m) = r?;
+            self.inner.messages_by_participant.insert(
+                Self::by_participant_key(&wall, &m.participant_id, &m.id),
+                &[],
+            )?;
+        }
+        self.inner.meta.insert(BUILT, "1")?;
+        Ok(())
     }
 
     pub fn participants(&self, wall: &str) -> Result<Vec<Participant>> {
@@ -605,6 +788,10 @@ impl Store {
             t.message(old.as_ref(), Some(m));
             Ok(old)
         })?;
+        self.inner.messages_by_participant.insert(
+            Self::by_participant_key(wall, &m.participant_id, &m.id),
+            &[],
+        )?;
         let before = old.and_then(|o| o.media);
         self.index_media(
             wall,
@@ -937,6 +1124,9 @@ impl Store {
         })?;
         if let Some(m) = &m {
             self.index_media(wall, m.media.as_ref(), None, &format!("m:{}", m.id))?;
+            self.inner
+                .messages_by_participant
+                .remove(Self::by_participant_key(wall, &m.participant_id, &m.id))?;
         }
         Ok(m)
     }
@@ -952,6 +1142,9 @@ impl Store {
         })?;
         if let Some(p) = &p {
             self.index_media(wall, Some(&p.avatar), None, &format!("p:{}", p.id))?;
+            self.inner
+                .participant_order
+                .remove(Self::order_key(wall, p.joined_at, &p.id))?;
         }
         Ok(p)
     }

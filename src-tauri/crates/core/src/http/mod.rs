@@ -20,6 +20,7 @@ pub mod setup;
 pub mod openapi;
 pub mod limits;
 pub mod serve;
+pub mod paging;
 pub mod sse;
 pub mod state;
 
@@ -47,9 +48,6 @@ use serde_json::json;
 use state::{known_wall, JoinState, WallState, WallTheme};
 use std::convert::Infallible;
 use std::sync::Arc;
-use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
-use tokio_stream::wrappers::BroadcastStream;
-use tokio_stream::StreamExt;
 use tower_http::trace::TraceLayer;
 
 pub fn router(state: AppState) -> Router {
@@ -79,6 +77,12 @@ pub fn router(state: AppState) -> Router {
         .route("/wall/{id}", get(wall_page))
         .route("/api/walls/{id}", get(wall_state))
         .route("/api/walls/{id}/events", get(wall_events))
+        .route("/api/walls/{id}/messages", get(paging::messages))
+        .route("/api/walls/{id}/participants", get(paging::participants))
+        .route(
+            "/api/walls/{id}/messages/{mid}/waveform",
+            get(paging::waveform),
+        )
         .route("/api/walls/{id}/qr.svg", get(wall_qr))
         .route("/api/walls/{id}/play", post(play))
         .route("/api/walls/{id}/operator", get(operator_overlay))
@@ -231,7 +235,30 @@ async fn wall_page(
 /// The wall state: contract of `GET /api/walls/{id}` (see `state`).
 pub fn wall_state_of(state: &AppState, id: &str) -> Result<WallState, ApiError> {
     let wall = known_wall(&state.walls, id)?;
-    let view = state.board.view(id)?;
+    // Taken first: a page resuming from it may see an event twice (events are upserts), never miss one.
+    let last_event_id = state.hub.last_id(id).map(|e| e.to_string());
+    let settings = state.board.settings(id)?;
+    let (mut messages, messages_before) =
+        state
+            .board
+            .recent_messages(id, None, state::STATE_MESSAGES)?;
+    messages.reverse();
+    let (mut people, participants_before) =
+        state
+            .board
+            .recent_participants(id, None, state::STATE_PARTICIPANTS)?;
+    people.reverse();
+    // The senders of the messages drawn, even when they joined long before the newest participants.
+    let mut have: std::collections::HashSet<String> = people.iter().map(|p| p.id.clone()).collect();
+    let mut senders = Vec::new();
+    for m in &messages {
+        if have.insert(m.participant_id.clone()) {
+            if let Some(p) = state.board.participant(id, &m.participant_id)? {
+                senders.push(p);
+            }
+        }
+    }
+    senders.extend(people);
     let join = wall.provider.join_info();
     let qr_svg_url = format!("/api/walls/{id}/qr.svg?v={}", crate::qr::version(&join.url));
     Ok(WallState {
@@ -246,10 +273,13 @@ pub fn wall_state_of(state: &AppState, id: &str) -> Result<WallState, ApiError> 
             instructions: join.instructions,
             qr_svg_url,
         },
-        participants: view.participants.iter().map(Into::into).collect(),
-        messages: view.messages.iter().map(Into::into).collect(),
+        participants: senders.iter().map(Into::into).collect(),
+        participants_before: participants_before.map(|c| c.to_string()),
+        messages: messages.iter().map(Into::into).collect(),
+        messages_before,
         playback: state.playback.now_playing(id),
-        qr_visible: view.settings.qr_visible,
+        qr_visible: settings.qr_visible,
+        last_event_id,
     })
 }
 
@@ -274,19 +304,16 @@ async fn wall_events(
     State(hub): State<Hub>,
     State(shutdown): State<Shutdown>,
     Path(id): Path<String>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<sse::ResumeQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     known_wall(&walls, &id)?;
     let slot = slots.take(ip)?;
-    let rx = hub.subscribe(&id).expect("known wall has a channel");
-    let stream = BroadcastStream::new(rx).filter_map(move |item| {
+    let last = sse::last_event_id(&headers, &q);
+    let (resume, rx) = hub.resume(&id, last).expect("known wall has a channel");
+    let stream = tokio_stream::StreamExt::map(sse::resumed(resume, rx, to_sse), move |item| {
         let _held = &slot; // the client's slot, given back when the stream ends
-        match item {
-            Ok(ev) => Some(Ok(to_sse(&ev))),
-            // A slow client missed events: tell it to rebuild from the state API.
-            Err(BroadcastStreamRecvError::Lagged(n)) => Some(Ok(Event::default()
-                .event("resync")
-                .data(json!({"type": "resync", "missed": n}).to_string()))),
-        }
+        item
     });
     Ok(sse::live(json!({"type": "hello"}), stream, shutdown))
 }

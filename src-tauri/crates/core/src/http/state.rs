@@ -44,13 +44,23 @@ pub struct WallState {
     /// True when the wall runs the labelled demo (`voicewall demo`).
     pub demo: bool,
     pub join: JoinState,
+    /// The newest participants (at most [`STATE_PARTICIPANTS`], by join time) and the senders of
+    /// `messages`, oldest first.
     pub participants: Vec<ParticipantView>,
-    /// Oldest first.
+    /// Cursor of the older participants (`GET /api/walls/{id}/participants?before=`); None: all are here.
+    pub participants_before: Option<String>,
+    /// The newest messages the wall shows (at most [`STATE_MESSAGES`]), oldest first, without
+    /// waveforms (`GET /api/walls/{id}/messages/{mid}/waveform`).
     pub messages: Vec<MessageView>,
+    /// Cursor of the older messages (`GET /api/walls/{id}/messages?before=`); None: all are here.
+    pub messages_before: Option<String>,
     /// What is playing on this wall now, if anything.
     pub playback: Option<NowPlaying>,
     /// Whether the wall shows its join QR (the operator hides it, e.g. during a speech).
     pub qr_visible: bool,
+    /// The id of the wall's latest event when this state was read: the page opens its event stream with
+    /// `?last_event_id=` so it misses nothing in between.
+    pub last_event_id: Option<String>,
 }
 
 /// How a wall looks (from the wall's `[walls.theme]` config).
@@ -145,9 +155,6 @@ pub struct MessageView {
     /// `/media/{key}` of the original bytes once fetched.
     #[serde(default)]
     pub media_url: Option<String>,
-    /// Peak waveform (0..1, ~100 buckets) of a voice message.
-    #[serde(default)]
-    pub waveform: Vec<f32>,
     /// Text of a text message.
     #[serde(default)]
     pub text: Option<String>,
@@ -173,7 +180,8 @@ impl From<&Message> for MessageView {
             played_count,
             transcript,
             media,
-            waveform,
+            // Fetched on its own when the wall spotlights the message ([`WaveformView`]).
+            waveform: _,
             text,
             attempts,
             moderation,
@@ -189,12 +197,42 @@ impl From<&Message> for MessageView {
             played_count: *played_count,
             transcript: transcript.clone(),
             media_url: media.as_ref().map(media_url),
-            waveform: waveform.clone(),
             text: text.clone(),
             attempts: *attempts,
             moderation: *moderation,
         }
     }
+}
+
+/// How many messages the wall state carries; older ones are paged.
+pub const STATE_MESSAGES: usize = 200;
+/// How many participants the wall state carries besides the senders of its messages; older ones are paged.
+pub const STATE_PARTICIPANTS: usize = 2000;
+/// The largest page `?limit=` asks for.
+pub const PAGE_MAX: usize = 1000;
+
+/// `GET /api/walls/{id}/messages?before=&limit=`: older messages the wall shows, oldest first.
+#[derive(Clone, Debug, Serialize)]
+pub struct MessagePage {
+    pub messages: Vec<MessageView>,
+    /// Cursor of the page before this one; None: this is the oldest.
+    pub before: Option<String>,
+}
+
+/// `GET /api/walls/{id}/participants?before=&limit=`: older participants the wall shows, oldest first.
+#[derive(Clone, Debug, Serialize)]
+pub struct ParticipantPage {
+    pub participants: Vec<ParticipantView>,
+    /// Cursor of the page before this one; None: this is the oldest.
+    pub before: Option<String>,
+}
+
+/// `GET /api/walls/{id}/messages/{mid}/waveform`: what the spotlight draws.
+#[derive(Clone, Debug, Serialize)]
+pub struct WaveformView {
+    pub message_id: String,
+    /// Peak waveform (0..1, ~100 buckets); empty for a text or a voice not analysed yet.
+    pub waveform: Vec<f32>,
 }
 
 /// A wall event as pages get it (`GET /api/walls/{id}/events`): `type` names it, media as URLs.
@@ -502,9 +540,12 @@ mod tests {
             "demo",
             "join",
             "participants",
+            "participants_before",
             "messages",
+            "messages_before",
             "playback",
             "qr_visible",
+            "last_event_id",
         ] {
             assert!(required.contains(&field), "{field} not required");
         }

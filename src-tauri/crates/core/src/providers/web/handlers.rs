@@ -21,7 +21,7 @@ use crate::board::participant_id;
 use crate::domain::{placeholder_svg, Inbound, InboundKind, MediaRef, MessageKind, Provider};
 use crate::http::client_ip::ClientIp;
 use crate::http::error::ApiError;
-use crate::http::state::{MessageView, ParticipantView};
+use crate::http::state::ParticipantView;
 use crate::media::MediaError;
 use crate::store::{Accepted, Profile};
 use crate::ui;
@@ -446,12 +446,11 @@ async fn me(
             lang.pick("This phone has not joined yet.", "这部手机还没有加入。"),
         ));
     };
-    let messages: Vec<MessageView> = site
+    let messages: Vec<serde_json::Value> = site
         .store
-        .messages(&site.wall)?
+        .messages_of(&site.wall, &participant.id)?
         .iter()
-        .filter(|m| m.participant_id == participant.id)
-        .map(Into::into)
+        .map(super::phone::own_message)
         .collect();
     let now_s = site.clock.now_s();
     let fresh = token

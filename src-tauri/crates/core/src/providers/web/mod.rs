@@ -7,13 +7,15 @@
 //! - `form`, `avatar` — reading an upload within limits, normalising a picture;
 //! - `refusal` — every refusal with its status and texts in both languages;
 //! - `rate` — per-device and per-network upload windows;
-//! - `site` — one wall's join site (config, secrets, handles); `handlers` — its routes.
+//! - `site` — one wall's join site (config, secrets, handles); `handlers` — its routes;
+//! - `phone` — what a phone learns of its own messages.
 
 pub mod avatar;
 pub mod config;
 pub mod device;
 pub mod form;
 pub mod handlers;
+pub mod phone;
 pub mod rate;
 pub mod refusal;
 pub mod site;
