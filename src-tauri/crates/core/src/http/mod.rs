@@ -16,11 +16,11 @@ pub mod access;
 pub mod admin;
 pub mod client_ip;
 pub mod error;
-pub mod setup;
-pub mod openapi;
 pub mod limits;
-pub mod serve;
+pub mod openapi;
 pub mod paging;
+pub mod serve;
+pub mod setup;
 pub mod sse;
 pub mod state;
 
@@ -296,6 +296,7 @@ async fn wall_state(
         .into_response())
 }
 
+#[allow(clippy::too_many_arguments)] // axum extractors, one per thing the stream needs
 async fn wall_events(
     _display: Display,
     client_ip::ClientIp(ip): client_ip::ClientIp,
