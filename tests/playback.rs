@@ -56,7 +56,14 @@ async fn a_voice_is_decoded_autoplayed_and_counted() {
     assert!((1000..6000).contains(&duration), "duration {duration}");
     assert_eq!(m["kind"], "voice");
     assert_eq!(m["media_url"], format!("/media/{key}"));
-    assert_eq!(m["waveform"].as_array().unwrap().len(), 100);
+    // The compact wall state carries no waveforms: the wall reads one when it spotlights a voice.
+    let w = app
+        .get_json(&format!(
+            "/api/walls/main/messages/{}/waveform",
+            m["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(w["waveform"].as_array().unwrap().len(), 100, "{w}");
 
     let started = next_event(&mut rx, |e| matches!(e, WallEvent::PlaybackStarted { .. })).await;
     let WallEvent::PlaybackStarted {
@@ -169,7 +176,8 @@ async fn without_a_sound_device_messages_still_arrive_and_playback_is_skipped() 
         tokio::time::sleep(Duration::from_millis(50)).await;
         state = app.get_json("/healthz").await["audio"]["state"].clone();
     }
-    assert_eq!(state, "no_device", "the operator sees there is no sound");
+    // A named card that is not there is tried again, less and less often (it may be plugged in later).
+    assert_eq!(state, "unavailable", "the operator sees there is no sound");
     send_voice(&app, "phone-9", &fixture("hello.amr"), "n1").await;
     app.wait_state("main", 20, |s| s["messages"][0]["status"] == "ready")
         .await;

@@ -286,7 +286,7 @@ async fn burst_then_kill(
     }
     enough.wait_for(|e| *e).await.unwrap();
     // What the wall shows ready now is never fetched again.
-    let wall = app.http.wall("wx").await;
+    let wall = app.http.wall_full("wx").await;
     let ready: Vec<String> = with_status(&wall, "ready")
         .iter()
         .filter_map(|m| m["transcript"].as_str().map(String::from))
@@ -328,8 +328,8 @@ async fn every_acknowledged_push_survives_a_sigkill_mid_burst_exactly_once() {
     let app = Served::start(&config).await;
     app.http.wait_inbox_drained().await;
     let acked = std::mem::take(&mut *acked.lock().unwrap());
-    let wall = app.http.wall("wx").await;
-    let web = app.http.wall("web").await;
+    let wall = app.http.wall_full("wx").await;
+    let web = app.http.wall_full("web").await;
     let mut on_wall: HashMap<String, usize> = HashMap::new();
     for m in wall["messages"].as_array().unwrap() {
         let key = m["text"].as_str().or(m["transcript"].as_str());

@@ -388,6 +388,7 @@ impl PlaybackTask {
             }
         }
         let mut current: Option<Current> = None;
+        let mut silent = p.silent();
         let mut paused = false;
         let mut volume = p.output.as_ref().map(|o| o.volume()).unwrap_or(1.0);
         let mut last_arrival = tokio::time::Instant::now();
@@ -506,6 +507,22 @@ impl PlaybackTask {
                     }
                 }
             }
+            // The device came up (it was unavailable since the start): the voices that waited for it,
+            // kept in the store, are queued again.
+            let silent_now = p.silent();
+            if silent && !silent_now {
+                match SpeakerQueue::load(p.player.store.clone(), p.player.queue_max) {
+                    Ok((q, _)) => {
+                        tracing::info!(
+                            count = q.len(),
+                            "sound output open: the waiting voices are queued again"
+                        );
+                        queue = q;
+                    }
+                    Err(e) => tracing::error!(error = %e, "cannot read the speaker queue"),
+                }
+            }
+            silent = silent_now;
             if current.is_none() && !paused && tokio::time::Instant::now() >= next_start {
                 if queue.is_empty() {
                     // The idle loop's replays do not go through the (stored) queue.
@@ -521,7 +538,9 @@ impl PlaybackTask {
                         break;
                     };
                     current = p.start(&e.wall, &e.id).await;
-                    if current.is_none() {
+                    // Without a device the voice's record stays in the store: it plays once the
+                    // device opens (or after a restart with one).
+                    if current.is_none() && !p.silent() {
                         logged(queue.done(&e.wall, &e.id));
                     }
                 }
@@ -659,13 +678,26 @@ impl PlayerRun {
         );
     }
 
+    /// No sound can come out: no output, or a device that has not opened since the start (it is being
+    /// retried). A device lost mid-evening is not silent here: it carries on while it is reopened.
+    fn silent(&self) -> bool {
+        match &self.output {
+            None => true,
+            Some(o) => o.health().is_some_and(|h| !h.open && h.lost == 0),
+        }
+    }
+
     /// Start playing a message from the cache; None when it cannot be played (event sent).
     async fn start(&self, wall: &str, id: &str) -> Option<Current> {
         let message = self.player.store.message(wall, id).ok().flatten()?;
         let key = message.media.clone()?;
-        let Some(output) = &self.output else {
-            self.finished(wall, id, "no_device");
-            return None;
+        let output = match &self.output {
+            Some(o) if !self.silent() => o,
+            // Nothing is played, nothing counted as played.
+            _ => {
+                self.finished(wall, id, "no_device");
+                return None;
+            }
         };
         let media = &self.player.media;
         let prepared = match media.analysis(&key).await {

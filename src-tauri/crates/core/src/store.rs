@@ -222,6 +222,7 @@ impl Store {
         let store = Self { inner };
         store.index_media_once()?;
         store.build_indexes()?;
+        store.drop_unclaimed()?;
         Ok(store)
     }
 
@@ -500,11 +501,22 @@ impl Store {
     }
 
     /// Accepted pushes not yet processed, oldest first (the pipeline resumes from these after a crash).
-    /// A corrupt entry (or a key that is not a sequence) is quarantined and skipped; an entry whose
-    /// dedup key does not name it (see `accept`) is removed.
+    /// A corrupt entry (or a key that is not a sequence) is quarantined and skipped. An entry whose
+    /// dedup key does not name it is skipped, not removed: it may be a push being accepted right now
+    /// (written, its key not yet claimed; see `accept`). Such entries left by a crash are removed when
+    /// the store opens (`drop_unclaimed`), before anything can be accepted.
     pub fn inbox(&self) -> Result<Vec<(u64, Inbound)>> {
+        Ok(self
+            .inbox_entries()?
+            .into_iter()
+            .filter_map(|(seq, inbound, claimed)| claimed.then_some((seq, inbound)))
+            .collect())
+    }
+
+    /// Every readable inbox entry with whether its dedup key names it.
+    fn inbox_entries(&self) -> Result<Vec<(u64, Inbound, bool)>> {
         let tree = &self.inner.inbox;
-        let mut pending = Vec::new();
+        let mut out = Vec::new();
         for r in tree.iter() {
             let (k, v) = r?;
             if k.len() != 8 {
@@ -519,13 +531,21 @@ impl Store {
                 .inner
                 .dedup
                 .get(Self::dedup_key_of(&inbound).as_bytes())?;
-            if owner.as_deref().filter(|o| o.len() == 8).map(seq_of) == Some(seq) {
-                pending.push((seq, inbound));
-            } else {
-                tree.remove(k)?;
+            let claimed = owner.as_deref().filter(|o| o.len() == 8).map(seq_of) == Some(seq);
+            out.push((seq, inbound, claimed));
+        }
+        Ok(out)
+    }
+
+    /// Remove the inbox entries whose dedup key does not name them: a duplicate that lost the race, or
+    /// a crash between writing the entry and claiming its key (never acknowledged). Only at open.
+    fn drop_unclaimed(&self) -> Result<()> {
+        for (seq, _, claimed) in self.inbox_entries()? {
+            if !claimed {
+                self.inner.inbox.remove(seq.to_be_bytes())?;
             }
         }
-        Ok(pending)
+        Ok(())
     }
 
     /// One accepted push by its sequence, if not yet processed (a corrupt one is quarantined).
@@ -1374,6 +1394,47 @@ mod tests {
             store.accept(&push("123")).unwrap(),
             Accepted::Duplicate(first.seq())
         );
+    }
+
+    #[tokio::test]
+    async fn an_inbox_read_never_drops_a_push_being_accepted_and_open_drops_a_crashed_one() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            // `accept`'s first write done, its key not yet claimed: what a concurrent read (the pipeline
+            // resuming at start while the first push arrives) sees.
+            let inbound = push("mid-accept");
+            store
+                .inner
+                .inbox
+                .insert(77u64.to_be_bytes(), serde_json::to_vec(&inbound).unwrap())
+                .unwrap();
+            assert!(store.inbox().unwrap().is_empty(), "not a push yet");
+            assert_eq!(store.inbox_len(), 1, "and not removed by the read");
+            // Claimed: the push is there.
+            store
+                .inner
+                .dedup
+                .insert(
+                    Store::dedup_key_of(&inbound).as_bytes(),
+                    &77u64.to_be_bytes(),
+                )
+                .unwrap();
+            assert_eq!(store.inbox().unwrap().len(), 1);
+            // A crash between the two writes of another push leaves an entry nobody claimed.
+            store
+                .inner
+                .inbox
+                .insert(
+                    78u64.to_be_bytes(),
+                    serde_json::to_vec(&push("crashed")).unwrap(),
+                )
+                .unwrap();
+            store.durable().await.unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.inbox_len(), 1, "the unclaimed entry is gone at open");
+        assert_eq!(store.inbox().unwrap()[0].0, 77);
     }
 
     #[tokio::test]

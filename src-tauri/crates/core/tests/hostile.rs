@@ -142,7 +142,23 @@ async fn guest(app: &TestApp) -> (String, String) {
         .send()
         .await
         .unwrap();
-    (t, voicewall_testkit::app::cookie_pair(&r, "vw_device"))
+    let cookie = voicewall_testkit::app::cookie_pair(&r, "vw_device");
+    // A voice needs a profile first (409 `profile_required`): this guest gives a nickname.
+    let form = format!(
+        "--XyZ\r\nContent-Disposition: form-data; name=\"token\"\r\n\r\n{t}\r\n\
+         --XyZ\r\nContent-Disposition: form-data; name=\"nickname\"\r\n\r\nEve\r\n--XyZ--\r\n"
+    );
+    let r = app
+        .anonymous
+        .post(app.url("/api/join/main/profile"))
+        .header("content-type", "multipart/form-data; boundary=XyZ")
+        .header("cookie", &cookie)
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "profile: {}", r.status());
+    (t, cookie)
 }
 
 const MP: &str = "Content-Type: multipart/form-data; boundary=XyZ";

@@ -233,6 +233,38 @@ impl Endpoint {
         self.get_json(&format!("/api/walls/{wall}")).await
     }
 
+    /// The wall state with every message and participant the wall shows, not only the newest (the
+    /// compact state's older ones read page by page, as a wall page scrolling back would).
+    pub async fn wall_full(&self, wall: &str) -> serde_json::Value {
+        let mut state = self.wall(wall).await;
+        for (list, cursor) in [
+            ("messages", "messages_before"),
+            ("participants", "participants_before"),
+        ] {
+            let mut before = state[cursor].as_str().map(str::to_string);
+            while let Some(b) = before {
+                let b: String = b
+                    .bytes()
+                    .map(|c| match c {
+                        b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                            (c as char).to_string()
+                        }
+                        _ => format!("%{c:02X}"),
+                    })
+                    .collect();
+                let page = self
+                    .get_json(&format!("/api/walls/{wall}/{list}?before={b}&limit=1000"))
+                    .await;
+                let mut older = page[list].as_array().cloned().unwrap_or_default();
+                older.extend(state[list].as_array().cloned().unwrap_or_default());
+                state[list] = serde_json::Value::Array(older);
+                before = page["before"].as_str().map(str::to_string);
+            }
+            state[cursor] = serde_json::Value::Null;
+        }
+        state
+    }
+
     /// Read the wall state until `pred` holds; panics with the last state after `secs`.
     pub async fn wait_state(
         &self,
