@@ -53,7 +53,8 @@ pub struct AppState {
     /// The operator's actions.
     pub audit: Audit,
     #[from_ref(skip)]
-    pub public_url: Arc<str>,
+    /// Where phones reach the kiosk; a detected address follows the LAN (`startup::LanFollow`).
+    pub public_url: crate::provider::PublicUrl,
     pub admin_token: AdminToken,
     /// Operator sessions, display credentials and one-time display links.
     pub credentials: Credentials,

@@ -179,7 +179,6 @@ impl Application {
                 .map_err(store_err)?;
         }
         let media = Media::new(store.clone(), config.audio.max_duration_s);
-        let public_url: Arc<str> = public_url.into();
         let mut walls = Vec::new();
         crate::providers::check_all(&config.provider_sections())?;
         for section in config.provider_sections() {
@@ -218,7 +217,7 @@ impl Application {
             playback,
             metrics,
             audit,
-            public_url,
+            public_url: followed.clone(),
             admin_token: AdminToken(admin_token.into()),
             credentials,
             demo: DemoMode(options.demo),
@@ -341,7 +340,7 @@ impl Application {
                     limits,
                     &tls,
                     &data_dir,
-                    &state.public_url,
+                    &state.public_url.get(),
                     shutdown,
                 )
                 .await

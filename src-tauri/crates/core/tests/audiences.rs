@@ -441,7 +441,7 @@ async fn the_kiosk_overlay_qr_signs_the_operators_phone_in() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["cache-control"], "no-store");
     let v: serde_json::Value = r.json().await.unwrap();
-    let console = format!("{}/admin", app.state.public_url);
+    let console = format!("{}/admin", app.state.public_url.get());
     assert_eq!(v["console_url"], console.as_str());
     assert_eq!(v["token"], app.admin_token.as_str());
     let scanned = voicewall_testkit::qr::decode_svg(v["qr_svg"].as_str().unwrap()).unwrap();

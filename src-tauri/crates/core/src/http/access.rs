@@ -29,7 +29,6 @@ use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
-use std::sync::Arc;
 
 /// The operator's session cookie.
 pub const SESSION_COOKIE: &str = "vw_session";
@@ -42,7 +41,7 @@ pub struct Gate {
     pub admin: AdminToken,
     pub credentials: Credentials,
     /// Where phones reach the kiosk (`http://192.168.1.20:8787`): an `Origin` equal to it is the kiosk's own.
-    pub public_url: Arc<str>,
+    pub public_url: crate::provider::PublicUrl,
     /// Served over HTTPS: cookies get `Secure`.
     pub secure: bool,
 }
@@ -142,7 +141,7 @@ fn same_origin(parts: &Parts, gate: &Gate) -> Result<(), ApiError> {
         .and_then(|v| v.to_str().ok())
         .or_else(|| parts.uri.authority().map(|a| a.as_str()));
     let own = origin.is_some_and(|o| {
-        o == &*gate.public_url
+        o == &*gate.public_url.get()
             || host.is_some_and(|h| o.split_once("://").map(|(_, authority)| authority) == Some(h))
     });
     if own {

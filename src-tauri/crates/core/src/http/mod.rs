@@ -408,7 +408,7 @@ async fn operator_overlay(
             "only the kiosk's own window shows the operator's sign-in",
         ));
     }
-    let console_url = format!("{}/admin", state.public_url);
+    let console_url = format!("{}/admin", state.public_url.get());
     let qr_svg =
         crate::qr::svg(&format!("{console_url}#token={}", admin.0)).map_err(ApiError::internal)?;
     Ok((
@@ -618,7 +618,7 @@ mod tests {
             playback,
             audit: crate::audit::Audit::new(fx.store.clone(), crate::clock::Clock::manual(0)),
             metrics,
-            public_url: "http://kiosk.test".into(),
+            public_url: crate::provider::PublicUrl::new("http://kiosk.test"),
             admin_token: AdminToken("s3cret".into()),
             credentials: crate::credentials::Credentials::new(
                 fx.store.clone(),
@@ -681,6 +681,23 @@ mod tests {
             .unwrap()
             .starts_with("/api/walls/main/qr.svg?v="));
         assert_eq!(v["participants"], serde_json::json!([]));
+    }
+
+    #[tokio::test]
+    async fn the_first_run_panel_follows_a_lan_address_change() {
+        let s = server();
+        let console = |body: &str| {
+            let v: serde_json::Value = serde_json::from_str(body).unwrap();
+            assert_eq!(v["show"], true, "{v}");
+            v["console_url"].as_str().unwrap().to_string()
+        };
+        let (status, _, body) = call(&s, admin_get("/api/walls/main/setup")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(console(&body), "http://kiosk.test/admin");
+        // The kiosk moved to another network (what `startup::LanFollow` does on a new address).
+        assert!(s.state.public_url.set("http://10.1.2.3:8787"));
+        let (_, _, body) = call(&s, admin_get("/api/walls/main/setup")).await;
+        assert_eq!(console(&body), "http://10.1.2.3:8787/admin");
     }
 
     #[tokio::test]

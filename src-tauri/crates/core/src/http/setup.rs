@@ -40,7 +40,7 @@ async fn setup_panel(
 ) -> Result<Response, ApiError> {
     known_wall(&walls, &id)?;
     let body = if first_run(&walls, &credentials) {
-        let console_url = format!("{}/admin", state.public_url);
+        let console_url = format!("{}/admin", state.public_url.get());
         let qr_svg = crate::qr::svg(&console_url).map_err(ApiError::internal)?;
         json!({"show": true, "console_url": console_url, "qr_svg": qr_svg})
     } else {
