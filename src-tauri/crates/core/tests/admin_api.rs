@@ -691,6 +691,8 @@ async fn a_banned_guest_is_told_on_their_phone_and_nothing_is_accepted() {
     phone_profile(&app, &cookie, &token).await;
     let (s, body) = phone_voice(&app, &cookie, &token, "u1").await;
     assert_eq!(s, 201, "{body}");
+    // The voice accepted before the ban becomes a message (the pipeline works after the ack).
+    app.wait_inbox_drained().await;
 
     let pid = format!("web:{device}");
     let (s, _) = op(
