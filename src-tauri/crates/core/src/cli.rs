@@ -218,11 +218,11 @@ pub fn serve(config: Config, simulation: Option<Box<dyn Simulation>>) -> i32 {
         if let Some(simulation) = simulation {
             simulation.start(app.local_addr());
         }
+        // The handlers are installed before "serving" is said: a supervisor (or a test) that sends
+        // SIGTERM as soon as it reads the line must get a clean stop, not the default kill.
+        let stop = crate::startup::shutdown_signal();
         tracing::info!(addr = %app.local_addr(), "serving (no window)");
-        match app
-            .run_until_stopped(crate::startup::shutdown_signal())
-            .await
-        {
+        match app.run_until_stopped(stop).await {
             Ok(()) => 0,
             Err(e) => {
                 tracing::error!(error = %e, "server failed");
