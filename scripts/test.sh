@@ -20,7 +20,7 @@ step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
 step "cargo test"
-cargo test --workspace 2>&1 | tee target/test-output/cargo-test.log
+cargo test --workspace --no-fail-fast 2>&1 | tee target/test-output/cargo-test.log
 # The binary the browser, audio and desktop tests drive: `cargo test` built it (src-tauri/tests/cli.rs runs
 # it) with the same features, so a separate `cargo build -p voicewall` would only re-resolve features
 # without dev-dependencies and rebuild shared crates for nothing.
