@@ -34,6 +34,6 @@ fuzz_target!(|data: &[u8]| {
     headers.insert(axum::http::header::CONTENT_TYPE, content_type);
     runtime().block_on(async {
         let body = axum::body::Body::from(body);
-        let _ = read_form(&headers, body, "audio", FILE_MAX, Refusal::AudioTooLarge(FILE_MAX)).await;
+        let _ = read_form(&headers, body, "audio", FILE_MAX, Refusal::AudioTooLarge(FILE_MAX), None).await;
     });
 });
