@@ -243,17 +243,19 @@ impl Endpoint {
         ] {
             let mut before = state[cursor].as_str().map(str::to_string);
             while let Some(b) = before {
-                let b: String = b
-                    .bytes()
-                    .map(|c| match c {
-                        b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                            (c as char).to_string()
-                        }
-                        _ => format!("%{c:02X}"),
-                    })
-                    .collect();
+                let mut page_url =
+                    reqwest::Url::parse(&self.url(&format!("/api/walls/{wall}/{list}")))
+                        .expect("a URL");
+                page_url
+                    .query_pairs_mut()
+                    .append_pair("before", &b)
+                    .append_pair("limit", "1000");
                 let page = self
-                    .get_json(&format!("/api/walls/{wall}/{list}?before={b}&limit=1000"))
+                    .get_json(&format!(
+                        "{}?{}",
+                        page_url.path(),
+                        page_url.query().unwrap_or_default()
+                    ))
                     .await;
                 let mut older = page[list].as_array().cloned().unwrap_or_default();
                 older.extend(state[list].as_array().cloned().unwrap_or_default());
