@@ -298,8 +298,20 @@ pub struct FetchedProfile {
     pub unionid: Option<String>,
 }
 
-/// Stable colour and initials for a generated avatar.
+/// Stable colour and initials for a generated avatar. The SVG also carries the id's hash: media access
+/// is by content, so two guests whose colour and initials agree (one pair in 360) must still get two
+/// blobs, or each could fetch the other's avatar as "their own".
 pub fn placeholder_svg(id: &str, name: &str) -> String {
+    placeholder(id, name, true)
+}
+
+/// The placeholder as versions before the seed drew it: its key is still derived when a person is
+/// erased (a replaced placeholder is named by no record).
+pub fn legacy_placeholder_svg(id: &str, name: &str) -> String {
+    placeholder(id, name, false)
+}
+
+fn placeholder(id: &str, name: &str, seeded: bool) -> String {
     let hash = id
         .bytes()
         .fold(2166136261u32, |h, b| (h ^ b as u32).wrapping_mul(16777619));
@@ -319,8 +331,13 @@ pub fn placeholder_svg(id: &str, name: &str) -> String {
         .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;");
+    let seed = if seeded {
+        format!(" data-seed=\"{hash:08x}\"")
+    } else {
+        String::new()
+    };
     format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 100 100\"><rect width=\"100\" height=\"100\" fill=\"hsl({hue},55%,42%)\"/><text x=\"50\" y=\"50\" dy=\"0.35em\" text-anchor=\"middle\" font-family=\"sans-serif\" font-size=\"42\" font-weight=\"700\" fill=\"#fff\">{initials}</text></svg>"
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 100 100\"{seed}><rect width=\"100\" height=\"100\" fill=\"hsl({hue},55%,42%)\"/><text x=\"50\" y=\"50\" dy=\"0.35em\" text-anchor=\"middle\" font-family=\"sans-serif\" font-size=\"42\" font-weight=\"700\" fill=\"#fff\">{initials}</text></svg>"
     )
 }
 
@@ -450,6 +467,25 @@ pub(crate) mod stored {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_guests_whose_colour_and_initials_agree_still_get_two_placeholders() {
+        let fill = |id: &str| {
+            let svg = placeholder_svg(id, "Ann Lee");
+            let at = svg.find("fill=\"hsl(").unwrap();
+            svg[at..at + 20].to_string()
+        };
+        let first = fill("device-0");
+        let twin = (1..10_000)
+            .map(|i| format!("device-{i}"))
+            .find(|id| fill(id) == first)
+            .expect("a second id of the same colour");
+        // Same colour, same initials: without the seed these were one blob, owned by both guests.
+        assert_ne!(
+            MediaKey::of(placeholder_svg("device-0", "Ann Lee").as_bytes()),
+            MediaKey::of(placeholder_svg(&twin, "Ann Lee").as_bytes())
+        );
+    }
 
     #[test]
     fn media_keys_are_32_lowercase_hex_digits() {

@@ -123,6 +123,7 @@ async fn every_route_answers_each_audience_as_the_table_says() {
         .unwrap();
     let voice_a = media_path(&state["messages"][0]["media_url"]);
     let message_a = state["messages"][0]["id"].as_str().unwrap().to_string();
+    let waveform_a = format!("/api/walls/main/messages/{message_a}/waveform");
     // Guest A's second voice, rejected by the operator: not on the wall, so no display may fetch it.
     let other_audio = std::fs::read(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -247,6 +248,10 @@ async fn every_route_answers_each_audience_as_the_table_says() {
         (get("/api/walls/main"),                      [401, 401, 401, 401, 401, 200, 403, 200, 200, 200, 200]),
         (get("/api/walls/main/events"),               [401, 401, 401, 401, 401, 200, 403, 200, 200, 200, 200]),
         (get("/api/walls/main/qr.svg"),               [401, 401, 401, 401, 401, 200, 403, 200, 200, 200, 200]),
+        (get("/api/walls/main/setup"),                [401, 401, 401, 401, 401, 200, 403, 200, 200, 200, 200]),
+        (get("/api/walls/main/messages"),             [401, 401, 401, 401, 401, 200, 403, 200, 200, 200, 200]),
+        (get("/api/walls/main/participants"),         [401, 401, 401, 401, 401, 200, 403, 200, 200, 200, 200]),
+        (get(&waveform_a),                            [401, 401, 401, 401, 401, 200, 403, 200, 200, 200, 200]),
         (post("/api/walls/main/play", serde_json::json!({"message_id": message_a})),
                                                       [401, 401, 401, 401, 401, 202, 403, 202, 202, 403, 202]),
         (get(&avatar_a),                              [401, 401, 401, 200, 401, 200, 403, 200, 200, 200, 200]),
@@ -259,7 +264,7 @@ async fn every_route_answers_each_audience_as_the_table_says() {
         (get("/healthz"),                             [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
     ];
 
-    let width = 36;
+    let width = 44;
     let mut out = format!("{:width$}", "route \\ audience");
     for a in &audiences {
         out.push_str(&format!(" | {}", a.name));
@@ -278,6 +283,8 @@ async fn every_route_answers_each_audience_as_the_table_says() {
             "GET /media/{guest's voice}".to_string()
         } else if route.path == rejected {
             "GET /media/{guest's rejected voice}".to_string()
+        } else if route.path == waveform_a {
+            "GET /api/walls/main/messages/{mid}/waveform".to_string()
         } else {
             label
         };

@@ -9,7 +9,8 @@
 
 use crate::config::WallConfig;
 use crate::domain::{
-    placeholder_name, placeholder_svg, InboundKind, MediaKey, MediaRef, Message, Participant,
+    legacy_placeholder_svg, placeholder_name, placeholder_svg, InboundKind, MediaKey, MediaRef,
+    Message, Participant,
 };
 use crate::events::{Hub, WallEvent};
 use crate::media::Media;
@@ -239,6 +240,9 @@ impl Eraser {
         // drawn from their nickname): replaced avatars are named by no record, so derive their keys.
         for name in [placeholder_name(&p.id), p.display_name.clone()] {
             candidates.insert(MediaKey::of(placeholder_svg(&p.id, &name).as_bytes()));
+            candidates.insert(MediaKey::of(
+                legacy_placeholder_svg(&p.id, &name).as_bytes(),
+            ));
         }
         self.events.publish(
             wall,
