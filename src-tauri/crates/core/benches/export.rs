@@ -113,12 +113,13 @@ fn main() {
         let secs = t.elapsed().as_secs_f64();
         let size = std::fs::metadata(&out).unwrap().len();
         println!(
-            "  to a file:  {} voices, zip {:.1} MiB in {secs:.2} s ({:.0} MiB/s); RSS before {:.1} MiB, peak {:.1} MiB",
+            "  to a file:  {} voices, zip {:.1} MiB in {secs:.2} s ({:.0} MiB/s); RSS before {:.1} MiB, peak {:.1} MiB (+{:.1} MiB)",
             done.messages,
             mib(size),
             mib(size) / secs,
             before as f64 / 1024.0,
-            status_kb("VmHWM:") as f64 / 1024.0
+            status_kb("VmHWM:") as f64 / 1024.0,
+            status_kb("VmHWM:").saturating_sub(before) as f64 / 1024.0
         );
         std::fs::remove_file(&out).unwrap();
     }
@@ -156,11 +157,12 @@ fn main() {
         }
         let secs = t.elapsed().as_secs_f64();
         println!(
-            "  over HTTP:  zip {:.1} MiB in {chunks} chunks in {secs:.2} s ({:.0} MiB/s); RSS before {:.1} MiB, peak {:.1} MiB",
+            "  over HTTP:  zip {:.1} MiB in {chunks} chunks in {secs:.2} s ({:.0} MiB/s); RSS before {:.1} MiB, peak {:.1} MiB (+{:.1} MiB)",
             mib(size),
             mib(size) / secs,
             before as f64 / 1024.0,
-            status_kb("VmHWM:") as f64 / 1024.0
+            status_kb("VmHWM:") as f64 / 1024.0,
+            status_kb("VmHWM:").saturating_sub(before) as f64 / 1024.0
         );
         app.stop().await;
     });
