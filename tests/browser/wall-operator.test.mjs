@@ -26,6 +26,11 @@ test('the wall page drops a removed message and a banned participant, and hides 
   const srv = await startServer({ title: 'Operator wall' });
   const browser = await launchChromium();
   try {
+    // The speakers stay paused: this test is about wall_changed. Playing, Bo's voice would start when
+    // Ana's is removed, and the page's waveform fetch for it can land just after the ban (a correct 404,
+    // and a console error this test would count).
+    const paused = await adminApi(srv, 'POST', '/api/admin/playback/pause');
+    assert.equal(paused.status, 202, JSON.stringify(paused.data));
     const ana = await guestWithVoice(srv, 'Ana');
     const bo = await guestWithVoice(srv, 'Bo');
     const anaId = ana.guest.participant.id;

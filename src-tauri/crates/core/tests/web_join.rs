@@ -583,6 +583,80 @@ async fn invalid_expired_or_missing_tokens_are_refused() {
     assert_eq!(app.state.store.inbox_len(), 0);
 }
 
+/// Send `body` the way a browser's `fetch` of a `FormData` does (chunked, the first chunk before the
+/// rest, as a phone on a slow uplink) on a raw socket, then read the answer: a reset or a closed
+/// socket under the upload is an error here, as it is for the phone ("network error").
+async fn raw_post(
+    app: &TestApp,
+    path: &str,
+    headers: &str,
+    ct: &str,
+    body: &[u8],
+) -> std::io::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = app.addr.trim_start_matches("http://").to_string();
+    let mut sock = tokio::net::TcpStream::connect(addr).await?;
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: {ct}\r\ntransfer-encoding: chunked\r\n{headers}\r\n"
+    );
+    sock.write_all(head.as_bytes()).await?;
+    for (i, chunk) in body.chunks(16 * 1024).enumerate() {
+        sock.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+            .await?;
+        sock.write_all(chunk).await?;
+        sock.write_all(b"\r\n").await?;
+        if i == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+    sock.write_all(b"0\r\n\r\n").await?;
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    // Read up to the end of the JSON answer (the connection may stay open).
+    while !String::from_utf8_lossy(&answer).trim_end().ends_with('}') {
+        let n = sock.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buf[..n]);
+    }
+    Ok(String::from_utf8_lossy(&answer).into_owned())
+}
+
+#[tokio::test]
+async fn a_stale_token_on_a_big_voice_gets_the_refusal_not_a_reset() {
+    // A phone that kept the page open across a rotation sends a long voice with the old token. The
+    // token is refused before the body is read; the server must still take the body in before it
+    // answers, or closing the socket with unread data resets it under the phone, which then shows
+    // "network error" instead of "scan the QR code again" (CI's console browser test met it as
+    // "fetch failed").
+    let app = spawn("").await;
+    let cookie = app.join().await;
+    let tokens = app.tokens();
+    let expired = tokens.for_epoch(tokens.epoch(now_s()) - 3);
+    let audio = fixture("hello.ogg").repeat(48); // ~380 KB: more than the socket buffers take at once
+    let in_form = multipart(&[
+        ("token", Part::Text(&expired)),
+        ("audio", Part::File("v.ogg", "audio/ogg", &audio)),
+    ]);
+    let in_header = multipart(&[("audio", Part::File("v.ogg", "audio/ogg", &audio))]);
+    let cookie_line = format!("cookie: {cookie}\r\n");
+    let header_line = format!("{cookie_line}x-join-token: forged\r\n");
+    for _ in 0..5 {
+        for ((ct, body), headers, want) in [
+            (&in_form, &cookie_line, "410 Gone"),
+            (&in_header, &header_line, "403 Forbidden"),
+        ] {
+            let answer = raw_post(&app, "/api/join/main/voice", headers, ct, body)
+                .await
+                .unwrap_or_else(|e| panic!("the phone got {e} instead of {want}"));
+            assert!(answer.starts_with(&format!("HTTP/1.1 {want}")), "{answer}");
+            assert!(answer.contains("\"code\":\"token_"), "{answer}");
+        }
+    }
+    assert_eq!(app.state.store.inbox_len(), 0, "nothing accepted");
+}
+
 #[tokio::test]
 async fn profile_limits_nickname_and_avatar() {
     let app = spawn("nickname_max_chars = 8\navatar_max_bytes = 20000").await;

@@ -24,6 +24,11 @@ pub const PART_HEADER_MAX: usize = 8 * 1024;
 /// Oversized uploads are read (and dropped) up to this much past the limit, so that the browser gets our
 /// 413 answer instead of a reset connection; beyond it the connection is cut short.
 const DRAIN_SLACK: usize = 2 * 1024 * 1024;
+/// A body refused before it was read (a stale token, no device cookie) is read and dropped up to this
+/// much before the answer: closing a socket with unread data resets it, and the reset can overtake our
+/// answer, so the phone showed "network error" instead of "scan the QR code again". A voice of a minute
+/// fits; a bigger body is cut short as before.
+pub const REFUSED_DRAIN: usize = 512 * 1024;
 /// The parts of a join form, read field by field against the wall's limits.
 #[derive(Default)]
 pub struct JoinForm {
@@ -90,9 +95,12 @@ pub async fn read_form(
         Err(FormError::TooManyFields | FormError::NotText) => Refusal::BadForm,
         Err(FormError::Refused(r)) => r,
     };
-    if refusal == too_large {
-        body.drain(DRAIN_SLACK).await;
-    }
+    body.drain(if refusal == too_large {
+        DRAIN_SLACK
+    } else {
+        REFUSED_DRAIN
+    })
+    .await;
     Err(refusal)
 }
 
@@ -189,6 +197,18 @@ impl SharedBody {
             if seen > max {
                 break;
             }
+        }
+    }
+}
+
+/// Read and drop what a refused request sends, up to `max` bytes (see `REFUSED_DRAIN`).
+pub async fn drain(body: Body, max: usize) {
+    let mut stream = body.into_data_stream();
+    let mut seen = 0;
+    while let Some(Ok(chunk)) = stream.next().await {
+        seen += chunk.len();
+        if seen > max {
+            break;
         }
     }
 }

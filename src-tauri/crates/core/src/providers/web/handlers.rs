@@ -13,7 +13,9 @@
 //! phone is known by its signed device cookie (one phone = one participant `web:{device id}`).
 
 use super::avatar::{normalise_avatar, AVATAR_DECODES};
-use super::form::{check_length, clean_nickname, read_form, valid_upload_id, TokenFirst};
+use super::form::{
+    check_length, clean_nickname, drain, read_form, valid_upload_id, TokenFirst, REFUSED_DRAIN,
+};
 use super::refusal::{too_fast, Refusal};
 use super::site::JoinSite;
 use super::tokens::TokenCheck;
@@ -25,6 +27,7 @@ use crate::http::state::ParticipantView;
 use crate::media::MediaError;
 use crate::store::{Accepted, Profile};
 use crate::ui;
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -36,6 +39,18 @@ use std::sync::Arc;
 use voicewall_audio::DecodeError;
 
 type Site = State<Arc<JoinSite>>;
+
+/// A refusal given before the body was read (token, device cookie, rate, declared length): read and
+/// drop the body, up to `REFUSED_DRAIN`, so the answer reaches the phone instead of a reset.
+async fn drain_if_refused(body: Option<Body>, refused: bool) {
+    if let (true, Some(body)) = (refused, body) {
+        drain(body, REFUSED_DRAIN).await;
+    }
+}
+
+fn refused(answer: &Result<Response, ApiError>) -> bool {
+    answer.as_ref().map_or(true, |r| !r.status().is_success())
+}
 
 #[derive(Deserialize, Default)]
 pub struct TokenQuery {
@@ -131,7 +146,19 @@ async fn post_profile(
     request: Request,
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
-    let headers = parts.headers;
+    let mut body = Some(body);
+    let answer = profile_form(site, q, ip, parts.headers, &mut body).await;
+    drain_if_refused(body, refused(&answer)).await;
+    answer
+}
+
+async fn profile_form(
+    site: Arc<JoinSite>,
+    q: TokenQuery,
+    ip: std::net::IpAddr,
+    headers: HeaderMap,
+    body: &mut Option<Body>,
+) -> Result<Response, ApiError> {
     let lang = site.lang(&headers);
     let refuse = |r: Refusal| r.to_error(lang);
     let cfg = &site.config;
@@ -155,7 +182,7 @@ async fn post_profile(
     check_length(&headers, cfg.avatar_max_bytes, too_large).map_err(refuse)?;
     let form = read_form(
         &headers,
-        body,
+        body.take().unwrap_or_default(),
         "avatar",
         cfg.avatar_max_bytes,
         too_large,
@@ -280,7 +307,19 @@ async fn post_voice(
     request: Request,
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
-    let headers = parts.headers;
+    let mut body = Some(body);
+    let answer = voice_form(site, q, ip, parts.headers, &mut body).await;
+    drain_if_refused(body, refused(&answer)).await;
+    answer
+}
+
+async fn voice_form(
+    site: Arc<JoinSite>,
+    q: TokenQuery,
+    ip: std::net::IpAddr,
+    headers: HeaderMap,
+    body: &mut Option<Body>,
+) -> Result<Response, ApiError> {
     let lang = site.lang(&headers);
     let refuse = |r: Refusal| r.to_error(lang);
     let cfg = &site.config;
@@ -299,7 +338,7 @@ async fn post_voice(
     check_length(&headers, cfg.audio_max_bytes, too_large).map_err(refuse)?;
     let form = read_form(
         &headers,
-        body,
+        body.take().unwrap_or_default(),
         "audio",
         cfg.audio_max_bytes,
         too_large,
