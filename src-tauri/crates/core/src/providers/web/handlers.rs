@@ -13,12 +13,13 @@
 //! phone is known by its signed device cookie (one phone = one participant `web:{device id}`).
 
 use super::avatar::{normalise_avatar, AVATAR_DECODES};
+use super::config::PROVIDER;
 use super::form::{check_length, clean_nickname, read_form, valid_upload_id, TokenFirst};
 use super::refusal::{too_fast, Refusal};
 use super::site::JoinSite;
 use super::tokens::TokenCheck;
 use crate::board::participant_id;
-use crate::domain::{placeholder_svg, Inbound, InboundKind, MediaRef, MessageKind, Provider};
+use crate::domain::{placeholder_svg, Inbound, InboundKind, MediaRef, MessageKind};
 use crate::http::client_ip::ClientIp;
 use crate::http::error::ApiError;
 use crate::http::state::ParticipantView;
@@ -196,7 +197,7 @@ async fn post_profile(
             (crate::random::token(20), true)
         }
     };
-    let pid = participant_id(Provider::Web, &device);
+    let pid = participant_id(PROVIDER, &device);
     let existing = site.board.participant(&site.wall, &pid)?;
     if existing.is_none() && site.store.count_participants(&site.wall) >= cfg.max_participants {
         tracing::info!(
@@ -223,7 +224,7 @@ async fn post_profile(
         }
     };
     site.store.put_profile(
-        Provider::Web,
+        PROVIDER,
         &device,
         &Profile {
             nickname: nickname.clone(),
@@ -241,7 +242,7 @@ async fn post_profile(
         }
         None => (
             site.board
-                .new_participant(Provider::Web, &device, &nickname, avatar),
+                .new_participant(PROVIDER, &device, &nickname, avatar),
             true,
         ),
     };
@@ -311,14 +312,14 @@ async fn post_voice(
     site.token_refusal(token.as_deref()).map_err(refuse)?;
     if site
         .board
-        .is_banned(&site.wall, &participant_id(Provider::Web, &device))?
+        .is_banned(&site.wall, &participant_id(PROVIDER, &device))?
     {
         return Err(refuse(Refusal::Banned));
     }
     // A voice needs a face and a name on the wall: the guest's profile comes first.
     let participant = site
         .board
-        .participant(&site.wall, &participant_id(Provider::Web, &device))?;
+        .participant(&site.wall, &participant_id(PROVIDER, &device))?;
     if !participant.is_some_and(|p| p.has_profile) {
         return Err(refuse(Refusal::ProfileRequired));
     }
@@ -383,7 +384,7 @@ async fn post_voice(
         .unwrap_or_else(|| crate::random::token(16));
     let inbound = Inbound {
         wall: site.wall.clone(),
-        provider: Provider::Web,
+        provider: PROVIDER,
         sender: device.clone(),
         kind: InboundKind::Media {
             kind: MessageKind::Voice,
@@ -438,7 +439,7 @@ async fn me(
     let participant = match site.cookies.device_of(&headers) {
         Some(d) => site
             .board
-            .participant(&site.wall, &participant_id(Provider::Web, &d))?,
+            .participant(&site.wall, &participant_id(PROVIDER, &d))?,
         None => None,
     };
     let Some(participant) = participant else {
