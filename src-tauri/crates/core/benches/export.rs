@@ -13,7 +13,7 @@
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use voicewall_core::domain::{MediaKey, Message, Participant, Provider};
+use voicewall_core::domain::{MediaKey, Message, Participant};
 use voicewall_core::store::Store;
 use voicewall_testkit::TestApp;
 
