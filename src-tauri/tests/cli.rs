@@ -366,7 +366,7 @@ fn an_empty_admin_token_is_refused_at_start_by_name() {
 
 /// A stopped kiosk's store with two walls that share one voice: main (ann, two voices) and other (cat).
 fn seed_two_walls(data: &std::path::Path) -> (String, String) {
-    use voicewall_core::domain::{Message, Participant, Provider};
+    use voicewall_core::domain::{Message, Participant};
     let store = voicewall_core::store::Store::open(data).unwrap();
     let amr = std::fs::read(fixture("audio/hello.amr")).unwrap();
     let ogg = std::fs::read(fixture("audio/hello.ogg")).unwrap();
@@ -391,7 +391,7 @@ fn seed_two_walls(data: &std::path::Path) -> (String, String) {
                     person_id: who.into(),
                     display_name: name.into(),
                     avatar: picture.clone(),
-                    provider: Provider::Web,
+                    provider: voicewall_core::providers::web::PROVIDER,
                     joined_at: 1,
                     has_profile: true,
                 },

@@ -13,7 +13,7 @@
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use voicewall_core::domain::{MediaKey, Message, Participant, Provider};
+use voicewall_core::domain::{MediaKey, Message, Participant};
 use voicewall_core::store::Store;
 use voicewall_testkit::TestApp;
 
@@ -56,7 +56,7 @@ fn seed(data: &Path, n: usize) -> u64 {
                     person_id: id,
                     display_name: format!("Guest {i}"),
                     avatar: MediaKey::of(b"avatar"),
-                    provider: Provider::Web,
+                    provider: voicewall_core::providers::web::PROVIDER,
                     joined_at: 1_796_238_364_000,
                     has_profile: true,
                 },

@@ -13,26 +13,34 @@ pub fn now_ms() -> Millis {
         .unwrap_or(0)
 }
 
-#[cfg_attr(test, derive(schemars::JsonSchema))]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
-#[serde(rename_all = "lowercase")]
-pub enum Provider {
-    Web,
-    Wechat,
-    Telegram,
-}
+/// A platform, by its name: what stored records and the wire JSON say (`"web"`, `"wechat"`, ...).
+/// Each platform declares its own (`providers::<name>::PROVIDER`, made with `Provider::new`); nothing
+/// here knows which exist. Serialized as the bare name; deserialized by the registry
+/// (`providers::PLATFORMS`, see the `Deserialize` impl in `providers`), which refuses a name it does
+/// not know and hands back its own interned one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Provider(&'static str);
 
 impl Provider {
-    /// Every platform a stored record may name (the registry of what this build runs is
-    /// `providers::PLATFORMS`).
-    pub const ALL: [Provider; 3] = [Provider::Web, Provider::Wechat, Provider::Telegram];
+    /// A platform's name, as stored and sent; only a platform's own module makes one.
+    pub const fn new(name: &'static str) -> Self {
+        Provider(name)
+    }
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Provider::Web => "web",
-            Provider::Wechat => "wechat",
-            Provider::Telegram => "telegram",
-        }
+    pub const fn as_str(self) -> &'static str {
+        self.0
+    }
+}
+
+impl std::fmt::Display for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl Serialize for Provider {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0)
     }
 }
 
@@ -570,5 +578,53 @@ mod tests {
         // Anything else where a key belongs is refused rather than taken for one.
         let bad = old_participant.replace(&format!("/media/{key}"), "/avatar/x.svg");
         assert!(serde_json::from_str::<Participant>(&bad).is_err());
+    }
+
+    /// Stored records and the wire name a platform as before `Provider` became the platforms' own
+    /// (an enum until issue #15): the same bytes read back and are written again, for each platform
+    /// of the registry; and a name the registry does not know is refused, naming it.
+    #[test]
+    fn provider_names_are_stored_and_sent_as_before() {
+        use crate::providers::{telegram, web, wechat};
+        let key = MediaKey::of(b"avatar");
+        for (name, provider) in [
+            ("web", web::PROVIDER),
+            ("wechat", wechat::PROVIDER),
+            ("telegram", telegram::PROVIDER),
+        ] {
+            assert_eq!(provider.as_str(), name);
+            assert_eq!(provider.to_string(), name);
+            assert_eq!(
+                serde_json::to_string(&provider).unwrap(),
+                format!("\"{name}\"")
+            );
+            let participant = format!(
+                r#"{{"id":"{name}:u1","person_id":"{name}:u1","display_name":"Ann","avatar":"{key}","provider":"{name}","joined_at":5,"has_profile":true}}"#
+            );
+            let p: Participant = serde_json::from_str(&participant).unwrap();
+            assert_eq!(p.provider, provider);
+            assert_eq!(serde_json::to_string(&p).unwrap(), participant);
+            let inbound = format!(
+                r#"{{"wall":"main","provider":"{name}","sender":"u1","kind":{{"type":"text","text":"hi"}},"pushed_at":1,"received_at":2,"dedup_key":"k1"}}"#
+            );
+            let i: Inbound = serde_json::from_str(&inbound).unwrap();
+            assert_eq!(i.provider, provider);
+            assert_eq!(serde_json::to_string(&i).unwrap(), inbound);
+            // Read from a JSON value (an owned string) as well as from text.
+            let v: serde_json::Value = serde_json::from_str(&participant).unwrap();
+            assert_eq!(serde_json::from_value::<Participant>(v).unwrap(), p);
+        }
+        let matrix = format!(
+            r#"{{"id":"matrix:u1","person_id":"matrix:u1","display_name":"Ann","avatar":"{key}","provider":"matrix","joined_at":5}}"#
+        );
+        let e = serde_json::from_str::<Participant>(&matrix)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("unknown variant `matrix`, expected one of `web`, `wechat`, `telegram`"),
+            "{e}"
+        );
+        assert!(serde_json::from_str::<Provider>(r#""Web""#).is_err());
+        assert!(serde_json::from_str::<Provider>("3").is_err());
     }
 }

@@ -114,7 +114,7 @@ impl Inbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{InboundKind, Provider};
+    use crate::domain::InboundKind;
     use std::sync::atomic::{AtomicU64, Ordering};
 
     #[tokio::test]
@@ -130,7 +130,7 @@ mod tests {
         });
         let push = Inbound {
             wall: "main".into(),
-            provider: Provider::Web,
+            provider: crate::providers::web::PROVIDER,
             sender: "d1".into(),
             kind: InboundKind::Join,
             pushed_at: 1,

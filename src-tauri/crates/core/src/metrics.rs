@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 pub struct Metrics {
     started: std::time::Instant,
-    /// Accepted pushes, one counter per platform of `Provider::ALL`.
-    accepted: [AtomicU64; Provider::ALL.len()],
+    /// Accepted pushes, one counter per platform it was made for (`for_platforms`), in that order.
+    accepted: Vec<(Provider, AtomicU64)>,
     duplicates: AtomicU64,
     rejected: AtomicU64,
     fetch_failed: AtomicU64,
@@ -15,12 +15,14 @@ pub struct Metrics {
     played: AtomicU64,
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
+impl Metrics {
+    /// Counters at zero, with a per-platform one for each of `platforms` (the registry's:
+    /// `providers::PLATFORMS`; pushes of any other platform are not counted).
+    pub fn for_platforms(platforms: impl IntoIterator<Item = Provider>) -> Self {
         let zero = || AtomicU64::new(0);
         Self {
             started: std::time::Instant::now(),
-            accepted: Provider::ALL.map(|_| zero()),
+            accepted: platforms.into_iter().map(|p| (p, zero())).collect(),
             duplicates: zero(),
             rejected: zero(),
             fetch_failed: zero(),
@@ -28,17 +30,15 @@ impl Default for Metrics {
             played: zero(),
         }
     }
-}
 
-impl Metrics {
     /// Seconds since these counters were made (at start).
     pub fn uptime_s(&self) -> u64 {
         self.started.elapsed().as_secs()
     }
 
     pub fn inc_accepted(&self, p: Provider) {
-        if let Some(i) = Provider::ALL.iter().position(|x| *x == p) {
-            self.accepted[i].fetch_add(1, Relaxed);
+        if let Some((_, c)) = self.accepted.iter().find(|(x, _)| *x == p) {
+            c.fetch_add(1, Relaxed);
         }
     }
     pub fn inc_duplicate(&self) {
@@ -67,7 +67,7 @@ impl Metrics {
     ) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "# HELP voicewall_pushes_accepted_total Pushes durably accepted.\n# TYPE voicewall_pushes_accepted_total counter");
-        for (p, c) in Provider::ALL.iter().map(|p| p.as_str()).zip(&self.accepted) {
+        for (p, c) in &self.accepted {
             let _ = writeln!(
                 s,
                 "voicewall_pushes_accepted_total{{provider=\"{p}\"}} {}",

@@ -449,7 +449,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Provider;
     use crate::playback::{Command, PlaybackTask};
     use crate::testing::{drain, fixture, FakePlatform, Fixture, WALL};
 
@@ -474,7 +473,7 @@ mod tests {
     fn voice(dedup: &str) -> Inbound {
         Inbound {
             wall: WALL.into(),
-            provider: Provider::Telegram,
+            provider: crate::providers::telegram::PROVIDER,
             sender: "u1".into(),
             kind: InboundKind::Media {
                 kind: MessageKind::Voice,

@@ -13,8 +13,11 @@
 //!    that checks the config, keeps the handles it needs from the context, and returns your provider.
 //! 3. `impl WallProvider for YourProvider` (below): fetching by reference, the join, your routes,
 //!    your upkeep.
-//! 4. One line in `providers::PLATFORMS`: `Platform { name: "telegram", check: telegram::check,
-//!    build: telegram::build }`. Nothing else outside your module changes.
+//! 4. Your platform's name, in your module: `pub const PROVIDER: Provider = Provider::new("telegram");`
+//!    (what stored records, ids and the wire say; `kind()` returns it).
+//! 5. One line in `providers::PLATFORMS`: `Platform { provider: telegram::PROVIDER, check:
+//!    telegram::check, check_walls: None, build: telegram::build }`. Nothing else outside your module
+//!    changes: the rest of the crate reads the platforms from the registry.
 //!
 //! # The push path
 //! Your webhook handler verifies and parses a push, turns it into an `Inbound` (wall, sender id, kind,

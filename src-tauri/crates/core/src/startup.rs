@@ -139,7 +139,9 @@ impl Application {
             .map_err(StartError::Http)?;
 
         let clock = options.clock.clone().unwrap_or_default();
-        let metrics = Arc::new(Metrics::default());
+        let metrics = Arc::new(Metrics::for_platforms(
+            crate::providers::PLATFORMS.iter().map(|p| p.provider),
+        ));
         let hub = Hub::new(config.walls.iter().map(|w| w.id.as_str()));
         let (inbox, pipeline_rx) = Inbox::new(store.clone(), metrics.clone());
         let inbox = inbox.with_disk_guard(crate::inbox::DiskGuard::of_dir(

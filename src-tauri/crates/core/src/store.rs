@@ -1241,16 +1241,28 @@ impl Store {
     /// Delete a wall's dedup records (they hold platform message ids and sender ids) whose push was
     /// accepted at or before sequence `through` (`u64::MAX`: all of them); returns how many.
     pub fn remove_dedup_of(&self, wall: &str, through: u64) -> Result<usize> {
+        // Keys are `{provider}\0{wall}\0{key}` (`dedup_key_of`). The platforms are the ones present in
+        // the tree, not a list: from each key's provider, scan that provider's keys of this wall, then
+        // jump past all of that provider's keys (`{provider}\x01` sorts after every `{provider}\0…`).
         let mut n = 0;
-        for provider in Provider::ALL {
-            let prefix = format!("{}\0{wall}\0", provider.as_str());
-            for r in self.inner.dedup.scan_prefix(prefix.as_bytes()) {
+        let mut from: Vec<u8> = Vec::new();
+        while let Some(r) = self.inner.dedup.range(from.as_slice()..).next() {
+            let (first, _) = r?;
+            let Some(end) = first.iter().position(|b| *b == 0) else {
+                // Not a dedup key (no provider part): step over it.
+                from = [&first[..], &[0]].concat();
+                continue;
+            };
+            let provider = &first[..end];
+            let prefix = [provider, b"\0", wall.as_bytes(), b"\0"].concat();
+            for r in self.inner.dedup.scan_prefix(&prefix) {
                 let (k, v) = r?;
                 if seq_of(&v) <= through {
                     self.inner.dedup.remove(k)?;
                     n += 1;
                 }
             }
+            from = [provider, b"\x01"].concat();
         }
         Ok(n)
     }
@@ -1383,7 +1395,7 @@ mod tests {
     fn push(key: &str) -> Inbound {
         Inbound {
             wall: "main".into(),
-            provider: Provider::Wechat,
+            provider: crate::providers::wechat::PROVIDER,
             sender: "o1".into(),
             kind: InboundKind::Media {
                 kind: MessageKind::Voice,
@@ -1422,6 +1434,56 @@ mod tests {
             store.accept(&push("123")).unwrap(),
             Accepted::Duplicate(first.seq())
         );
+    }
+
+    /// A wall's dedup records go for every platform present in the tree, whatever the registry says;
+    /// another wall's stay, and so do the wall's records accepted after `through`.
+    #[test]
+    fn a_walls_dedup_records_go_for_every_platform_in_the_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut through = 0;
+        for (i, provider) in ["web", "wechat", "telegram", "matrix", "a"]
+            .into_iter()
+            .enumerate()
+        {
+            for wall in ["main", "mainx", "other"] {
+                let mut p = push(&format!("k{i}"));
+                p.wall = wall.into();
+                // An unregistered name too (`Provider::new` is the platforms' own; a test may).
+                p.provider = crate::domain::Provider::new(provider);
+                let seq = store.accept(&p).unwrap().seq();
+                if provider == "telegram" && wall == "main" {
+                    through = seq;
+                }
+            }
+        }
+        let walls_left = |store: &Store| -> Vec<String> {
+            let mut walls: Vec<String> = store
+                .inner
+                .dedup
+                .iter()
+                .keys()
+                .map(|k| {
+                    let k = k.unwrap();
+                    let k = String::from_utf8_lossy(&k).into_owned();
+                    let parts: Vec<&str> = k.split('\0').collect();
+                    format!("{}/{}", parts[1], parts[0])
+                })
+                .collect();
+            walls.sort();
+            walls
+        };
+        // Up to the telegram push of `main`: web, wechat, telegram.
+        assert_eq!(store.remove_dedup_of("main", through).unwrap(), 3);
+        let left = walls_left(&store);
+        assert!(left.contains(&"main/matrix".to_string()), "{left:?}");
+        assert_eq!(left.iter().filter(|w| w.starts_with("main/")).count(), 2);
+        assert_eq!(store.remove_dedup_of("main", u64::MAX).unwrap(), 2);
+        let left = walls_left(&store);
+        assert!(!left.iter().any(|w| w.starts_with("main/")), "{left:?}");
+        assert_eq!(left.iter().filter(|w| w.starts_with("mainx/")).count(), 5);
+        assert_eq!(left.iter().filter(|w| w.starts_with("other/")).count(), 5);
     }
 
     #[tokio::test]

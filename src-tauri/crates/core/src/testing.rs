@@ -59,7 +59,7 @@ impl FakePlatform {
 #[async_trait]
 impl WallProvider for FakePlatform {
     fn kind(&self) -> Provider {
-        Provider::Telegram
+        crate::providers::telegram::PROVIDER
     }
 
     async fn fetch_media(&self, media: &str, _kind: MessageKind) -> Result<Fetched, FetchError> {

@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
 use std::path::PathBuf;
-use voicewall_core::domain::{FetchedProfile, Provider};
+use voicewall_core::domain::FetchedProfile;
 use voicewall_core::events::WallEvent;
 use voicewall_testkit::{inbound, TestApp};
 
@@ -59,7 +59,7 @@ fn picture(app: &TestApp, wall: &str, sender: &str, png: &[u8]) {
         .board
         .store_profile(
             wall,
-            Provider::Web,
+            voicewall_core::providers::web::PROVIDER,
             sender,
             FetchedProfile {
                 nickname: format!("Nick {sender}"),
@@ -81,7 +81,10 @@ fn blobs_of(app: &TestApp, wall: &str) -> BTreeSet<String> {
         keys.insert(p.avatar.to_string());
         let (provider, sender) = p.id.split_once(':').unwrap();
         assert_eq!(provider, "web");
-        if let Some(profile) = store.profile(Provider::Web, sender).unwrap() {
+        if let Some(profile) = store
+            .profile(voicewall_core::providers::web::PROVIDER, sender)
+            .unwrap()
+        {
             keys.extend(profile.avatar.map(|k| k.to_string()));
         }
     }

@@ -1,15 +1,13 @@
 //! Pushes as a provider hands them to the app (`Inbound`), for the tests that drive the pipeline
 //! without a platform: a web join, and a voice whose bytes are already in the media cache.
 
-use voicewall_core::domain::{
-    now_ms, Inbound, InboundKind, MediaKey, MediaRef, MessageKind, Provider,
-};
+use voicewall_core::domain::{now_ms, Inbound, InboundKind, MediaKey, MediaRef, MessageKind};
 
 /// A web guest joining wall `wall` from device `sender`.
 pub fn join(wall: &str, sender: &str) -> Inbound {
     Inbound {
         wall: wall.into(),
-        provider: Provider::Web,
+        provider: voicewall_core::providers::web::PROVIDER,
         sender: sender.into(),
         kind: InboundKind::Join,
         pushed_at: now_ms(),
@@ -22,7 +20,7 @@ pub fn join(wall: &str, sender: &str) -> Inbound {
 pub fn cached_voice(wall: &str, sender: &str, media_key: &str, dedup: &str) -> Inbound {
     Inbound {
         wall: wall.into(),
-        provider: Provider::Web,
+        provider: voicewall_core::providers::web::PROVIDER,
         sender: sender.into(),
         kind: InboundKind::Media {
             kind: MessageKind::Voice,

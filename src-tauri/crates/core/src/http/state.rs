@@ -468,7 +468,7 @@ mod tests {
             person_id: "web:d".into(),
             display_name: "Ann".into(),
             avatar: key.clone(),
-            provider: Provider::Web,
+            provider: crate::providers::web::PROVIDER,
             joined_at: 1,
             has_profile: true,
         };

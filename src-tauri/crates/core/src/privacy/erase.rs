@@ -334,7 +334,7 @@ impl Eraser {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Inbound, MessageKind, Provider};
+    use crate::domain::{Inbound, MessageKind};
     use crate::pipeline::{Pipeline, RetryPolicy};
     use crate::testing::{fixture, FakePlatform, Fixture, WALL};
     use std::time::Duration;
@@ -366,7 +366,7 @@ mod tests {
         };
         let push = Inbound {
             wall: WALL.into(),
-            provider: Provider::Telegram,
+            provider: crate::providers::telegram::PROVIDER,
             sender: "u1".into(),
             kind: InboundKind::Media {
                 kind: MessageKind::Voice,

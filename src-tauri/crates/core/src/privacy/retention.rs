@@ -78,7 +78,7 @@ impl Retention {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Inbound, InboundKind, MediaKey, Message, Participant, Provider};
+    use crate::domain::{Inbound, InboundKind, MediaKey, Message, Participant};
     use crate::events::{Hub, WallEvent};
     use crate::media::Media;
     use crate::store::{Profile, Store};
@@ -100,7 +100,7 @@ mod tests {
             person_id: id.into(),
             display_name: id.into(),
             avatar: key(avatar),
-            provider: Provider::Web,
+            provider: crate::providers::web::PROVIDER,
             joined_at: joined_day * DAY_MS,
             has_profile: true,
         }
@@ -116,7 +116,7 @@ mod tests {
     fn push(wall: &str, key: &str) -> Inbound {
         Inbound {
             wall: wall.into(),
-            provider: Provider::Web,
+            provider: crate::providers::web::PROVIDER,
             sender: "s".into(),
             kind: InboundKind::Join,
             pushed_at: 0,
@@ -170,7 +170,7 @@ mod tests {
             .unwrap();
         store
             .put_profile(
-                Provider::Web,
+                crate::providers::web::PROVIDER,
                 "a",
                 &Profile {
                     nickname: "A".into(),
@@ -227,7 +227,10 @@ mod tests {
             ["web:b", "web:d"],
             "a had nothing left; d joined 10 days ago"
         );
-        assert!(store.profile(Provider::Web, "a").unwrap().is_none());
+        assert!(store
+            .profile(crate::providers::web::PROVIDER, "a")
+            .unwrap()
+            .is_none());
         assert!(store.media(&old).unwrap().is_none(), "the expired voice");
         assert!(store.derived::<u32>(&old, "analysis").unwrap().is_none());
         assert!(store.media(&avatar_a).unwrap().is_none(), "a's picture");

@@ -11,6 +11,10 @@
 //! ```
 
 use super::secret::valid_secret;
+use crate::domain::Provider;
+
+/// This platform as stored records and the wire name it (also its config table, `[walls.telegram]`).
+pub const PROVIDER: Provider = Provider::new("telegram");
 
 /// The Bot API's public address.
 pub const DEFAULT_API_BASE: &str = "https://api.telegram.org";

@@ -38,6 +38,7 @@ use axum::routing::post;
 use axum::Router;
 pub use bot::{Bot, WebhookStatus};
 use config::TelegramConfig;
+pub use config::PROVIDER;
 use std::sync::Arc;
 pub use update::Names;
 
@@ -91,7 +92,7 @@ pub fn build(
 #[async_trait]
 impl WallProvider for Bot {
     fn kind(&self) -> Provider {
-        Provider::Telegram
+        PROVIDER
     }
 
     /// getFile → download, MIME type from the message, refused above 20 MB.

@@ -8,8 +8,9 @@
 //! The dedup key is the `update_id` (an i64: it counts per bot and can pass 2^32); the store scopes it
 //! by provider and wall, so a redelivered update is one message.
 
+use super::config::PROVIDER;
 use super::types::{Message, Update};
-use crate::domain::{Inbound, InboundKind, MessageKind, Millis, Provider};
+use crate::domain::{Inbound, InboundKind, MessageKind, Millis};
 use serde::{Deserialize, Serialize};
 
 /// A person's names as their last message gave them (the Bot API has no "get user").
@@ -133,7 +134,7 @@ pub fn classify(update: &Update, wall: &str, received_at: Millis) -> Parsed {
     Parsed::Accept(Box::new(Accepted {
         inbound: Inbound {
             wall: wall.to_string(),
-            provider: Provider::Telegram,
+            provider: PROVIDER,
             sender: from.id.to_string(),
             kind,
             pushed_at: u64::try_from(message.date)
@@ -274,7 +275,7 @@ mod tests {
             a.inbound,
             Inbound {
                 wall: "hall".into(),
-                provider: Provider::Telegram,
+                provider: PROVIDER,
                 sender: "648183991".into(),
                 kind: InboundKind::Media {
                     kind: MessageKind::Voice,

@@ -9,10 +9,11 @@
 //! and not stored; the sender is told so in their private chat.
 
 use super::bot::Bot;
+use super::config::PROVIDER;
 use super::secret::{secret_matches, SECRET_HEADER};
 use super::update::{self, Parsed};
 use crate::board::participant_id;
-use crate::domain::{InboundKind, Provider};
+use crate::domain::InboundKind;
 use crate::http::error::ApiError;
 use crate::store::Accepted;
 use axum::body::Bytes;
@@ -86,7 +87,7 @@ async fn handle(
         accepted.inbound.kind,
         InboundKind::Media { .. } | InboundKind::Text { .. }
     );
-    let participant = participant_id(Provider::Telegram, &accepted.inbound.sender);
+    let participant = participant_id(PROVIDER, &accepted.inbound.sender);
     if says_something && bot.board.is_banned(&bot.wall, &participant)? {
         // Refused; Telegram gets its 200 (no redelivery), the sender a reply in their private chat.
         tracing::info!(wall = %bot.wall, "a banned sender's message refused");

@@ -1,7 +1,11 @@
 //! `[walls.web]`: the join page's limits and token rotation. The web provider parses and checks its own
 //! section (`web::check`); every key is optional.
 
+use crate::domain::Provider;
 use serde::{Deserialize, Serialize};
+
+/// This platform as stored records and the wire name it (also its config table, `[walls.web]`).
+pub const PROVIDER: Provider = Provider::new("web");
 
 /// The built-in web join page (the default provider).
 #[derive(Clone, Debug, Deserialize, Serialize)]

@@ -13,6 +13,7 @@
 //! phone is known by its signed device cookie (one phone = one participant `web:{device id}`).
 
 use super::avatar::{normalise_avatar, AVATAR_DECODES};
+use super::config::PROVIDER;
 use super::form::{
     check_length, clean_nickname, drain, read_form, valid_upload_id, TokenFirst, REFUSED_DRAIN,
 };
@@ -20,7 +21,7 @@ use super::refusal::{too_fast, Refusal};
 use super::site::JoinSite;
 use super::tokens::TokenCheck;
 use crate::board::participant_id;
-use crate::domain::{placeholder_svg, Inbound, InboundKind, MediaRef, MessageKind, Provider};
+use crate::domain::{placeholder_svg, Inbound, InboundKind, MediaRef, MessageKind};
 use crate::http::client_ip::ClientIp;
 use crate::http::error::ApiError;
 use crate::http::state::ParticipantView;
@@ -223,7 +224,7 @@ async fn profile_form(
             (crate::random::token(20), true)
         }
     };
-    let pid = participant_id(Provider::Web, &device);
+    let pid = participant_id(PROVIDER, &device);
     let existing = site.board.participant(&site.wall, &pid)?;
     if existing.is_none() && site.store.count_participants(&site.wall) >= cfg.max_participants {
         tracing::info!(
@@ -250,7 +251,7 @@ async fn profile_form(
         }
     };
     site.store.put_profile(
-        Provider::Web,
+        PROVIDER,
         &device,
         &Profile {
             nickname: nickname.clone(),
@@ -268,7 +269,7 @@ async fn profile_form(
         }
         None => (
             site.board
-                .new_participant(Provider::Web, &device, &nickname, avatar),
+                .new_participant(PROVIDER, &device, &nickname, avatar),
             true,
         ),
     };
@@ -350,14 +351,14 @@ async fn voice_form(
     site.token_refusal(token.as_deref()).map_err(refuse)?;
     if site
         .board
-        .is_banned(&site.wall, &participant_id(Provider::Web, &device))?
+        .is_banned(&site.wall, &participant_id(PROVIDER, &device))?
     {
         return Err(refuse(Refusal::Banned));
     }
     // A voice needs a face and a name on the wall: the guest's profile comes first.
     let participant = site
         .board
-        .participant(&site.wall, &participant_id(Provider::Web, &device))?;
+        .participant(&site.wall, &participant_id(PROVIDER, &device))?;
     if !participant.is_some_and(|p| p.has_profile) {
         return Err(refuse(Refusal::ProfileRequired));
     }
@@ -422,7 +423,7 @@ async fn voice_form(
         .unwrap_or_else(|| crate::random::token(16));
     let inbound = Inbound {
         wall: site.wall.clone(),
-        provider: Provider::Web,
+        provider: PROVIDER,
         sender: device.clone(),
         kind: InboundKind::Media {
             kind: MessageKind::Voice,
@@ -477,7 +478,7 @@ async fn me(
     let participant = match site.cookies.device_of(&headers) {
         Some(d) => site
             .board
-            .participant(&site.wall, &participant_id(Provider::Web, &d))?,
+            .participant(&site.wall, &participant_id(PROVIDER, &d))?,
         None => None,
     };
     let Some(participant) = participant else {

@@ -21,6 +21,7 @@ pub mod refusal;
 pub mod site;
 pub mod tokens;
 
+pub use config::PROVIDER;
 pub use site::JoinSite;
 pub use tokens::{JoinTokens, TokenCheck};
 
@@ -63,13 +64,13 @@ pub fn build(
 #[async_trait]
 impl WallProvider for JoinSite {
     fn kind(&self) -> Provider {
-        Provider::Web
+        PROVIDER
     }
 
     fn guest(&self, headers: &axum::http::HeaderMap) -> Option<String> {
         self.cookies
             .device_of(headers)
-            .map(|d| crate::board::participant_id(Provider::Web, &d))
+            .map(|d| crate::board::participant_id(PROVIDER, &d))
     }
 
     /// Uploads are stored before the ack (`cache:` references), so there is nothing to fetch.

@@ -1,7 +1,11 @@
 //! `[walls.wechat]`: one Official Account's credentials and endpoints. The WeChat provider parses and
 //! checks its own section (`wechat::check`); secrets are never printed by `Debug`.
 
+use crate::domain::Provider;
 use serde::{Deserialize, Serialize};
+
+/// This platform as stored records and the wire name it (also its config table, `[walls.wechat]`).
+pub const PROVIDER: Provider = Provider::new("wechat");
 
 /// A WeChat Official Account (see the WeChat provider).
 #[derive(Clone, Deserialize, Serialize)]

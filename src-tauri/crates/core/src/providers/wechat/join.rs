@@ -8,8 +8,9 @@
 
 use super::account::Account;
 use super::api::{WxError, MAX_AVATAR_BYTES};
+use super::config::PROVIDER;
 use crate::board::participant_id;
-use crate::domain::{FetchedProfile, Inbound, InboundKind, MediaKey, Provider};
+use crate::domain::{FetchedProfile, Inbound, InboundKind, MediaKey};
 use crate::http::state::media_url;
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
@@ -241,7 +242,7 @@ async fn complete(p: &Account, code: &str) -> Result<(String, Option<MediaKey>),
     };
     let profile = p.board.store_profile(
         wall,
-        Provider::Wechat,
+        PROVIDER,
         &grant.openid,
         FetchedProfile {
             nickname: info.nickname.clone(),
@@ -249,14 +250,14 @@ async fn complete(p: &Account, code: &str) -> Result<(String, Option<MediaKey>),
             unionid: info.unionid.clone().or(grant.unionid.clone()),
         },
     )?;
-    let participant_id = participant_id(Provider::Wechat, &grant.openid);
+    let participant_id = participant_id(PROVIDER, &grant.openid);
     if p.board.participant(wall, &participant_id)?.is_none() {
         // The pipeline creates them with the stored profile (ensure_participant reads it).
         let now = p.clock.now_ms();
         p.inbox
             .accept(&Inbound {
                 wall: wall.to_string(),
-                provider: Provider::Wechat,
+                provider: PROVIDER,
                 sender: grant.openid.clone(),
                 kind: InboundKind::Join,
                 pushed_at: now,

@@ -23,6 +23,7 @@ pub mod webhook;
 pub mod xml;
 
 pub use account::Account;
+pub use config::PROVIDER;
 
 use crate::domain::{FetchedProfile, MessageKind, Provider};
 use crate::provider::{
@@ -93,7 +94,7 @@ pub fn build(
 #[async_trait]
 impl WallProvider for Account {
     fn kind(&self) -> Provider {
-        Provider::Wechat
+        PROVIDER
     }
 
     /// `media/get` by MediaId (voice AMR, image; video through its `video_url`).
@@ -112,7 +113,7 @@ impl WallProvider for Account {
     async fn fetch_profile(&self, sender: &str) -> Result<Option<FetchedProfile>, FetchError> {
         let stored = self
             .store
-            .profile(Provider::Wechat, sender)
+            .profile(PROVIDER, sender)
             .map_err(|e| FetchError::retryable(e.to_string()))?;
         let Some(p) = stored else {
             return self.follower_unionid(sender).await;
@@ -223,7 +224,7 @@ impl Account {
         match self.api.user_unionid(openid).await {
             Ok(Some(unionid)) => {
                 // The OAuth callback may have stored the full profile meanwhile: it wins.
-                if let Ok(Some(p)) = self.store.profile(Provider::Wechat, openid) {
+                if let Ok(Some(p)) = self.store.profile(PROVIDER, openid) {
                     if !p.nickname.is_empty() {
                         return Ok(None);
                     }

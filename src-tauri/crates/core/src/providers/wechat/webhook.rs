@@ -8,9 +8,10 @@
 //! body over 1 MiB → 413, unknown or non-WeChat wall → 404 (the server's), ToUserName of another account → 400.
 
 use super::account::Account;
+use super::config::PROVIDER;
 use super::crypto;
 use super::xml::{self, Push, PushKind, XmlError};
-use crate::domain::{Inbound, InboundKind, MediaRef, MessageKind, Provider};
+use crate::domain::{Inbound, InboundKind, MediaRef, MessageKind};
 use crate::http::error::ApiError;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -176,7 +177,7 @@ async fn handle_push(
     };
     let reply = matches!(kind, InboundKind::Join);
     let says_something = matches!(kind, InboundKind::Media { .. } | InboundKind::Text { .. });
-    let participant = crate::board::participant_id(Provider::Wechat, &push.from_user);
+    let participant = crate::board::participant_id(PROVIDER, &push.from_user);
     if says_something && p.board.is_banned(&p.wall, &participant)? {
         // Refused, and told so in the chat (a passive reply); WeChat gets its answer: no retries.
         tracing::info!(wall = %p.wall, "a banned sender's message refused");
@@ -184,7 +185,7 @@ async fn handle_push(
     }
     let inbound = Inbound {
         wall: p.wall.clone(),
-        provider: Provider::Wechat,
+        provider: PROVIDER,
         sender: push.from_user.clone(),
         kind,
         pushed_at: push.create_time.saturating_mul(1000),
