@@ -27,8 +27,10 @@ const DRAIN_SLACK: usize = 2 * 1024 * 1024;
 /// A body refused before it was read (a stale token, no device cookie) is read and dropped up to this
 /// much before the answer: closing a socket with unread data resets it, and the reset can overtake our
 /// answer, so the phone showed "network error" instead of "scan the QR code again". A voice of a minute
-/// fits; a bigger body is cut short as before.
+/// fits; a bigger body, or one still coming after `REFUSED_DRAIN_FOR` (a hostile client that never
+/// finishes), is cut short as before.
 pub const REFUSED_DRAIN: usize = 512 * 1024;
+pub const REFUSED_DRAIN_FOR: std::time::Duration = std::time::Duration::from_secs(2);
 /// The parts of a join form, read field by field against the wall's limits.
 #[derive(Default)]
 pub struct JoinForm {
@@ -95,12 +97,11 @@ pub async fn read_form(
         Err(FormError::TooManyFields | FormError::NotText) => Refusal::BadForm,
         Err(FormError::Refused(r)) => r,
     };
-    body.drain(if refusal == too_large {
-        DRAIN_SLACK
+    if refusal == too_large {
+        body.drain(DRAIN_SLACK).await;
     } else {
-        REFUSED_DRAIN
-    })
-    .await;
+        let _ = tokio::time::timeout(REFUSED_DRAIN_FOR, body.drain(REFUSED_DRAIN)).await;
+    }
     Err(refusal)
 }
 
@@ -201,16 +202,19 @@ impl SharedBody {
     }
 }
 
-/// Read and drop what a refused request sends, up to `max` bytes (see `REFUSED_DRAIN`).
-pub async fn drain(body: Body, max: usize) {
+/// Read and drop what a refused request sends: up to `REFUSED_DRAIN` bytes within `REFUSED_DRAIN_FOR`.
+pub async fn drain_refused(body: Body) {
     let mut stream = body.into_data_stream();
-    let mut seen = 0;
-    while let Some(Ok(chunk)) = stream.next().await {
-        seen += chunk.len();
-        if seen > max {
-            break;
+    let read = async {
+        let mut seen = 0;
+        while let Some(Ok(chunk)) = stream.next().await {
+            seen += chunk.len();
+            if seen > REFUSED_DRAIN {
+                break;
+            }
         }
-    }
+    };
+    let _ = tokio::time::timeout(REFUSED_DRAIN_FOR, read).await;
 }
 
 /// A part header (or the preamble before the first boundary) longer than `PART_HEADER_MAX`.

@@ -15,7 +15,7 @@
 use super::avatar::{normalise_avatar, AVATAR_DECODES};
 use super::config::PROVIDER;
 use super::form::{
-    check_length, clean_nickname, drain, read_form, valid_upload_id, TokenFirst, REFUSED_DRAIN,
+    check_length, clean_nickname, drain_refused, read_form, valid_upload_id, TokenFirst,
 };
 use super::refusal::{too_fast, Refusal};
 use super::site::JoinSite;
@@ -42,10 +42,11 @@ use voicewall_audio::DecodeError;
 type Site = State<Arc<JoinSite>>;
 
 /// A refusal given before the body was read (token, device cookie, rate, declared length): read and
-/// drop the body, up to `REFUSED_DRAIN`, so the answer reaches the phone instead of a reset.
+/// drop the body (`drain_refused`: bounded in bytes and time), so the answer reaches the phone
+/// instead of a reset.
 async fn drain_if_refused(body: Option<Body>, refused: bool) {
     if let (true, Some(body)) = (refused, body) {
-        drain(body, REFUSED_DRAIN).await;
+        drain_refused(body).await;
     }
 }
 
