@@ -15,7 +15,9 @@ const FILE_MAX: usize = 64 * 1024;
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RT.get_or_init(|| {
+        // Timers on: a refused form's rest is drained within a time bound (`REFUSED_DRAIN_FOR`).
         tokio::runtime::Builder::new_current_thread()
+            .enable_time()
             .build()
             .expect("a current-thread runtime")
     })
