@@ -112,14 +112,15 @@ fn main() {
         let done = voicewall_core::privacy::export::write_archive(&store, "main", 0, file).unwrap();
         let secs = t.elapsed().as_secs_f64();
         let size = std::fs::metadata(&out).unwrap().len();
+        let peak = status_kb("VmHWM:");
         println!(
             "  to a file:  {} voices, zip {:.1} MiB in {secs:.2} s ({:.0} MiB/s); RSS before {:.1} MiB, peak {:.1} MiB (+{:.1} MiB)",
             done.messages,
             mib(size),
             mib(size) / secs,
             before as f64 / 1024.0,
-            status_kb("VmHWM:") as f64 / 1024.0,
-            status_kb("VmHWM:").saturating_sub(before) as f64 / 1024.0
+            peak as f64 / 1024.0,
+            peak.saturating_sub(before) as f64 / 1024.0
         );
         std::fs::remove_file(&out).unwrap();
     }
@@ -156,13 +157,14 @@ fn main() {
             chunks += 1;
         }
         let secs = t.elapsed().as_secs_f64();
+        let peak = status_kb("VmHWM:");
         println!(
             "  over HTTP:  zip {:.1} MiB in {chunks} chunks in {secs:.2} s ({:.0} MiB/s); RSS before {:.1} MiB, peak {:.1} MiB (+{:.1} MiB)",
             mib(size),
             mib(size) / secs,
             before as f64 / 1024.0,
-            status_kb("VmHWM:") as f64 / 1024.0,
-            status_kb("VmHWM:").saturating_sub(before) as f64 / 1024.0
+            peak as f64 / 1024.0,
+            peak.saturating_sub(before) as f64 / 1024.0
         );
         app.stop().await;
     });

@@ -191,30 +191,25 @@ impl SharedBody {
     }
 
     async fn drain(&self, max: usize) {
-        let mut body = self.0.lock().await;
-        let mut seen = 0;
-        while let Some(Ok(chunk)) = body.0.next().await {
-            seen += chunk.len();
-            if seen > max {
-                break;
-            }
-        }
+        drop_up_to(&mut self.0.lock().await.0, max).await;
     }
 }
 
 /// Read and drop what a refused request sends: up to `REFUSED_DRAIN` bytes within `REFUSED_DRAIN_FOR`.
 pub async fn drain_refused(body: Body) {
     let mut stream = body.into_data_stream();
-    let read = async {
-        let mut seen = 0;
-        while let Some(Ok(chunk)) = stream.next().await {
-            seen += chunk.len();
-            if seen > REFUSED_DRAIN {
-                break;
-            }
+    let _ = tokio::time::timeout(REFUSED_DRAIN_FOR, drop_up_to(&mut stream, REFUSED_DRAIN)).await;
+}
+
+/// Read and drop `stream` until it ends, fails, or more than `max` bytes went by.
+async fn drop_up_to(stream: &mut BodyDataStream, max: usize) {
+    let mut seen = 0;
+    while let Some(Ok(chunk)) = stream.next().await {
+        seen += chunk.len();
+        if seen > max {
+            break;
         }
-    };
-    let _ = tokio::time::timeout(REFUSED_DRAIN_FOR, read).await;
+    }
 }
 
 /// A part header (or the preamble before the first boundary) longer than `PART_HEADER_MAX`.

@@ -44,14 +44,15 @@ type Site = State<Arc<JoinSite>>;
 /// A refusal given before the body was read (token, device cookie, rate, declared length): read and
 /// drop the body (`drain_refused`: bounded in bytes and time), so the answer reaches the phone
 /// instead of a reset.
-async fn drain_if_refused(body: Option<Body>, refused: bool) {
+async fn drain_if_refused(
+    body: Option<Body>,
+    answer: Result<Response, ApiError>,
+) -> Result<Response, ApiError> {
+    let refused = answer.as_ref().map_or(true, |r| !r.status().is_success());
     if let (true, Some(body)) = (refused, body) {
         drain_refused(body).await;
     }
-}
-
-fn refused(answer: &Result<Response, ApiError>) -> bool {
-    answer.as_ref().map_or(true, |r| !r.status().is_success())
+    answer
 }
 
 #[derive(Deserialize, Default)]
@@ -150,8 +151,7 @@ async fn post_profile(
     let (parts, body) = request.into_parts();
     let mut body = Some(body);
     let answer = profile_form(site, q, ip, parts.headers, &mut body).await;
-    drain_if_refused(body, refused(&answer)).await;
-    answer
+    drain_if_refused(body, answer).await
 }
 
 async fn profile_form(
@@ -311,8 +311,7 @@ async fn post_voice(
     let (parts, body) = request.into_parts();
     let mut body = Some(body);
     let answer = voice_form(site, q, ip, parts.headers, &mut body).await;
-    drain_if_refused(body, refused(&answer)).await;
-    answer
+    drain_if_refused(body, answer).await
 }
 
 async fn voice_form(
