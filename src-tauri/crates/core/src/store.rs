@@ -427,6 +427,35 @@ impl Store {
         Ok(out)
     }
 
+    /// A tree's records read one at a time (`records` picks them: all, a prefix), each decoded;
+    /// a corrupt one is quarantined and skipped, and the iteration goes on.
+    fn iter_checked<T: DeserializeOwned + Send + 'static>(
+        &self,
+        name: &'static str,
+        tree: &sled::Tree,
+        records: impl FnOnce(&sled::Tree) -> sled::Iter,
+    ) -> impl Iterator<Item = Result<(sled::IVec, T)>> + Send + 'static {
+        let store = self.clone();
+        let tree = tree.clone();
+        records(&tree).filter_map(move |r| match r {
+            Err(e) => Some(Err(e.into())),
+            Ok((k, v)) => store.decode(name, &tree, &k, &v).map(|t| Ok((k, t))),
+        })
+    }
+
+    /// Remove a record and return what it held; a corrupt one is quarantined (not lost) and reads as
+    /// absent.
+    fn take_checked<T: DeserializeOwned>(
+        &self,
+        name: &str,
+        tree: &sled::Tree,
+        key: &[u8],
+    ) -> Result<Option<T>> {
+        Ok(tree
+            .remove(key)?
+            .and_then(|v| self.decode(name, tree, key, &v)))
+    }
+
     /// The records of the quarantine tree, as (tree, key) — for the operator and tests.
     pub fn quarantined(&self) -> Result<Vec<(String, Vec<u8>)>> {
         self.inner
@@ -946,7 +975,9 @@ impl Store {
     }
 
     pub fn media(&self, key: &str) -> Result<Option<(MediaMeta, sled::IVec)>> {
-        let Some(meta) = get_json::<MediaMeta>(&self.inner.media_meta, key.as_bytes())? else {
+        let Some(meta) =
+            self.get_checked::<MediaMeta>("media_meta", &self.inner.media_meta, key.as_bytes())?
+        else {
             return Ok(None);
         };
         Ok(self.inner.media.get(key)?.map(|b| (meta, b)))
@@ -983,11 +1014,16 @@ impl Store {
     }
 
     pub fn derived<T: DeserializeOwned>(&self, key: &str, suffix: &str) -> Result<Option<T>> {
-        get_json(&self.inner.media_meta, format!("{key}.{suffix}").as_bytes())
+        self.get_checked(
+            "media_meta",
+            &self.inner.media_meta,
+            format!("{key}.{suffix}").as_bytes(),
+        )
     }
 
     pub fn profile(&self, provider: Provider, user: &str) -> Result<Option<Profile>> {
-        get_json(
+        self.get_checked(
+            "profiles",
             &self.inner.profiles,
             &Self::wall_key(provider.as_str(), user),
         )
@@ -1044,16 +1080,15 @@ impl Store {
 
     /// The newest `limit` audit entries, newest first.
     pub fn audit_newest<T: DeserializeOwned>(&self, limit: usize) -> Result<Vec<T>> {
-        self.inner
-            .audit
-            .iter()
-            .rev()
-            .take(limit)
-            .map(|r| {
-                let (_, v) = r?;
-                Ok(serde_json::from_slice(&v)?)
-            })
-            .collect()
+        let mut out = Vec::new();
+        for r in self.inner.audit.iter().rev() {
+            if out.len() == limit {
+                break;
+            }
+            let (k, v) = r?;
+            out.extend(self.decode("audit", &self.inner.audit, &k, &v));
+        }
+        Ok(out)
     }
 
     /// A number greater than every message id (inbox sequence) given so far, and smaller than every
@@ -1064,7 +1099,7 @@ impl Store {
 
     /// A wall's runtime settings as last saved, if ever.
     pub fn wall_settings<T: DeserializeOwned>(&self, wall: &str) -> Result<Option<T>> {
-        get_json(&self.inner.wall_settings, wall.as_bytes())
+        self.get_checked("wall_settings", &self.inner.wall_settings, wall.as_bytes())
     }
 
     pub fn put_wall_settings<T: Serialize>(&self, wall: &str, settings: &T) -> Result<()> {
@@ -1106,7 +1141,13 @@ impl Store {
 
     /// Every waiting voice, in no particular order (the queue orders them).
     pub fn queued<T: DeserializeOwned>(&self) -> Result<Vec<T>> {
-        iter_json(self.inner.speaker_queue.iter()).collect()
+        let tree = &self.inner.speaker_queue;
+        let mut out = Vec::new();
+        for r in tree.iter() {
+            let (k, v) = r?;
+            out.extend(self.decode("speaker_queue", tree, &k, &v));
+        }
+        Ok(out)
     }
 
     pub fn put_queued<T: Serialize>(&self, wall: &str, id: &str, entry: &T) -> Result<()> {
@@ -1136,37 +1177,49 @@ impl Store {
         &self,
         wall: &str,
     ) -> impl Iterator<Item = Result<Message>> + Send + 'static {
-        iter_json(self.inner.messages.scan_prefix(Self::wall_prefix(wall)))
+        let prefix = Self::wall_prefix(wall);
+        self.iter_checked("messages", &self.inner.messages, move |t| {
+            t.scan_prefix(&prefix)
+        })
+        .map(|r| r.map(|(_, m)| m))
     }
 
     /// Every wall's messages, as (wall, message), one at a time.
     pub fn iter_all_messages(
         &self,
     ) -> impl Iterator<Item = Result<(String, Message)>> + Send + 'static {
-        iter_split(self.inner.messages.iter())
-            .map(|r| r.and_then(|(wall, _, v)| Ok((wall, serde_json::from_slice(&v)?))))
+        self.iter_checked("messages", &self.inner.messages, |t| t.iter())
+            .map(|r| r.map(|(k, m)| (split_key(&k).0, m)))
     }
 
     /// Every wall's participants, as (wall, participant), one at a time.
     pub fn iter_all_participants(
         &self,
     ) -> impl Iterator<Item = Result<(String, Participant)>> + Send + 'static {
-        iter_split(self.inner.participants.iter())
-            .map(|r| r.and_then(|(wall, _, v)| Ok((wall, serde_json::from_slice(&v)?))))
+        self.iter_checked("participants", &self.inner.participants, |t| t.iter())
+            .map(|r| r.map(|(k, p)| (split_key(&k).0, p)))
     }
 
     /// Every stored profile, as (provider name, the sender's id on it, profile), one at a time.
     pub fn iter_profiles(
         &self,
     ) -> impl Iterator<Item = Result<(String, String, Profile)>> + Send + 'static {
-        iter_split(self.inner.profiles.iter()).map(|r| {
-            r.and_then(|(provider, user, v)| Ok((provider, user, serde_json::from_slice(&v)?)))
-        })
+        self.iter_checked("profiles", &self.inner.profiles, |t| t.iter())
+            .map(|r| {
+                r.map(|(k, p)| {
+                    let (provider, user) = split_key(&k);
+                    (provider, user, p)
+                })
+            })
     }
 
     pub fn remove_message(&self, wall: &str, id: &str) -> Result<Option<Message>> {
         let m: Option<Message> = self.tallied(wall, |t| {
-            let m: Option<Message> = take_json(&self.inner.messages, &Self::message_key(wall, id))?;
+            let m: Option<Message> = self.take_checked(
+                "messages",
+                &self.inner.messages,
+                &Self::message_key(wall, id),
+            )?;
             t.message(m.as_ref(), None);
             Ok(m)
         })?;
@@ -1181,8 +1234,11 @@ impl Store {
 
     pub fn remove_participant(&self, wall: &str, id: &str) -> Result<Option<Participant>> {
         let p: Option<Participant> = self.tallied(wall, |t| {
-            let p: Option<Participant> =
-                take_json(&self.inner.participants, &Self::wall_key(wall, id))?;
+            let p: Option<Participant> = self.take_checked(
+                "participants",
+                &self.inner.participants,
+                &Self::wall_key(wall, id),
+            )?;
             if p.is_some() {
                 t.participant(false);
             }
@@ -1198,7 +1254,11 @@ impl Store {
     }
 
     pub fn remove_profile(&self, provider: &str, user: &str) -> Result<Option<Profile>> {
-        take_json(&self.inner.profiles, &Self::wall_key(provider, user))
+        self.take_checked(
+            "profiles",
+            &self.inner.profiles,
+            &Self::wall_key(provider, user),
+        )
     }
 
     /// Delete a blob, its metadata and everything derived from it (`{key}.{suffix}`: the decoded
@@ -1297,30 +1357,12 @@ fn seq_of(v: &[u8]) -> u64 {
     u64::from_be_bytes(b)
 }
 
-/// Remove a record and return what it held.
-fn take_json<T: DeserializeOwned>(tree: &sled::Tree, key: &[u8]) -> Result<Option<T>> {
-    match tree.remove(key)? {
-        Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
-        None => Ok(None),
-    }
-}
-
-/// The values of a sled iterator, decoded one at a time.
-fn iter_json<T: DeserializeOwned>(iter: sled::Iter) -> impl Iterator<Item = Result<T>> {
-    iter.values().map(|r| Ok(serde_json::from_slice(&r?)?))
-}
-
-/// A `{head}\0{rest}` keyed tree's records as (head, rest, value).
-fn iter_split(
-    iter: sled::Iter,
-) -> impl Iterator<Item = Result<(String, String, sled::IVec)>> + Send + 'static {
-    iter.map(|r| {
-        let (k, v) = r?;
-        let cut = k.iter().position(|b| *b == 0).unwrap_or(k.len());
-        let head = String::from_utf8_lossy(&k[..cut]).into_owned();
-        let rest = String::from_utf8_lossy(k.get(cut + 1..).unwrap_or_default()).into_owned();
-        Ok((head, rest, v))
-    })
+/// A `{head}\0{rest}` key as (head, rest).
+fn split_key(k: &[u8]) -> (String, String) {
+    let cut = k.iter().position(|b| *b == 0).unwrap_or(k.len());
+    let head = String::from_utf8_lossy(&k[..cut]).into_owned();
+    let rest = String::from_utf8_lossy(k.get(cut + 1..).unwrap_or_default()).into_owned();
+    (head, rest)
 }
 
 /// Whether an open failed because the database's files are unreadable (rather than locked by another
@@ -1372,13 +1414,6 @@ fn flusher(
             }
             Err(e) => tracing::error!(error = %e, "sled flush failed; acks wait"),
         }
-    }
-}
-
-fn get_json<T: DeserializeOwned>(tree: &sled::Tree, key: &[u8]) -> Result<Option<T>> {
-    match tree.get(key)? {
-        Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
-        None => Ok(None),
     }
 }
 
@@ -1615,6 +1650,154 @@ mod tests {
         assert!(store.participants("main").unwrap().is_empty());
         assert!(store.participant("main", "x").unwrap().is_none());
         assert_eq!(corrupt(&store, "participants"), 1);
+    }
+
+    fn person(id: &str) -> Participant {
+        Participant {
+            id: id.into(),
+            person_id: id.into(),
+            display_name: id.into(),
+            avatar: crate::domain::MediaKey::of(id.as_bytes()),
+            provider: crate::providers::web::PROVIDER,
+            joined_at: 1,
+            has_profile: false,
+        }
+    }
+
+    /// Whether `tree`/`key` is in the quarantine tree.
+    fn quarantined(store: &Store, tree: &str, key: &[u8]) -> bool {
+        store
+            .quarantined()
+            .unwrap()
+            .contains(&(tree.to_string(), key.to_vec()))
+    }
+
+    /// The privacy iterators (retention, purge, export) and the removals they drive: one corrupt record
+    /// is quarantined and skipped, and the good ones still come back.
+    #[test]
+    fn the_privacy_iterators_skip_a_corrupt_record_and_read_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        for id in ["1", "3"] {
+            store.put_message("main", &message(id)).unwrap();
+        }
+        let bad_message = Store::message_key("main", "2");
+        store.insert_raw("messages", &bad_message, b"\xff garbage");
+        let ids: Vec<String> = store.iter_messages("main").map(|m| m.unwrap().id).collect();
+        assert_eq!(ids, ["1", "3"]);
+        assert!(quarantined(&store, "messages", &bad_message));
+        store.insert_raw("messages", &bad_message, b"{");
+        let all: Vec<(String, String)> = store
+            .iter_all_messages()
+            .map(|r| r.map(|(w, m)| (w, m.id)).unwrap())
+            .collect();
+        assert_eq!(
+            all,
+            [("main".into(), "1".into()), ("main".into(), "3".into())]
+        );
+        assert_eq!(corrupt(&store, "messages"), 2);
+
+        store.put_participant("main", &person("a")).unwrap();
+        store.put_participant("main", &person("c")).unwrap();
+        let bad_person = Store::wall_key("main", "b");
+        store.insert_raw("participants", &bad_person, b"[1,");
+        let people: Vec<String> = store
+            .iter_all_participants()
+            .map(|r| r.unwrap().1.id)
+            .collect();
+        assert_eq!(people, ["a", "c"]);
+        assert!(quarantined(&store, "participants", &bad_person));
+
+        let profile = Profile {
+            nickname: "n".into(),
+            ..Default::default()
+        };
+        store
+            .put_profile(crate::providers::wechat::PROVIDER, "o1", &profile)
+            .unwrap();
+        store
+            .put_profile(crate::providers::wechat::PROVIDER, "o3", &profile)
+            .unwrap();
+        let bad_profile = Store::wall_key("wechat", "o2");
+        store.insert_raw("profiles", &bad_profile, b"nope");
+        let users: Vec<String> = store.iter_profiles().map(|r| r.unwrap().1).collect();
+        assert_eq!(users, ["o1", "o3"]);
+        assert!(quarantined(&store, "profiles", &bad_profile));
+
+        // Removing a corrupt record (a purge) keeps it aside instead of failing.
+        store.insert_raw("messages", &Store::message_key("main", "5"), b"{");
+        assert!(store.remove_message("main", "5").unwrap().is_none());
+        assert!(quarantined(
+            &store,
+            "messages",
+            &Store::message_key("main", "5")
+        ));
+        store.insert_raw("participants", &Store::wall_key("main", "d"), b"{");
+        assert!(store.remove_participant("main", "d").unwrap().is_none());
+        store.insert_raw("profiles", &Store::wall_key("wechat", "o4"), b"{");
+        assert!(store.remove_profile("wechat", "o4").unwrap().is_none());
+        assert!(quarantined(
+            &store,
+            "profiles",
+            &Store::wall_key("wechat", "o4")
+        ));
+        assert_eq!(corrupt(&store, "profiles"), 2);
+    }
+
+    /// The one-record readers (the operator's records, profiles, media metadata, derived entries, the
+    /// speaker queue): a corrupt record reads as absent (or is left out of the list) and is kept aside.
+    #[test]
+    fn every_single_record_reader_quarantines_instead_of_failing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+
+        store.append_audit(&"first").unwrap();
+        let bad_audit = store.sequence_now().unwrap().to_be_bytes();
+        store.insert_raw("audit", &bad_audit, b"{");
+        store.append_audit(&"third").unwrap();
+        let newest: Vec<String> = store.audit_newest(10).unwrap();
+        assert_eq!(newest, ["third", "first"]);
+        assert!(quarantined(&store, "audit", &bad_audit));
+
+        store.insert_raw("wall_settings", b"main", b"{\"mode\":");
+        assert!(store
+            .wall_settings::<crate::domain::WallSettings>("main")
+            .unwrap()
+            .is_none());
+        assert!(quarantined(&store, "wall_settings", b"main"));
+
+        store.put_queued("main", "1", &"one").unwrap();
+        store.insert_raw("speaker_queue", &Store::wall_key("main", "2"), b"{");
+        store.put_queued("main", "3", &"three").unwrap();
+        assert_eq!(store.queued::<String>().unwrap(), ["one", "three"]);
+        assert!(quarantined(
+            &store,
+            "speaker_queue",
+            &Store::wall_key("main", "2")
+        ));
+
+        let bad_profile = Store::wall_key("wechat", "o9");
+        store.insert_raw("profiles", &bad_profile, b"\x00");
+        assert!(store
+            .profile(crate::providers::wechat::PROVIDER, "o9")
+            .unwrap()
+            .is_none());
+        assert!(quarantined(&store, "profiles", &bad_profile));
+
+        let key = store.put_media(b"voice", "audio/ogg").unwrap();
+        store.put_derived(key.as_str(), "analysis", &7u32).unwrap();
+        let derived = format!("{key}.bad");
+        store.insert_raw("media_meta", derived.as_bytes(), b"{");
+        assert_eq!(
+            store.derived::<u32>(key.as_str(), "analysis").unwrap(),
+            Some(7)
+        );
+        assert!(store.derived::<u32>(key.as_str(), "bad").unwrap().is_none());
+        assert!(quarantined(&store, "media_meta", derived.as_bytes()));
+        store.insert_raw("media_meta", key.as_bytes(), b"{");
+        assert!(store.media(key.as_str()).unwrap().is_none());
+        assert!(quarantined(&store, "media_meta", key.as_bytes()));
+        assert_eq!(corrupt(&store, "media_meta"), 2);
     }
 
     #[test]
