@@ -53,7 +53,7 @@
       purge_type: 'Type the wall id ({wall}) to confirm', purge_ok: 'Delete for good', purged: 'Everything of the wall is deleted.',
       cancel: 'Cancel', audit: 'Audit log', refresh: 'Refresh', more: 'More', no_audit: 'No actions yet.',
       version: 'Version', uptime: 'Up', audio: 'Audio output', platform: 'Platform link', queue_len: 'Queue', disk_used: 'Disk used',
-      disk_free: 'Disk free', participants: 'People', msgs: 'Messages', failed_fetch: 'Failed fetches',
+      disk_free: 'Disk free', media: 'Media stored', evicted: 'evicted', participants: 'People', msgs: 'Messages', failed_fetch: 'Failed fetches',
       error: 'Something went wrong: {m}', ago: '{t} ago', just_now: 'just now', done: 'Done.', speakers_started: 'Playing in the room.',
     },
     zh: {
@@ -91,7 +91,7 @@
       purge_type: '输入墙的 ID（{wall}）以确认', purge_ok: '永久删除', purged: '这面墙的数据已全部删除。',
       cancel: '取消', audit: '操作日志', refresh: '刷新', more: '更多', no_audit: '还没有操作。',
       version: '版本', uptime: '已运行', audio: '音频输出', platform: '平台连接', queue_len: '队列', disk_used: '已用空间',
-      disk_free: '剩余空间', participants: '人数', msgs: '消息', failed_fetch: '获取失败',
+      disk_free: '剩余空间', media: '已存媒体', evicted: '已清理', participants: '人数', msgs: '消息', failed_fetch: '获取失败',
       error: '出错了：{m}', ago: '{t}前', just_now: '刚刚', done: '完成。', speakers_started: '正在现场播放。',
     },
   };
@@ -653,6 +653,8 @@
       ['msgs', Object.entries(counts).filter(([, n]) => n).map(([k, n]) => `${n} ${t(k === 'failed' ? 'st_failed' : `m_${k}`)}`).join(' · ') || '0'],
       ['disk_used', fmtBytes(h.disk && h.disk.used_bytes)],
       ['disk_free', fmtBytes(h.disk && h.disk.free_bytes)],
+      // The stored media against [storage] max_bytes, and what was evicted to stay under it.
+      ...(h.media ? [['media', `${fmtBytes(h.media.bytes)} / ${fmtBytes(h.media.max_bytes)}${h.media.evicted_blobs ? ` · ${h.media.evicted_blobs} ${t('evicted')} (${fmtBytes(h.media.evicted_bytes)})` : ''}`, h.media.bytes > h.media.max_bytes]] : []),
       ['uptime', fmtUptime(h.uptime_s)],
       ['version', h.version || '—'],
     ];

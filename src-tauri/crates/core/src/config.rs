@@ -198,10 +198,19 @@ pub struct StorageConfig {
     /// platforms retry later); the wall keeps running and `/healthz` says why.
     #[serde(default = "default_min_free_bytes")]
     pub min_free_bytes: u64,
+    /// The stored media (voices, pictures, avatars) kept at most, in bytes: past it the oldest media no
+    /// longer shown is evicted (never a shown, queued or held message's, never an avatar); `/healthz`
+    /// `media` has the figures.
+    #[serde(default = "default_max_bytes")]
+    pub max_bytes: u64,
 }
 
 fn default_min_free_bytes() -> u64 {
     256 * 1024 * 1024
+}
+
+fn default_max_bytes() -> u64 {
+    2 * 1024 * 1024 * 1024
 }
 
 impl Default for StorageConfig {
@@ -209,6 +218,7 @@ impl Default for StorageConfig {
         Self {
             data_dir: None,
             min_free_bytes: default_min_free_bytes(),
+            max_bytes: default_max_bytes(),
         }
     }
 }
@@ -655,6 +665,7 @@ pub const ENV_KEYS: &[&str] = &[
     "server.tls.key",
     "storage.data_dir",
     "storage.min_free_bytes",
+    "storage.max_bytes",
     "audio.output",
     "audio.volume",
     "audio.autoplay",
@@ -793,6 +804,7 @@ impl Config {
             "server.tls.key" => self.server.tls.get_or_insert_with(Default::default).key = path(v),
             "storage.data_dir" => self.storage.data_dir = path(v),
             "storage.min_free_bytes" => self.storage.min_free_bytes = num(v)?,
+            "storage.max_bytes" => self.storage.max_bytes = num(v)?,
             "audio.output" => self.audio.output = v.into(),
             "audio.volume" => self.audio.volume = num(v)?,
             "audio.autoplay" => {
@@ -870,6 +882,12 @@ impl Config {
             return Err(o.invalid(
                 "audio.volume",
                 format!("{} is outside 0.0–1.0", self.audio.volume),
+            ));
+        }
+        if self.storage.max_bytes == 0 {
+            return Err(o.invalid(
+                "storage.max_bytes",
+                "must be more than 0 (the stored media kept at most, in bytes)".into(),
             ));
         }
         if self.audio.output.trim().is_empty() {
@@ -1035,6 +1053,7 @@ listen = "0.0.0.0:8787"
 [storage]
 # data_dir = "/var/lib/voicewall"     # default: the OS data dir
 min_free_bytes = 268435456            # below this free disk space new pushes get 503 and /healthz says why
+max_bytes = 2147483648                # stored media at most: past it the oldest media no longer shown is evicted
 
 [audio]
 output = "default"      # "default", "null" (silent, real-time) or a device name

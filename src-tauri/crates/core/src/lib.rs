@@ -15,6 +15,7 @@ pub mod config;
 pub mod credentials;
 pub mod domain;
 pub mod events;
+pub mod evict;
 pub mod http;
 pub mod inbox;
 pub mod lang;

@@ -85,6 +85,7 @@ impl Application {
                 .map_or_else(crate::domain::now_ms, |c| c.now_ms()),
         )
         .map_err(|e| StartError::Store(data_dir.clone(), e))?;
+        store.set_media_cap(config.storage.max_bytes);
 
         let addr = config.listen_addr();
         let listener = TcpListener::bind(addr)
@@ -317,6 +318,8 @@ impl Application {
             state.clock.clone(),
         );
         self.background.push(tokio::spawn(retention.run()));
+        let evictor = crate::evict::Evictor::new(state.store.clone(), state.board.clone());
+        self.background.push(tokio::spawn(evictor.run()));
         self.background
             .push(tokio::spawn(state.credentials.clone().run_pruner()));
         if let Some(lan) = self.lan.take() {

@@ -74,6 +74,16 @@ pub struct MediaMeta {
     pub len: u64,
 }
 
+/// The stored media against its cap (`[storage] max_bytes`), for `/healthz` `media`: bytes of the blobs
+/// stored now, and those evicted since start.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+pub struct MediaUsage {
+    pub bytes: u64,
+    pub max_bytes: u64,
+    pub evicted_blobs: u64,
+    pub evicted_bytes: u64,
+}
+
 /// A profile fetched from a platform, by the sender's per-account id.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
 pub struct Profile {
@@ -137,6 +147,17 @@ struct Inner {
     /// `m:{message}`), so "does wall W show blob K" is one prefix scan (`media_records`).
     media_index: sled::Tree,
     quarantine: sled::Tree,
+    /// Each blob by when it was first stored: sequence (big-endian) → media key. Eviction goes oldest
+    /// first through it (`media_oldest`).
+    media_age: sled::Tree,
+    /// Bytes of the blobs stored (counted once at open, then kept by `put_media` / `remove_media`).
+    media_bytes: AtomicU64,
+    /// `[storage] max_bytes` (`u64::MAX` until set: nothing is evicted).
+    media_cap: AtomicU64,
+    evicted_blobs: AtomicU64,
+    evicted_bytes: AtomicU64,
+    /// Woken when a new blob takes the media over its cap (the evictor waits on it).
+    media_over: Arc<tokio::sync::Notify>,
     /// Corrupt records met since start, by tree.
     corrupt: Mutex<BTreeMap<String, u64>>,
     /// What the operator must know about the store, by topic (shown on `/healthz` and the console's
@@ -214,6 +235,12 @@ impl Store {
             bans: db.open_tree("bans")?,
             media_index: db.open_tree("media_index")?,
             quarantine: db.open_tree("quarantine")?,
+            media_age: db.open_tree("media_age")?,
+            media_bytes: AtomicU64::new(0),
+            media_cap: AtomicU64::new(u64::MAX),
+            evicted_blobs: AtomicU64::new(0),
+            evicted_bytes: AtomicU64::new(0),
+            media_over: Arc::default(),
             corrupt: Mutex::default(),
             notices: Mutex::default(),
             tallies: Mutex::default(),
@@ -235,7 +262,115 @@ impl Store {
         store.index_media_once()?;
         store.build_indexes()?;
         store.drop_unclaimed()?;
+        store.count_media()?;
         Ok(store)
+    }
+
+    /// Count the stored media's bytes (from the metadata: no blob is read) and, once, date the blobs
+    /// stored before `media_age` existed (all as older than any new one, in key order).
+    fn count_media(&self) -> Result<()> {
+        const DATED: &str = "media_age_v1";
+        let date = self.inner.meta.get(DATED)?.is_none();
+        let mut bytes = 0;
+        for r in self.inner.media_meta.iter() {
+            let (k, v) = r?;
+            // `{key}.{suffix}` entries are derived data, not blobs.
+            if k.contains(&b'.') {
+                continue;
+            }
+            let Some(meta) = self.decode::<MediaMeta>("media_meta", &self.inner.media_meta, &k, &v)
+            else {
+                continue;
+            };
+            bytes += meta.len;
+            if date {
+                let seq = self.inner.db.generate_id()?;
+                self.inner.media_age.insert(seq.to_be_bytes(), k)?;
+            }
+        }
+        if date {
+            self.inner.meta.insert(DATED, "1")?;
+        }
+        self.inner.media_bytes.store(bytes, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Set the stored media's cap (`[storage] max_bytes`).
+    pub fn set_media_cap(&self, max_bytes: u64) {
+        self.inner.media_cap.store(max_bytes, Ordering::SeqCst);
+        if self.media_over_cap() {
+            self.inner.media_over.notify_one();
+        }
+    }
+
+    /// The stored media against its cap (`/healthz` `media`): no blob is read.
+    pub fn media_usage(&self) -> MediaUsage {
+        let cap = self.inner.media_cap.load(Ordering::SeqCst);
+        MediaUsage {
+            bytes: self.inner.media_bytes.load(Ordering::SeqCst),
+            max_bytes: cap,
+            evicted_blobs: self.inner.evicted_blobs.load(Ordering::SeqCst),
+            evicted_bytes: self.inner.evicted_bytes.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Whether the stored media is over its cap.
+    pub fn media_over_cap(&self) -> bool {
+        let u = self.media_usage();
+        u.bytes > u.max_bytes
+    }
+
+    /// Wait until a new blob takes the media over its cap (or the cap is lowered under it).
+    pub async fn media_went_over(&self) {
+        self.inner.media_over.notified().await
+    }
+
+    /// Up to `limit` blobs, oldest stored first, from `after` on (a `media_age` key this returned;
+    /// `None`: from the oldest): (its `media_age` key, media key).
+    pub fn media_oldest(
+        &self,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, String)>> {
+        let from = after.map(|a| [a, &[0]].concat()).unwrap_or_default();
+        self.inner
+            .media_age
+            .range(from..)
+            .take(limit)
+            .map(|r| {
+                let (k, v) = r?;
+                Ok((k.to_vec(), String::from_utf8_lossy(&v).into_owned()))
+            })
+            .collect()
+    }
+
+    /// Evict a blob (and what is derived from it) to keep the media under its cap; `age` is its
+    /// `media_age` key. Returns the bytes freed (0: it was gone already).
+    pub fn evict_media(&self, key: &str, age: &[u8]) -> Result<u64> {
+        let before = self.inner.media_bytes.load(Ordering::SeqCst);
+        let had = self.remove_media(key)?;
+        self.inner.media_age.remove(age)?;
+        if !had {
+            return Ok(0);
+        }
+        let freed = before.saturating_sub(self.inner.media_bytes.load(Ordering::SeqCst));
+        self.inner.evicted_blobs.fetch_add(1, Ordering::SeqCst);
+        self.inner.evicted_bytes.fetch_add(freed, Ordering::SeqCst);
+        Ok(freed)
+    }
+
+    /// Every record naming blob `key`, on every wall: (wall, `p:{participant}` or `m:{message}`).
+    pub fn media_users(&self, key: &str) -> Result<Vec<(String, String)>> {
+        let prefix = [key.as_bytes(), &[0]].concat();
+        self.inner
+            .media_index
+            .scan_prefix(&prefix)
+            .keys()
+            .map(|k| {
+                let k = k?;
+                Ok(split_key(&k[prefix.len()..]))
+            })
+            .collect()
     }
 
     /// Build the media index of a store written before it existed (once).
@@ -960,9 +1095,12 @@ impl Store {
     /// Store a blob by its content hash; returns the key (served at `/media/{key}`).
     pub fn put_media(&self, bytes: &[u8], content_type: &str) -> Result<crate::domain::MediaKey> {
         let key = crate::domain::MediaKey::of(bytes);
-        if !self.inner.media.contains_key(key.as_str())? {
-            self.inner.media.insert(key.as_str(), bytes)?;
-        }
+        let new = !self.inner.media.contains_key(key.as_str())?
+            && self
+                .inner
+                .media
+                .compare_and_swap(key.as_str(), None as Option<&[u8]>, Some(bytes))?
+                .is_ok();
         put_json(
             &self.inner.media_meta,
             key.as_bytes(),
@@ -971,6 +1109,18 @@ impl Store {
                 len: bytes.len() as u64,
             },
         )?;
+        if new {
+            let seq = self.inner.db.generate_id()?;
+            self.inner
+                .media_age
+                .insert(seq.to_be_bytes(), key.as_bytes())?;
+            self.inner
+                .media_bytes
+                .fetch_add(bytes.len() as u64, Ordering::SeqCst);
+            if self.media_over_cap() {
+                self.inner.media_over.notify_one();
+            }
+        }
         Ok(key)
     }
 
@@ -1154,6 +1304,14 @@ impl Store {
         put_json(&self.inner.speaker_queue, &Self::wall_key(wall, id), entry)
     }
 
+    /// Whether a voice waits for the speakers (or plays now: it stays queued until it ends).
+    pub fn is_queued(&self, wall: &str, id: &str) -> Result<bool> {
+        Ok(self
+            .inner
+            .speaker_queue
+            .contains_key(Self::wall_key(wall, id))?)
+    }
+
     pub fn remove_queued(&self, wall: &str, id: &str) -> Result<()> {
         self.inner.speaker_queue.remove(Self::wall_key(wall, id))?;
         Ok(())
@@ -1264,7 +1422,18 @@ impl Store {
     /// Delete a blob, its metadata and everything derived from it (`{key}.{suffix}`: the decoded
     /// audio's analysis, …). True when there was a blob.
     pub fn remove_media(&self, key: &str) -> Result<bool> {
-        let had = self.inner.media.remove(key)?.is_some();
+        let removed = self.inner.media.remove(key)?;
+        let had = removed.is_some();
+        if let Some(blob) = removed {
+            let len = blob.len() as u64;
+            // Never below 0 (a blob stored before its length was counted).
+            let _ = self
+                .inner
+                .media_bytes
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |b| {
+                    Some(b.saturating_sub(len))
+                });
+        }
         self.inner.media_meta.remove(key)?;
         let derived = format!("{key}.");
         for r in self.inner.media_meta.scan_prefix(derived.as_bytes()).keys() {

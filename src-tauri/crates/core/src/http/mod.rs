@@ -162,6 +162,8 @@ async fn healthz(
         "providers": provider_statuses(&walls),
         // What the operator must know (a database moved aside, a full disk): no guest data.
         "notices": store.notices(),
+        // The stored media against `[storage] max_bytes` (kept as blobs come and go: nothing is read).
+        "media": store.media_usage(),
     }))
 }
 
@@ -379,7 +381,8 @@ async fn play(
     let Some(m) = chosen else {
         return Err(ApiError::not_found("no playable message"));
     };
-    if m.status != crate::domain::MessageStatus::Ready {
+    if m.status != crate::domain::MessageStatus::Ready || m.media.is_none() {
+        // (an evicted voice keeps its message, without its media)
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "not_ready",

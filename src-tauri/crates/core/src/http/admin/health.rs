@@ -47,6 +47,7 @@ async fn health(
         "inbox_pending": state.store.inbox_len(),
         "notices": state.store.notices(),
         "disk": {"used_bytes": state.store.size_on_disk(), "free_bytes": free},
+        "media": state.store.media_usage(),
         "walls": walls,
     })))
 }

@@ -107,7 +107,7 @@ async fn next(
             "no message {mid:?} on wall {wall:?}"
         )));
     };
-    if m.status != MessageStatus::Ready || m.kind != MessageKind::Voice {
+    if m.status != MessageStatus::Ready || m.kind != MessageKind::Voice || m.media.is_none() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "not_ready",
