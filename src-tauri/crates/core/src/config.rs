@@ -1373,6 +1373,21 @@ mod tests {
     }
 
     #[test]
+    fn storage_max_bytes_defaults_to_2_gib_and_is_set_by_its_variable() {
+        let mut c = Config::builtin();
+        assert_eq!(c.storage.max_bytes, 2 * 1024 * 1024 * 1024);
+        c.apply_env([(
+            "VOICEWALL_STORAGE_MAX_BYTES".to_string(),
+            "1048576".to_string(),
+        )])
+        .unwrap();
+        assert_eq!(c.storage.max_bytes, 1024 * 1024);
+        c.storage.max_bytes = 0;
+        let e = c.validate(None).unwrap_err().to_string();
+        assert!(e.contains("storage.max_bytes"), "{e}");
+    }
+
+    #[test]
     fn env_overrides_single_keys() {
         let mut c = Config::builtin();
         c.apply_env([

@@ -743,7 +743,7 @@ mod tests {
     #[tokio::test]
     async fn only_a_display_or_the_operator_can_start_playback() {
         let mut s = server();
-        let m = crate::testing::ready_voice("5", None);
+        let m = crate::testing::ready_voice("5", Some(crate::domain::MediaKey::of(b"5")));
         s.state.store.put_message(WALL, &m).unwrap();
         let play = |bearer: Option<&str>| {
             let mut r = axum::http::Request::post("/api/walls/main/play")
@@ -813,5 +813,56 @@ mod tests {
             .contains("sandbox"));
         let (status, _, _) = call(&s, admin_get("/media/not-a-key")).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+
+    /// An evicted voice (`[storage] max_bytes`): the message stays, playing it is refused with 409
+    /// `not_ready`, its media answers 404, and `/healthz` has the figures.
+    #[tokio::test]
+    async fn an_evicted_voice_is_not_ready_and_healthz_shows_the_media_figures() {
+        let s = server();
+        let store = &s.state.store;
+        let key = store.put_media(&[7u8; 300], "audio/ogg").unwrap();
+        let mut m = crate::testing::ready_voice("1", Some(key.clone()));
+        // Taken off the wall: no longer shown.
+        m.moderation = crate::domain::Moderation::Removed;
+        store.put_message(WALL, &m).unwrap();
+        let (status, _, _) = call(&s, admin_get(&format!("/media/{key}"))).await;
+        assert_eq!(status, StatusCode::OK);
+        store.set_media_cap(100);
+        let (_, _, body) = call(&s, get("/healthz")).await;
+        let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            health["media"],
+            json!({"bytes": 300, "max_bytes": 100, "evicted_blobs": 0, "evicted_bytes": 0})
+        );
+        let evicted = crate::evict::Evictor::new(store.clone(), s.state.board.clone())
+            .run_once()
+            .unwrap();
+        assert_eq!(evicted, (1, 300));
+
+        let (status, _, body) = call(&s, get("/healthz")).await;
+        assert_eq!(status, StatusCode::OK);
+        let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            health["media"],
+            json!({"bytes": 0, "max_bytes": 100, "evicted_blobs": 1, "evicted_bytes": 300})
+        );
+        let play = axum::http::Request::post("/api/admin/walls/main/messages/1/play")
+            .header(header::AUTHORIZATION, "Bearer s3cret")
+            .body(Body::empty())
+            .unwrap();
+        let (status, _, body) = call(&s, play).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        assert!(body.contains("\"code\":\"not_ready\""), "{body}");
+        let (status, _, _) = call(&s, admin_get(&format!("/media/{key}"))).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(
+            store.message(WALL, "1").unwrap().is_some(),
+            "the message stays"
+        );
+        // The console's health has them too.
+        let (_, _, body) = call(&s, admin_get("/api/admin/health")).await;
+        let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(health["media"]["evicted_blobs"], 1, "{body}");
     }
 }
