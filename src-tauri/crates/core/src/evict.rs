@@ -23,6 +23,10 @@ pub const STEP: usize = 256;
 /// went: messages leave the window, voices leave the queue).
 pub const EVERY: Duration = Duration::from_secs(60);
 
+/// After a run that left the media over the cap (all of it protected), the least wait before the next
+/// one: a burst of new blobs does not make a pass over every blob each.
+pub const RESTING: Duration = Duration::from_secs(5);
+
 /// The `error` of a message whose media was evicted.
 pub const EVICTED: &str =
     "not available: its media was evicted to keep the stored media under [storage] max_bytes";
@@ -56,10 +60,10 @@ impl Evictor {
     /// evict; returns the blobs and bytes evicted. Each step is logged.
     pub fn run_once(&mut self) -> Result<(u64, u64), StoreError> {
         let (mut count, mut bytes) = (0, 0);
-        // Whether the pass since the media went over the cap (or since the last eviction) wrapped.
-        let mut fruitless_wraps = 0;
+        // Evicted since the pass over the blobs began (a pass with none: nothing more can go).
+        let mut this_pass = 0;
         self.cursor = None;
-        while self.store.media_over_cap() && fruitless_wraps < 2 {
+        while self.store.media_over_cap() {
             let step = self.step()?;
             if step.evicted > 0 {
                 let usage = self.store.media_usage();
@@ -72,10 +76,13 @@ impl Evictor {
                 );
                 count += step.evicted;
                 bytes += step.bytes;
-                fruitless_wraps = 0;
+                this_pass += step.evicted;
             }
             if step.wrapped {
-                fruitless_wraps += 1;
+                if this_pass == 0 {
+                    break;
+                }
+                this_pass = 0;
             }
         }
         let usage = self.store.media_usage();
@@ -189,6 +196,12 @@ impl Evictor {
                     }
                     Err(e) => tracing::error!(error = %e, "media eviction task failed"),
                 }
+                if store.media_over_cap() {
+                    tokio::time::sleep(RESTING).await;
+                }
+            } else {
+                // Under the cap again (a purge, a raised cap): the notice, if any, is past.
+                store.set_notice("media", None);
             }
             tokio::select! {
                 _ = store.media_went_over() => {}

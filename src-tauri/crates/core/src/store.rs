@@ -267,10 +267,31 @@ impl Store {
     }
 
     /// Count the stored media's bytes (from the metadata: no blob is read) and, once, date the blobs
-    /// stored before `media_age` existed (all as older than any new one, in key order).
+    /// stored before `media_age` existed, as older than any new one: a message's media by the
+    /// message's sequence, then the others (avatars, …) in key order.
     fn count_media(&self) -> Result<()> {
         const DATED: &str = "media_age_v1";
         let date = self.inner.meta.get(DATED)?.is_none();
+        let mut dated = std::collections::HashSet::new();
+        if date {
+            let mut by_arrival: Vec<(u64, String)> = Vec::new();
+            for r in self.iter_all_messages() {
+                let (_, m) = r?;
+                if let Some(key) = m.media {
+                    by_arrival.push((m.id.parse().unwrap_or(0), key.as_str().to_string()));
+                }
+            }
+            by_arrival.sort();
+            for (_, key) in by_arrival {
+                if self.inner.media_meta.contains_key(key.as_bytes())? && dated.insert(key.clone())
+                {
+                    let seq = self.inner.db.generate_id()?;
+                    self.inner
+                        .media_age
+                        .insert(seq.to_be_bytes(), key.as_bytes())?;
+                }
+            }
+        }
         let mut bytes = 0;
         for r in self.inner.media_meta.iter() {
             let (k, v) = r?;
@@ -283,7 +304,7 @@ impl Store {
                 continue;
             };
             bytes += meta.len;
-            if date {
+            if date && !dated.contains(String::from_utf8_lossy(&k).as_ref()) {
                 let seq = self.inner.db.generate_id()?;
                 self.inner.media_age.insert(seq.to_be_bytes(), k)?;
             }
@@ -1967,6 +1988,46 @@ mod tests {
         assert!(store.media(key.as_str()).unwrap().is_none());
         assert!(quarantined(&store, "media_meta", key.as_bytes()));
         assert_eq!(corrupt(&store, "media_meta"), 2);
+    }
+
+    /// The media's bytes are counted again at open; the blobs of a store written before `media_age`
+    /// are dated by their message's arrival (eviction goes oldest first), the rest after them.
+    #[test]
+    fn media_bytes_survive_reopen_and_older_blobs_are_dated_by_their_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys: Vec<String>;
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let avatar = store.put_media(b"avatar", "image/png").unwrap();
+            // Stored in the reverse order of the messages that name them.
+            let mut k: Vec<crate::domain::MediaKey> = ["ccc", "bb", "a"]
+                .iter()
+                .map(|b| store.put_media(b.as_bytes(), "audio/ogg").unwrap())
+                .collect();
+            k.reverse();
+            for (i, key) in k.iter().enumerate() {
+                let m = crate::testing::ready_voice(&(i + 1).to_string(), Some(key.clone()));
+                store.put_message("main", &m).unwrap();
+            }
+            assert_eq!(store.media_usage().bytes, 6 + 6);
+            // As a store written before the dates existed.
+            store.inner.media_age.clear().unwrap();
+            store.inner.meta.remove("media_age_v1").unwrap();
+            keys = k
+                .iter()
+                .map(|k| k.as_str().to_string())
+                .chain([avatar.as_str().to_string()])
+                .collect();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.media_usage().bytes, 12);
+        let oldest: Vec<String> = store
+            .media_oldest(None, 10)
+            .unwrap()
+            .into_iter()
+            .map(|(_, k)| k)
+            .collect();
+        assert_eq!(oldest, keys);
     }
 
     #[test]
