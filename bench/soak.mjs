@@ -6,7 +6,10 @@
 // push's send time, carried in its text, to its `message_added` on /api/walls/tg/events). At the end:
 // growth after warm-up (the first --warmup seconds) and the worst lag, per window and overall.
 //
-//   node bench/soak.mjs [--minutes 10] [--pushes 50] [--uploads 2] [--warmup 60] [--phones 20]
+//   node bench/soak.mjs [--minutes 10] [--pushes 50] [--uploads 2] [--warmup 60] [--phones 20] [--max-mib N]
+//
+// --max-mib sets `[storage] max_bytes` (default: the built-in 2 GiB), to watch eviction hold the media
+// store at its cap; the media columns come from /healthz (`media.bytes`, `media.evicted_blobs`).
 //
 // Figures, never pass/fail. Print `uptime` beside them: the machine is shared.
 import { spawn } from 'node:child_process';
@@ -21,7 +24,7 @@ const BIN = process.env.VOICEWALL_BIN || path.join(ROOT, 'target', 'debug', 'voi
 const argv = process.argv.slice(2);
 const arg = (name, def) => { const i = argv.indexOf(`--${name}`); return i >= 0 ? +argv[i + 1] : def; };
 const minutes = arg('minutes', 10), pushRate = arg('pushes', 50), uploadRate = arg('uploads', 2);
-const warmupS = arg('warmup', 60), phones = arg('phones', 20);
+const warmupS = arg('warmup', 60), phones = arg('phones', 20), maxMiB = arg('max-mib', 0);
 const TOKEN = 'soak-admin-token', SECRET = 'soak-secret-token';
 const AUDIO = fs.readFileSync(path.join(ROOT, 'tests/fixtures/audio/hello.ogg'));
 
@@ -33,7 +36,7 @@ listen = "127.0.0.1:${port}"
 public_url = "http://127.0.0.1:${port}"
 [storage]
 data_dir = "${dataDir}"
-[audio]
+${maxMiB ? `max_bytes = ${maxMiB * 1048576}\n` : ''}[audio]
 output = "null"
 gap_ms = 100
 [admin]
@@ -156,14 +159,17 @@ const samples = [];
 const start = Date.now();
 const mib = (k) => (k / 1024).toFixed(1);
 console.log(`soak: ${minutes} min, ${pushRate} pushes/s + ${uploadRate} uploads/s, server pid ${proc.pid}, data ${dataDir}`);
-console.log('   t_s  rss_MiB  fds  sled_MiB  pushes_ok  uploads_ok  failed  events  max_lag_ms  load');
+console.log('   t_s  rss_MiB  fds  sled_MiB  media_MiB  evicted  pushes_ok  uploads_ok  failed  events  max_lag_ms  load');
+let media = { bytes: 0, evicted_blobs: 0 };
+const readMedia = () => fetch(`${url}/healthz`).then((r) => r.json()).then((h) => { if (h.media) media = h.media; }).catch(() => {});
 await new Promise((resolve) => {
-  const sampler = setInterval(() => {
+  const sampler = setInterval(async () => {
+    await readMedia();
     const t = Math.round((Date.now() - start) / 1000);
     const s = { t, rss: rssKiB(), fds: fds(), sled: dirBytes(dataDir), lag: windowLag };
     samples.push(s); lagWindows.push(windowLag); windowLag = 0;
     const load = os.loadavg().map((x) => x.toFixed(1)).join(' ');
-    console.log(`${String(t).padStart(6)}  ${mib(s.rss).padStart(7)}  ${String(s.fds).padStart(3)}  ${(s.sled / 1048576).toFixed(1).padStart(8)}  ${String(sent).padStart(9)}  ${String(uploads).padStart(10)}  ${String(failed + uploadFailed).padStart(6)}  ${String(seen).padStart(6)}  ${String(s.lag).padStart(10)}  ${load}`);
+    console.log(`${String(t).padStart(6)}  ${mib(s.rss).padStart(7)}  ${String(s.fds).padStart(3)}  ${(s.sled / 1048576).toFixed(1).padStart(8)}  ${(media.bytes / 1048576).toFixed(1).padStart(9)}  ${String(media.evicted_blobs).padStart(7)}  ${String(sent).padStart(9)}  ${String(uploads).padStart(10)}  ${String(failed + uploadFailed).padStart(6)}  ${String(seen).padStart(6)}  ${String(s.lag).padStart(10)}  ${load}`);
     if (Date.now() - start >= minutes * 60_000) { clearInterval(sampler); resolve(); }
   }, 10_000);
 });
@@ -177,6 +183,8 @@ const maxOf = (a) => a.reduce((m, x) => Math.max(m, x), 0);
 console.log(`\nafter warm-up (t=${warm.t} s → ${last.t} s):`);
 console.log(`  RSS ${mib(warm.rss)} → ${mib(last.rss)} MiB (${pct(warm.rss, last.rss)}); peak ${mib(maxOf(samples.map((s) => s.rss)))} MiB`);
 console.log(`  open files ${warm.fds} → ${last.fds}`);
+await readMedia();
+console.log(`  media ${(media.bytes / 1048576).toFixed(1)} MiB (cap ${media.max_bytes ? (media.max_bytes / 1048576).toFixed(0) : '?'} MiB), evicted ${media.evicted_blobs} blobs / ${((media.evicted_bytes || 0) / 1048576).toFixed(1)} MiB`);
 console.log(`  sled ${(warm.sled / 1048576).toFixed(1)} → ${(last.sled / 1048576).toFixed(1)} MiB`);
 console.log(`  event lag: worst ${worstLag} ms; worst per half: first ${maxOf(lagWindows.slice(0, half))} ms, second ${maxOf(lagWindows.slice(half))} ms`);
 console.log(`  pushes ok ${sent}, uploads ok ${uploads}, failed ${failed + uploadFailed}, message_added seen ${seen}; statuses ${JSON.stringify(statuses)}`);
