@@ -27,6 +27,25 @@ const minutes = arg('minutes', 10), pushRate = arg('pushes', 50), uploadRate = a
 const warmupS = arg('warmup', 60), phones = arg('phones', 20), maxMiB = arg('max-mib', 0);
 const TOKEN = 'soak-admin-token', SECRET = 'soak-secret-token';
 const AUDIO = fs.readFileSync(path.join(ROOT, 'tests/fixtures/audio/hello.ogg'));
+// Media is content-addressed: the same file uploaded twice is one blob. Each upload gets its own Ogg
+// stream serial number (every page's, its CRC recomputed), so every voice is a distinct blob as a real
+// evening's are — the media store grows and the cap (--max-mib) has something to evict.
+const CRC = new Uint32Array(256).map((_, i) => { let r = i << 24; for (let k = 0; k < 8; k++) r = (r & 0x80000000) ? ((r << 1) ^ 0x04c11db7) : (r << 1); return r >>> 0; });
+function oggWithSerial(src, serial) {
+  const b = Buffer.from(src);
+  for (let at = 0; at + 27 <= b.length && b.toString('latin1', at, at + 4) === 'OggS';) {
+    const segs = b[at + 26];
+    let len = 27 + segs;
+    for (let i = 0; i < segs; i++) len += b[at + 27 + i];
+    b.writeUInt32LE(serial >>> 0, at + 14);
+    b.writeUInt32LE(0, at + 22);
+    let crc = 0;
+    for (let i = at; i < at + len; i++) crc = ((crc << 8) ^ CRC[((crc >>> 24) ^ b[i]) & 0xff]) >>> 0;
+    b.writeUInt32LE(crc, at + 22);
+    at += len;
+  }
+  return b;
+}
 
 const port = await freePort();
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'voicewall-soak-'));
@@ -133,7 +152,7 @@ async function upload() {
   const form = new FormData();
   form.append('token', joinToken);
   form.append('upload_id', `soak-${n}`);
-  form.append('audio', new Blob([AUDIO]), 'hello.ogg');
+  form.append('audio', new Blob([oggWithSerial(AUDIO, 0x50000000 + n)]), 'hello.ogg');
   try {
     const r = await fetch(`${url}/api/join/main/voice`, { method: 'POST', body: form, headers: { cookie: guests[n % guests.length] } });
     const reply = await r.json().catch(() => ({}));
@@ -182,6 +201,8 @@ const half = Math.floor(lagWindows.length / 2);
 const maxOf = (a) => a.reduce((m, x) => Math.max(m, x), 0);
 console.log(`\nafter warm-up (t=${warm.t} s → ${last.t} s):`);
 console.log(`  RSS ${mib(warm.rss)} → ${mib(last.rss)} MiB (${pct(warm.rss, last.rss)}); peak ${mib(maxOf(samples.map((s) => s.rss)))} MiB`);
+const mid = samples[Math.floor(samples.length / 2)];
+console.log(`  RSS over the second half (t=${mid.t} s → ${last.t} s): ${mib(mid.rss)} → ${mib(last.rss)} MiB (${pct(mid.rss, last.rss)})`);
 console.log(`  open files ${warm.fds} → ${last.fds}`);
 await readMedia();
 console.log(`  media ${(media.bytes / 1048576).toFixed(1)} MiB (cap ${media.max_bytes ? (media.max_bytes / 1048576).toFixed(0) : '?'} MiB), evicted ${media.evicted_blobs} blobs / ${((media.evicted_bytes || 0) / 1048576).toFixed(1)} MiB`);
