@@ -534,6 +534,7 @@ impl Board {
         sender: &str,
         name: &str,
         avatar: MediaKey,
+        thumb: Option<MediaKey>,
     ) -> Participant {
         let id = participant_id(provider, sender);
         Participant {
@@ -541,28 +542,32 @@ impl Board {
             id,
             display_name: name.to_string(),
             avatar,
+            thumb,
             provider,
             joined_at: self.clock.now_ms(),
             has_profile: true,
         }
     }
 
-    /// Store a fetched profile (avatar into the media cache) by sender id, and apply it to the wall's
+    /// Store a fetched profile by sender id (its photo normalised into the media cache at both sizes:
+    /// `crate::avatar`; one that does not decode leaves the placeholder), and apply it to the wall's
     /// participant if there is one.
-    pub fn store_profile(
+    pub async fn store_profile(
         &self,
         wall: &str,
         provider: Provider,
         sender: &str,
         fetched: FetchedProfile,
     ) -> Result<Profile, StoreError> {
-        let avatar = match fetched.avatar {
-            Some((bytes, ct)) => Some(self.store.put_media(&bytes, &ct)?),
+        let keys = match fetched.avatar {
+            Some((bytes, _)) => crate::avatar::cache_platform_photo(&self.store, bytes).await?,
             None => None,
         };
+        let (avatar, thumb) = keys.map_or((None, None), |k| (Some(k.avatar), Some(k.thumb)));
         let profile = Profile {
             nickname: fetched.nickname,
             avatar,
+            thumb,
             unionid: fetched.unionid,
             fetched_at: self.clock.now_ms(),
         };
@@ -584,6 +589,7 @@ fn to_admin(m: &Message, p: Option<&Participant>, banned: bool) -> AdminMessage 
         participant_id: m.participant_id.clone(),
         name: p.map(|p| p.display_name.clone()).unwrap_or_default(),
         avatar: p.map(|p| p.avatar.clone()),
+        thumb: p.and_then(|p| p.thumb.clone()),
         provider: p.map(|p| p.provider),
         kind: m.kind,
         duration_ms: m.duration_ms,
@@ -611,6 +617,7 @@ pub fn apply_profile(p: &mut Participant, profile: &Profile) {
     }
     if let Some(key) = &profile.avatar {
         p.avatar = key.clone();
+        p.thumb = profile.thumb.clone();
     }
     if let Some(u) = &profile.unionid {
         p.person_id = format!("{}:union:{u}", p.provider.as_str());
