@@ -560,7 +560,10 @@ impl Board {
         fetched: FetchedProfile,
     ) -> Result<Profile, StoreError> {
         let keys = match fetched.avatar {
-            Some((bytes, _)) => crate::avatar::cache_platform_photo(&self.store, bytes).await?,
+            Some((bytes, _)) => match self.stored_photo(provider, sender, &bytes)? {
+                Some(keys) => Some(keys),
+                None => crate::avatar::cache_platform_photo(&self.store, bytes).await?,
+            },
             None => None,
         };
         let (avatar, thumb) = keys.map_or((None, None), |k| (Some(k.avatar), Some(k.thumb)));
@@ -580,6 +583,25 @@ impl Board {
             self.save_participant(wall, &p, false)?;
         }
         Ok(profile)
+    }
+
+    /// The sender's stored avatar and thumbnail when `bytes` are that avatar (WeChat hands back the
+    /// photo its OAuth join stored): kept as they are, not decoded and re-encoded under new keys.
+    fn stored_photo(
+        &self,
+        provider: Provider,
+        sender: &str,
+        bytes: &[u8],
+    ) -> Result<Option<crate::avatar::AvatarKeys>, StoreError> {
+        let Some(stored) = self.store.profile(provider, sender)? else {
+            return Ok(None);
+        };
+        Ok(match (stored.avatar, stored.thumb) {
+            (Some(avatar), Some(thumb)) if avatar == MediaKey::of(bytes) => {
+                Some(crate::avatar::AvatarKeys { avatar, thumb })
+            }
+            _ => None,
+        })
     }
 }
 
@@ -629,6 +651,44 @@ pub fn apply_profile(p: &mut Participant, profile: &Profile) {
 mod tests {
     use super::*;
     use crate::testing::{drain, ready_voice, FakePlatform, Fixture, WALL};
+
+    /// WeChat hands back the avatar its OAuth join stored: the same keys, not a re-encode under new
+    /// ones (which would leave the first pair named by nothing).
+    #[tokio::test]
+    async fn a_stored_avatar_handed_back_keeps_its_keys() {
+        let fx = Fixture::new(FakePlatform::serving(Vec::new(), "audio/ogg"));
+        // A detailed photo: a JPEG of it does not survive another decode and encode unchanged.
+        let img = image::RgbImage::from_fn(400, 300, |x, y| {
+            image::Rgb([
+                (x * 7 % 256) as u8,
+                (x * y % 251) as u8,
+                (y * 13 % 256) as u8,
+            ])
+        });
+        let mut png = Vec::new();
+        image::DynamicImage::ImageRgb8(img)
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        let provider = crate::providers::wechat::PROVIDER;
+        let fetched = |bytes: Vec<u8>| FetchedProfile {
+            nickname: "Ann".into(),
+            avatar: Some((bytes, "image/png".into())),
+            unionid: None,
+        };
+        let first = fx
+            .board
+            .store_profile(WALL, provider, "o1", fetched(png))
+            .await
+            .unwrap();
+        let avatar = first.avatar.clone().unwrap();
+        let (_, stored) = fx.store.media(avatar.as_str()).unwrap().unwrap();
+        let again = fx
+            .board
+            .store_profile(WALL, provider, "o1", fetched(stored.to_vec()))
+            .await
+            .unwrap();
+        assert_eq!((again.avatar, again.thumb), (Some(avatar), first.thumb));
+    }
 
     #[test]
     fn removing_a_shown_message_tells_the_wall_to_rebuild_and_hides_it() {
