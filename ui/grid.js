@@ -93,7 +93,8 @@
     const full = safeUrl(p.avatar_url), thumb = safeUrl(p.thumb_url);
     const out = [];
     if (thumb && drawPx * (window.devicePixelRatio || 1) <= THUMB_PX) out.push(thumb);
-    if (full && full !== thumb) out.push(full);
+    // (the server sends thumb_url = avatar_url when there is no thumbnail: a generated SVG)
+    if (full && !out.includes(full)) out.push(full);
     return out;
   }
   // Face = coloured disc with initials underneath an <img>; a failed thumbnail falls back to the full

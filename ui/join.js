@@ -358,8 +358,11 @@
     clearPreview();
     $('onwall').hidden = false;
     $('onwall').style.animation = 'none'; void $('onwall').offsetWidth; $('onwall').style.animation = '';
-    upsertMessage({ id: res.data.message_id, status: 'fetching', duration_ms: res.data.duration_ms, waveform: [] });
-    pollMe();
+    // The stream may have told its state already: never step a known message back to "processing".
+    if (!state.messages.some((m) => m.id === res.data.message_id)) {
+      upsertMessage({ id: res.data.message_id, status: 'fetching', duration_ms: res.data.duration_ms, waveform: [] });
+    }
+    if (!live.open) pollSoon();
   }
 
   // ---------- the guest's own messages ----------
@@ -397,18 +400,56 @@
       ul.appendChild(li);
     });
   }
-  let pollTimer = null;
-  async function pollMe(attempt = 0) {
-    clearTimeout(pollTimer);
-    const res = await request('GET', 'me');
-    if (res.ok) {
-      state.me = res.data;
-      renderMe();
-      (res.data.messages || []).forEach(upsertMessage);
-      if (state.messages.some((m) => m.status === 'fetching') && attempt < 60) {
-        pollTimer = setTimeout(() => pollMe(attempt + 1), 700);
-      }
-    }
+  // ---------- the phone's own stream ----------
+  // The page learns its messages' states from its own stream (GET me/events, Server-Sent Events: the
+  // /me JSON at once and on every change of its messages), not by polling. Only while the stream is
+  // down does it read /me, slowly; the stream is reopened with backoff (with the current token, so a
+  // rotation while it was down does not matter).
+  const live = { source: null, open: false, retryMs: 1000, retryTimer: null, pollTimer: null };
+  function applyMe(data) {
+    state.me = data;
+    renderMe();
+    (data.messages || []).forEach(upsertMessage);
+  }
+  function follow() {
+    if (live.source) return;
+    clearTimeout(live.retryTimer);
+    if (typeof EventSource === 'undefined') { pollSoon(); return; }
+    const es = new EventSource(api('me/events') + (token ? `?t=${encodeURIComponent(token)}` : ''));
+    live.source = es;
+    es.addEventListener('me', (e) => {
+      live.open = true;
+      live.retryMs = 1000;
+      clearTimeout(live.pollTimer); live.pollTimer = null;
+      let data;
+      try { data = JSON.parse(e.data); } catch (_) { return; }
+      if (data.token) token = data.token;
+      applyMe(data);
+    });
+    // Erased by the operator: nothing more to follow.
+    es.addEventListener('gone', () => { es.close(); live.source = null; live.open = false; });
+    es.onerror = () => {
+      // Reopened by us, not the browser: a 4xx (too many streams) closes it for good, and the URL
+      // carries the token of the moment.
+      es.close();
+      if (live.source === es) live.source = null;
+      live.open = false;
+      pollSoon();
+      live.retryTimer = setTimeout(follow, live.retryMs);
+      live.retryMs = Math.min(live.retryMs * 2, 30000);
+    };
+  }
+  // The fallback while the stream is down: /me every 5 s while a message is being processed, else 30 s.
+  function pollSoon() {
+    if (live.pollTimer || live.open) return;
+    const busy = state.messages.some((m) => m.status === 'fetching');
+    live.pollTimer = setTimeout(async () => {
+      live.pollTimer = null;
+      if (live.open) return;
+      const res = await request('GET', 'me');
+      if (res.ok && !live.open) applyMe(res.data);
+      pollSoon();
+    }, busy ? 5000 : 30000);
   }
 
   // ---------- fallback: the phone's own recorder ----------
@@ -433,6 +474,7 @@
     if (!canRecord()) useFallback(); else { state.fallback = false; $('hold-area').hidden = !!state.recorded; $('fallback').hidden = true; }
     renderMessages();
     show('talk');
+    follow();
   }
 
   // ---------- wiring ----------
@@ -469,8 +511,8 @@
     $('discard-btn').addEventListener('click', () => { showError($('talk-error'), ''); clearPreview(); });
     $('fallback-input').addEventListener('change', (e) => onFallbackFile(e.target));
 
-    // Keep the token fresh while the page stays open (it rotates on the wall every few minutes).
-    setInterval(() => { if (!document.hidden && state.me) pollMe(60); }, 4 * 60 * 1000);
+    // The token rotates on the wall every few minutes: the stream hands over each new one; while it
+    // is down, the slow /me reads do.
     document.addEventListener('visibilitychange', () => { if (document.hidden && state.recording) stopRecording(); });
   }
 

@@ -391,6 +391,7 @@ fn seed_two_walls(data: &std::path::Path) -> (String, String) {
                     person_id: who.into(),
                     display_name: name.into(),
                     avatar: picture.clone(),
+                    thumb: None,
                     provider: voicewall_core::providers::web::PROVIDER,
                     joined_at: 1,
                     has_profile: true,

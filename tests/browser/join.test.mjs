@@ -37,6 +37,9 @@ async function phone(locale = 'en-US') {
   const page = await newPage(browser, { ...PHONE, locale, hasTouch: false });
   page.__404 = [];
   page.on('response', (r) => { if (r.status() === 404) page.__404.push(new URL(r.url()).pathname); });
+  // Every request the page makes (the network log): the page must not poll /me.
+  page.__requests = [];
+  page.on('request', (r) => page.__requests.push(new URL(r.url()).pathname));
   return page;
 }
 
@@ -119,6 +122,13 @@ test('full flow: nickname, generated avatar, hold to talk (fake mic), preview, s
   assert.ok(state.duration_ms >= 2000 && state.duration_ms <= 4000, `duration_ms ${state.duration_ms}`);
   await waitFor(page, (id) => document.querySelector(`#sent li[data-id="${id}"][data-status="ready"]`), mid, { message: 'page shows ready' });
   await saveScreenshot(page, 'join-sent');
+  // The page learnt "ready" from its own stream: one /me (before it joined, a 404), never polled.
+  const meReads = page.__requests.filter((p) => p === '/api/join/main/me');
+  assert.ok(meReads.length <= 1, `/me read ${meReads.length} times: ${page.__requests.join(' ')}`);
+  assert.equal(page.__requests.filter((p) => p === '/api/join/main/me/events').length, 1, 'one stream, never reopened');
+  // And the stream keeps telling: the voice is played on the (null) speakers, the phone learns it.
+  await waitFor(page, (id) => (window.__join.messages.find((m) => m.id === id) || {}).played_count >= 1, mid, { message: 'played count on the phone' });
+  assert.ok(page.__requests.filter((p) => p === '/api/join/main/me').length <= 1, 'still no /me polling');
 
   const wall = await srv.wall();
   const p = wall.participants.find((x) => x.id === pid);

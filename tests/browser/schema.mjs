@@ -63,7 +63,7 @@ function check(root, schema, value, at, errors) {
 /**
  * The ways `value` breaks `schema` (empty when it conforms).
  * @param {object} [o.extra] fields a fake may add beyond the contract, by path without indices
- *   (e.g. `participants.thumb_url`): each one is a proposal the server does not implement yet.
+ *   (e.g. `participants.nickname_color`): each one is a proposal the server does not implement yet.
  */
 export function violations(value, schema = WALL_STATE_SCHEMA, { extra = [] } = {}) {
   const errors = [];

@@ -56,6 +56,7 @@ fn seed(data: &Path, n: usize) -> u64 {
                     person_id: id,
                     display_name: format!("Guest {i}"),
                     avatar: MediaKey::of(b"avatar"),
+                    thumb: None,
                     provider: voicewall_core::providers::web::PROVIDER,
                     joined_at: 1_796_238_364_000,
                     has_profile: true,

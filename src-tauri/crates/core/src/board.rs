@@ -534,6 +534,7 @@ impl Board {
         sender: &str,
         name: &str,
         avatar: MediaKey,
+        thumb: Option<MediaKey>,
     ) -> Participant {
         let id = participant_id(provider, sender);
         Participant {
@@ -541,28 +542,35 @@ impl Board {
             id,
             display_name: name.to_string(),
             avatar,
+            thumb,
             provider,
             joined_at: self.clock.now_ms(),
             has_profile: true,
         }
     }
 
-    /// Store a fetched profile (avatar into the media cache) by sender id, and apply it to the wall's
+    /// Store a fetched profile by sender id (its photo normalised into the media cache at both sizes:
+    /// `crate::avatar`; one that does not decode leaves the placeholder), and apply it to the wall's
     /// participant if there is one.
-    pub fn store_profile(
+    pub async fn store_profile(
         &self,
         wall: &str,
         provider: Provider,
         sender: &str,
         fetched: FetchedProfile,
     ) -> Result<Profile, StoreError> {
-        let avatar = match fetched.avatar {
-            Some((bytes, ct)) => Some(self.store.put_media(&bytes, &ct)?),
+        let keys = match fetched.avatar {
+            Some((bytes, _)) => match self.stored_photo(provider, sender, &bytes)? {
+                Some(keys) => Some(keys),
+                None => crate::avatar::cache_platform_photo(&self.store, bytes).await?,
+            },
             None => None,
         };
+        let (avatar, thumb) = keys.map_or((None, None), |k| (Some(k.avatar), Some(k.thumb)));
         let profile = Profile {
             nickname: fetched.nickname,
             avatar,
+            thumb,
             unionid: fetched.unionid,
             fetched_at: self.clock.now_ms(),
         };
@@ -576,6 +584,25 @@ impl Board {
         }
         Ok(profile)
     }
+
+    /// The sender's stored avatar and thumbnail when `bytes` are that avatar (WeChat hands back the
+    /// photo its OAuth join stored): kept as they are, not decoded and re-encoded under new keys.
+    fn stored_photo(
+        &self,
+        provider: Provider,
+        sender: &str,
+        bytes: &[u8],
+    ) -> Result<Option<crate::avatar::AvatarKeys>, StoreError> {
+        let Some(stored) = self.store.profile(provider, sender)? else {
+            return Ok(None);
+        };
+        Ok(match (stored.avatar, stored.thumb) {
+            (Some(avatar), Some(thumb)) if avatar == MediaKey::of(bytes) => {
+                Some(crate::avatar::AvatarKeys { avatar, thumb })
+            }
+            _ => None,
+        })
+    }
 }
 
 fn to_admin(m: &Message, p: Option<&Participant>, banned: bool) -> AdminMessage {
@@ -584,6 +611,7 @@ fn to_admin(m: &Message, p: Option<&Participant>, banned: bool) -> AdminMessage 
         participant_id: m.participant_id.clone(),
         name: p.map(|p| p.display_name.clone()).unwrap_or_default(),
         avatar: p.map(|p| p.avatar.clone()),
+        thumb: p.and_then(|p| p.thumb.clone()),
         provider: p.map(|p| p.provider),
         kind: m.kind,
         duration_ms: m.duration_ms,
@@ -611,6 +639,7 @@ pub fn apply_profile(p: &mut Participant, profile: &Profile) {
     }
     if let Some(key) = &profile.avatar {
         p.avatar = key.clone();
+        p.thumb = profile.thumb.clone();
     }
     if let Some(u) = &profile.unionid {
         p.person_id = format!("{}:union:{u}", p.provider.as_str());
@@ -622,6 +651,44 @@ pub fn apply_profile(p: &mut Participant, profile: &Profile) {
 mod tests {
     use super::*;
     use crate::testing::{drain, ready_voice, FakePlatform, Fixture, WALL};
+
+    /// WeChat hands back the avatar its OAuth join stored: the same keys, not a re-encode under new
+    /// ones (which would leave the first pair named by nothing).
+    #[tokio::test]
+    async fn a_stored_avatar_handed_back_keeps_its_keys() {
+        let fx = Fixture::new(FakePlatform::serving(Vec::new(), "audio/ogg"));
+        // A detailed photo: a JPEG of it does not survive another decode and encode unchanged.
+        let img = image::RgbImage::from_fn(400, 300, |x, y| {
+            image::Rgb([
+                (x * 7 % 256) as u8,
+                (x * y % 251) as u8,
+                (y * 13 % 256) as u8,
+            ])
+        });
+        let mut png = Vec::new();
+        image::DynamicImage::ImageRgb8(img)
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        let provider = crate::providers::wechat::PROVIDER;
+        let fetched = |bytes: Vec<u8>| FetchedProfile {
+            nickname: "Ann".into(),
+            avatar: Some((bytes, "image/png".into())),
+            unionid: None,
+        };
+        let first = fx
+            .board
+            .store_profile(WALL, provider, "o1", fetched(png))
+            .await
+            .unwrap();
+        let avatar = first.avatar.clone().unwrap();
+        let (_, stored) = fx.store.media(avatar.as_str()).unwrap().unwrap();
+        let again = fx
+            .board
+            .store_profile(WALL, provider, "o1", fetched(stored.to_vec()))
+            .await
+            .unwrap();
+        assert_eq!((again.avatar, again.thumb), (Some(avatar), first.thumb));
+    }
 
     #[test]
     fn removing_a_shown_message_tells_the_wall_to_rebuild_and_hides_it() {

@@ -75,6 +75,14 @@ pub struct Participant {
     /// it as a URL from the HTTP layer (`avatar_url`).
     #[serde(alias = "avatar_url", deserialize_with = "stored::key")]
     pub avatar: MediaKey,
+    /// The avatar's 64 px thumbnail (`thumb_url`) for small grid cells; none for a generated
+    /// placeholder (an SVG draws at any size) and in records written before thumbnails.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "stored::optional_key"
+    )]
+    pub thumb: Option<MediaKey>,
     pub provider: Provider,
     pub joined_at: Millis,
     /// False until a real profile (name, avatar) arrived; the wall shows a generated placeholder meanwhile.
@@ -247,6 +255,8 @@ pub struct AdminMessage {
     pub name: String,
     /// The sender's avatar in the media cache; `None` only if the participant record is missing.
     pub avatar: Option<MediaKey>,
+    /// Its thumbnail, when it has one.
+    pub thumb: Option<MediaKey>,
     pub provider: Option<Provider>,
     pub kind: MessageKind,
     pub duration_ms: Option<u64>,

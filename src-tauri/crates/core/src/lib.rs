@@ -8,6 +8,7 @@ pub mod app;
 #[cfg(test)]
 mod architecture;
 pub mod audit;
+pub mod avatar;
 pub mod board;
 pub mod cli;
 pub mod clock;

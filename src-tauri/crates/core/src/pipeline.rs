@@ -280,6 +280,7 @@ impl Pipeline {
             person_id: id.clone(),
             display_name: name,
             avatar: key,
+            thumb: None,
             provider: inbound.provider,
             joined_at: inbound.received_at,
             has_profile: false,
@@ -312,7 +313,8 @@ impl Pipeline {
             return Ok(());
         };
         self.board
-            .store_profile(wall, provider.kind(), sender, fetched)?;
+            .store_profile(wall, provider.kind(), sender, fetched)
+            .await?;
         Ok(())
     }
 

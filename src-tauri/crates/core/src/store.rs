@@ -95,6 +95,13 @@ pub struct Profile {
         deserialize_with = "crate::domain::stored::optional_key"
     )]
     pub avatar: Option<crate::domain::MediaKey>,
+    /// The avatar's thumbnail (`crate::avatar`), when it has one.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::domain::stored::optional_key"
+    )]
+    pub thumb: Option<crate::domain::MediaKey>,
     /// Platform-wide id (WeChat unionid): links one person across accounts.
     pub unionid: Option<String>,
     pub fetched_at: u64,
@@ -805,13 +812,14 @@ impl Store {
         self.inner
             .participant_order
             .insert(Self::order_key(wall, p.joined_at, &p.id), &[])?;
-        let before = old.map(|o| o.avatar);
-        self.index_media(
-            wall,
-            before.as_ref(),
-            Some(&p.avatar),
-            &format!("p:{}", p.id),
-        )
+        let record = format!("p:{}", p.id);
+        let (before, before_thumb) = old.map_or((None, None), |o| (Some(o.avatar), o.thumb));
+        self.index_media(wall, before.as_ref(), Some(&p.avatar), &record)?;
+        // The thumbnail is named by the same record (media access treats it as the avatar).
+        if before_thumb.is_some() && before_thumb.as_ref() != Some(&p.avatar) {
+            self.index_media(wall, before_thumb.as_ref(), None, &record)?;
+        }
+        self.index_media(wall, None, p.thumb.as_ref(), &record)
     }
 
     /// `wall\0` + join time (big-endian) + id: the `participant_order` index.
@@ -1424,7 +1432,9 @@ impl Store {
             Ok(p)
         })?;
         if let Some(p) = &p {
-            self.index_media(wall, Some(&p.avatar), None, &format!("p:{}", p.id))?;
+            let record = format!("p:{}", p.id);
+            self.index_media(wall, Some(&p.avatar), None, &record)?;
+            self.index_media(wall, p.thumb.as_ref(), None, &record)?;
             self.inner
                 .participant_order
                 .remove(Self::order_key(wall, p.joined_at, &p.id))?;

@@ -53,8 +53,17 @@ async fn speak(app: &TestApp, wall: &str, sender: &str, voices: &[(&str, &[u8])]
     .await;
 }
 
-/// A profile with a real picture (a platform's, or the join page's), stored and applied.
-fn picture(app: &TestApp, wall: &str, sender: &str, png: &[u8]) {
+/// A profile with a real picture (a platform's, or the join page's), stored and applied; `seed` tells
+/// two people's pictures apart.
+async fn picture(app: &TestApp, wall: &str, sender: &str, seed: &[u8]) {
+    let shade = seed
+        .iter()
+        .fold(7u8, |h, b| h.wrapping_mul(31).wrapping_add(*b));
+    let img = image::RgbImage::from_pixel(300, 200, image::Rgb([shade, 90, 200]));
+    let mut png = Vec::new();
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
     app.state
         .board
         .store_profile(
@@ -63,10 +72,11 @@ fn picture(app: &TestApp, wall: &str, sender: &str, png: &[u8]) {
             sender,
             FetchedProfile {
                 nickname: format!("Nick {sender}"),
-                avatar: Some((png.to_vec(), "image/png".into())),
+                avatar: Some((png, "image/png".into())),
                 unionid: None,
             },
         )
+        .await
         .unwrap();
 }
 
@@ -79,6 +89,7 @@ fn blobs_of(app: &TestApp, wall: &str) -> BTreeSet<String> {
     }
     for p in store.participants(wall).unwrap() {
         keys.insert(p.avatar.to_string());
+        keys.extend(p.thumb.map(|k| k.to_string()));
         let (provider, sender) = p.id.split_once(':').unwrap();
         assert_eq!(provider, "web");
         if let Some(profile) = store
@@ -86,6 +97,7 @@ fn blobs_of(app: &TestApp, wall: &str) -> BTreeSet<String> {
             .unwrap()
         {
             keys.extend(profile.avatar.map(|k| k.to_string()));
+            keys.extend(profile.thumb.map(|k| k.to_string()));
         }
     }
     keys
@@ -152,9 +164,9 @@ async fn purge_leaves_nothing_of_the_wall_in_the_store_or_the_media_cache() {
         &[("audio/mpeg", &fixture("hello.mp3"))],
     )
     .await;
-    picture(&app, "main", "ann", b"ann's png");
+    picture(&app, "main", "ann", b"ann's png").await;
     speak(&app, "other", "cat", &[("audio/ogg", &shared)]).await;
-    picture(&app, "other", "cat", b"cat's png");
+    picture(&app, "other", "cat", b"cat's png").await;
     let mut events = app.state.hub.subscribe("main").unwrap();
     let kept_for_other = blobs_of(&app, "other");
     let main_only: BTreeSet<String> = blobs_of(&app, "main")
@@ -163,8 +175,8 @@ async fn purge_leaves_nothing_of_the_wall_in_the_store_or_the_media_cache() {
         .collect();
     assert_eq!(
         main_only.len(),
-        4,
-        "ann's amr + picture, bob's mp3 + placeholder: {main_only:?}"
+        5,
+        "ann's amr + picture + its thumbnail, bob's mp3 + placeholder: {main_only:?}"
     );
 
     // A wrong or missing confirmation changes nothing.
@@ -297,7 +309,7 @@ async fn export_streams_a_zip_of_the_approved_voices_with_both_manifests() {
         &[("audio/amr", &amr), ("audio/ogg", &ogg)],
     )
     .await;
-    picture(&app, "main", "ann", b"png");
+    picture(&app, "main", "ann", b"png").await;
     speak(
         &app,
         "main",

@@ -35,7 +35,8 @@ async fn join_by_deep_link_makes_a_participant_with_profile_and_welcome() {
     let (_dir, mock, app) = setup().await;
     let user = ann();
     mock.add_user(&user);
-    let jpeg = tiny_jpeg();
+    // A photo bigger than the wall draws: kept at 256 px, with a 64 px thumbnail for the grid.
+    let jpeg = photo_jpeg(640, 480);
     mock.set_profile_photo(user.id, jpeg.clone());
 
     // The wall's QR is the bot's deep link with the wall as payload.
@@ -73,9 +74,13 @@ async fn join_by_deep_link_makes_a_participant_with_profile_and_welcome() {
     // The avatar is downloaded and served by the wall, never a Telegram URL (it holds the token).
     let avatar = p["avatar_url"].as_str().unwrap();
     assert!(avatar.starts_with("/media/"), "{avatar}");
-    let (ct, bytes) = app.get_bytes(avatar).await;
-    assert_eq!(ct, "image/jpeg");
-    assert_eq!(bytes, jpeg);
+    for (url, side) in [(avatar, 256), (p["thumb_url"].as_str().unwrap(), 64)] {
+        assert!(url.starts_with("/media/"), "{url}");
+        let (ct, bytes) = app.get_bytes(url).await;
+        assert_eq!(ct, "image/jpeg");
+        let img = image::load_from_memory(&bytes).unwrap();
+        assert_eq!((img.width(), img.height()), (side, side), "{url}");
+    }
     assert!(!wall.to_string().contains(TOKEN.split(':').nth(1).unwrap()));
 
     // The bot answered /start in the person's chat with the wall's welcome.
@@ -609,5 +614,30 @@ async fn a_banned_sender_gets_a_polite_refusal_and_nothing_is_stored() {
         .await
         .unwrap();
     assert_eq!(admin["messages"].as_array().unwrap().len(), 1, "{admin}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_profile_photo_that_does_not_decode_keeps_the_placeholder_and_the_message() {
+    let (_dir, mock, app) = setup().await;
+    let user = ann();
+    mock.add_user(&user);
+    // JPEG's magic, then nothing a decoder can use.
+    let mut broken = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    broken.extend_from_slice(&[7; 200]);
+    mock.set_profile_photo(user.id, broken);
+    app.deliver(&mock.text_update(&user, "hello")).await;
+    let wall = app
+        .wait_wall(10, |w| {
+            messages(w).len() == 1
+                && participant(w, user.id).is_some_and(|p| p["has_profile"] == true)
+        })
+        .await;
+    assert_eq!(one_message(&wall)["status"], "ready", "{wall:#}");
+    let p = participant(&wall, user.id).unwrap();
+    assert_eq!(p["display_name"], "Ann Lee");
+    let (ct, _) = app.get_bytes(p["avatar_url"].as_str().unwrap()).await;
+    assert_eq!(ct, "image/svg+xml", "the generated placeholder stays");
+    assert_eq!(p["thumb_url"], p["avatar_url"]);
     app.stop().await;
 }

@@ -958,3 +958,187 @@ async fn messages_per_wall_are_capped_409() {
     let r = app.voice(&cookie, &t, "two", &audio).await;
     assert_refusal(&r, 409, "wall_full_of_messages");
 }
+
+/// A JPEG `w`×`h` (a phone camera's photo, smaller).
+fn jpeg(w: u32, h: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 120])
+    });
+    let mut out = Vec::new();
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(
+            &mut std::io::Cursor::new(&mut out),
+            image::ImageFormat::Jpeg,
+        )
+        .unwrap();
+    out
+}
+
+#[tokio::test]
+async fn a_photo_is_kept_at_256_px_with_a_64_px_thumbnail_for_the_grid() {
+    let app = spawn("avatar_max_bytes = 4000000").await;
+    let t = app.token();
+    let cookie = app.join().await;
+    let photo = jpeg(1600, 1200);
+    let r = app
+        .profile(
+            Some(&cookie),
+            &[
+                ("token", Part::Text(&t)),
+                ("nickname", Part::Text("Cy")),
+                ("avatar", Part::File("me.jpg", "image/jpeg", &photo)),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:#}", r.json);
+    let p = &r.json["participant"];
+    let (avatar, thumb) = (
+        p["avatar_url"].as_str().unwrap().to_string(),
+        p["thumb_url"].as_str().unwrap().to_string(),
+    );
+    assert_ne!(avatar, thumb);
+    for (url, side) in [(&avatar, 256), (&thumb, 64)] {
+        let r = app.client.get(app.url(url)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{url}");
+        assert_eq!(r.headers()["content-type"], "image/jpeg");
+        let cache = r.headers()["cache-control"].to_str().unwrap().to_string();
+        assert!(cache.contains("immutable"), "{cache}");
+        let img = image::load_from_memory(&r.bytes().await.unwrap()).unwrap();
+        assert_eq!((img.width(), img.height()), (side, side), "{url}");
+    }
+    // The wall asks for the size it draws: the state carries both.
+    let s = app.state_json().await;
+    let on_wall = &s["participants"][0];
+    assert_eq!(on_wall["thumb_url"], thumb.as_str());
+    assert_eq!(on_wall["avatar_url"], avatar.as_str());
+    // The guest may fetch their own thumbnail as they may their avatar; another guest may not.
+    let other = app.joined("Di").await;
+    for (who, status) in [(&cookie, 200), (&other, 401)] {
+        let r = app
+            .anonymous
+            .get(app.url(&thumb))
+            .header("cookie", who.as_str())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{who}");
+    }
+    // A generated picture needs no thumbnail: the thumbnail is the avatar.
+    let d = app
+        .wait(10, |s| s["participants"].as_array().unwrap().len() == 2)
+        .await;
+    let di = d["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["display_name"] == "Di")
+        .unwrap();
+    assert_eq!(di["thumb_url"], di["avatar_url"]);
+}
+
+/// The events of an SSE body as (name, data) pairs, read until `done` holds of the last one.
+async fn read_events(
+    r: &mut reqwest::Response,
+    secs: u64,
+    mut done: impl FnMut(&str, &serde_json::Value) -> bool,
+) -> Vec<(String, serde_json::Value)> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let (mut buf, mut seen) = (String::new(), Vec::new());
+    loop {
+        let chunk = tokio::time::timeout_at(deadline, r.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no such event within {secs} s: {seen:#?}"))
+            .unwrap()
+            .expect("the stream stays open");
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            let (mut name, mut data) = (String::from("message"), String::new());
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("event:") {
+                    name = v.trim().to_string();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push_str(v.trim_start());
+                }
+            }
+            if data.is_empty() {
+                continue; // a keep-alive comment
+            }
+            let data: serde_json::Value = serde_json::from_str(&data).unwrap();
+            let stop = done(&name, &data);
+            seen.push((name, data));
+            if stop {
+                return seen;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_phone_learns_its_message_states_from_its_own_stream() {
+    let app = spawn("").await;
+    let t = app.token();
+    let path = format!("/api/join/main/me/events?t={t}");
+    // Like /me: a phone that has not joined gets a 404, no stream.
+    let stray = app.join().await;
+    for cookie in [None, Some(stray.as_str())] {
+        let mut req = app.anonymous.get(app.url(&path));
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 404, "{cookie:?}");
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["code"], "not_found");
+    }
+
+    let cookie = app.joined("Ev").await;
+    // No client timeout: the stream stays open.
+    let mut stream = reqwest::Client::new()
+        .get(app.url(&path))
+        .header("cookie", cookie.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert!(stream.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    // At once: what /me says, with the current token.
+    let first = read_events(&mut stream, 10, |name, _| name == "me").await;
+    let me = &first.last().unwrap().1;
+    assert_eq!(me["participant"]["display_name"], "Ev");
+    assert_eq!(me["messages"], serde_json::json!([]));
+    assert_eq!(me["token"], t.as_str());
+
+    // A voice: the stream tells its state as it changes, no request from the phone.
+    let sent = app.voice(&cookie, &t, "u1", &fixture("hello.ogg")).await;
+    assert_eq!(sent.status, 201, "{:#}", sent.json);
+    let id = sent.json["message_id"].as_str().unwrap().to_string();
+    let ready = |v: &serde_json::Value| {
+        v["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["id"] == id.as_str() && m["status"] == "ready")
+    };
+    let seen = read_events(&mut stream, 20, |name, v| name == "me" && ready(v)).await;
+    let (_, last) = seen.last().unwrap();
+    let m = &last["messages"][0];
+    assert_eq!(m["kind"], "voice");
+    assert!(m["waveform"].as_array().unwrap().len() > 10, "{m}");
+    // Played on the (null) speakers: the count reaches the phone too.
+    read_events(&mut stream, 20, |name, v| {
+        name == "me" && v["messages"][0]["played_count"].as_u64() >= Some(1)
+    })
+    .await;
+    // Each payload is sent once: no two consecutive `me` events are the same.
+    let mes: Vec<_> = first
+        .iter()
+        .chain(&seen)
+        .filter(|(n, _)| n == "me")
+        .map(|(_, v)| v.to_string())
+        .collect();
+    assert!(mes.windows(2).all(|w| w[0] != w[1]), "{mes:#?}");
+}

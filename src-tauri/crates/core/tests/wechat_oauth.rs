@@ -98,13 +98,14 @@ async fn oauth_join_gives_the_participant_the_platform_name_and_avatar() {
     assert_eq!(p["person_id"], "wechat:union:oUnion42");
     let avatar = p["avatar_url"].as_str().unwrap();
     assert!(avatar.starts_with("/media/"));
-    let (ct, bytes) = app.get_bytes(avatar).await;
-    assert_eq!(ct, "image/png");
-    assert_eq!(
-        bytes,
-        wechat::avatar_png("oOauthNew"),
-        "the platform's avatar, cached"
-    );
+    // The platform's avatar, cached at the wall's sizes (WeChat's is 132 px): 256 px and a 64 px
+    // thumbnail.
+    for (url, side) in [(avatar, 256), (p["thumb_url"].as_str().unwrap(), 64)] {
+        let (ct, bytes) = app.get_bytes(url).await;
+        assert_eq!(ct, "image/jpeg", "{url}");
+        let img = image::load_from_memory(&bytes).unwrap();
+        assert_eq!((img.width(), img.height()), (side, side), "{url}");
+    }
     assert_eq!(mock.count("/mmopen/oOauthNew/132"), 1);
 
     // Someone who followed first (placeholder), then joins: updated in place; their voice too.

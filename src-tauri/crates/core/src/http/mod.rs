@@ -69,6 +69,8 @@ pub fn router(state: AppState) -> Router {
         min_bytes_per_s: server.body_min_bytes_per_s,
     };
     let sse_slots = limits::SseSlots::new(server.sse_per_client.max(1));
+    // The providers' streams (a phone's own) end when shutdown begins, as the wall's do.
+    let state_shutdown = state.shutdown.clone();
     let shared = Router::new()
         .route("/", get(index))
         .route("/healthz", get(healthz))
@@ -119,6 +121,7 @@ pub fn router(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         // Outermost: every route (the providers' too) and the trace span see them.
         .layer(Extension(sse_slots))
+        .layer(Extension(state_shutdown))
         .layer(Extension(gate))
         .layer(Extension(proxies))
 }

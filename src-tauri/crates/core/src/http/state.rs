@@ -108,6 +108,9 @@ pub struct ParticipantView {
     pub display_name: String,
     /// `/media/{key}` of the cached avatar, or a generated `/avatar/{id}.svg`.
     pub avatar_url: String,
+    /// `/media/{key}` of its 64 px thumbnail, for small grid cells; the avatar's own URL when it has
+    /// none (a generated SVG draws at any size).
+    pub thumb_url: String,
     pub provider: Provider,
     pub joined_at: u64,
     /// False until a real profile (name, avatar) arrived; the wall shows a generated placeholder meanwhile.
@@ -123,6 +126,7 @@ impl From<&Participant> for ParticipantView {
             person_id,
             display_name,
             avatar,
+            thumb,
             provider,
             joined_at,
             has_profile,
@@ -132,6 +136,7 @@ impl From<&Participant> for ParticipantView {
             person_id: person_id.clone(),
             display_name: display_name.clone(),
             avatar_url: media_url(avatar),
+            thumb_url: media_url(thumb.as_ref().unwrap_or(avatar)),
             provider: *provider,
             joined_at: *joined_at,
             has_profile: *has_profile,
@@ -340,6 +345,8 @@ pub struct AdminMessageView {
     pub name: String,
     /// `/media/{key}` of the sender's avatar; empty if the participant record is missing.
     pub avatar_url: String,
+    /// `/media/{key}` of its thumbnail; the avatar's URL when it has none.
+    pub thumb_url: String,
     pub provider: Option<Provider>,
     pub kind: MessageKind,
     pub duration_ms: Option<u64>,
@@ -363,6 +370,7 @@ impl From<&AdminMessage> for AdminMessageView {
             participant_id,
             name,
             avatar,
+            thumb,
             provider,
             kind,
             duration_ms,
@@ -381,6 +389,11 @@ impl From<&AdminMessage> for AdminMessageView {
             participant_id: participant_id.clone(),
             name: name.clone(),
             avatar_url: avatar.as_ref().map(media_url).unwrap_or_default(),
+            thumb_url: thumb
+                .as_ref()
+                .or(avatar.as_ref())
+                .map(media_url)
+                .unwrap_or_default(),
             provider: *provider,
             kind: *kind,
             duration_ms: *duration_ms,
@@ -468,6 +481,7 @@ mod tests {
             person_id: "web:d".into(),
             display_name: "Ann".into(),
             avatar: key.clone(),
+            thumb: None,
             provider: crate::providers::web::PROVIDER,
             joined_at: 1,
             has_profile: true,
@@ -486,7 +500,8 @@ mod tests {
                 "id",
                 "joined_at",
                 "person_id",
-                "provider"
+                "provider",
+                "thumb_url"
             ]
         );
         let started = serde_json::to_value(EventView::from(&WallEvent::PlaybackStarted {
@@ -499,12 +514,22 @@ mod tests {
         .unwrap();
         assert_eq!(started["type"], "playback_started");
         assert_eq!(started["media_url"], url.as_str());
+        let p_again = p.clone();
         let joined = serde_json::to_value(EventView::from(&WallEvent::ParticipantJoined {
             participant: p,
         }))
         .unwrap();
         assert_eq!(joined["type"], "participant_joined");
         assert_eq!(joined["participant"]["avatar_url"], url.as_str());
+        // Without a thumbnail (a generated SVG) the thumbnail is the avatar; with one, its own URL.
+        assert_eq!(joined["participant"]["thumb_url"], url.as_str());
+        let thumb = MediaKey::of(b"thumb");
+        let with_thumb = Participant {
+            thumb: Some(thumb.clone()),
+            ..p_again
+        };
+        let view = serde_json::to_value(ParticipantView::from(&with_thumb)).unwrap();
+        assert_eq!(view["thumb_url"], format!("/media/{thumb}").as_str());
     }
 
     #[test]

@@ -236,6 +236,7 @@ impl Eraser {
             erased.participants += 1;
         }
         candidates.insert(p.avatar.clone());
+        candidates.extend(p.thumb.clone());
         // The generated pictures this person had (the placeholder before a profile arrived, the one
         // drawn from their nickname): replaced avatars are named by no record, so derive their keys.
         for name in [placeholder_name(&p.id), p.display_name.clone()] {
@@ -275,9 +276,8 @@ impl Eraser {
             };
             if let Some(profile) = self.store.remove_profile(provider, sender)? {
                 erased.profiles += 1;
-                if let Some(key) = profile.avatar {
-                    candidates.insert(key);
-                }
+                candidates.extend(profile.avatar);
+                candidates.extend(profile.thumb);
             }
         }
         Ok(())
@@ -302,10 +302,13 @@ impl Eraser {
         for r in self.store.iter_all_participants() {
             let (_, p) = r?;
             candidates.remove(&p.avatar);
+            if let Some(key) = &p.thumb {
+                candidates.remove(key);
+            }
         }
         for r in self.store.iter_profiles() {
             let (_, _, profile) = r?;
-            if let Some(key) = &profile.avatar {
+            for key in profile.avatar.iter().chain(&profile.thumb) {
                 candidates.remove(key);
             }
         }

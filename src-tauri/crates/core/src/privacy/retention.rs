@@ -100,6 +100,7 @@ mod tests {
             person_id: id.into(),
             display_name: id.into(),
             avatar: key(avatar),
+            thumb: None,
             provider: crate::providers::web::PROVIDER,
             joined_at: joined_day * DAY_MS,
             has_profile: true,

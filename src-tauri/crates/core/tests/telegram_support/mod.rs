@@ -32,7 +32,12 @@ pub fn voice_ogg() -> Vec<u8> {
 
 /// A JPEG the mock serves as a profile photo.
 pub fn tiny_jpeg() -> Vec<u8> {
-    let img = image::RgbImage::from_pixel(16, 16, image::Rgb([200, 40, 90]));
+    photo_jpeg(16, 16)
+}
+
+/// A JPEG profile photo `w`×`h`.
+pub fn photo_jpeg(w: u32, h: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_pixel(w, h, image::Rgb([200, 40, 90]));
     let mut out = std::io::Cursor::new(Vec::new());
     image::DynamicImage::ImageRgb8(img)
         .write_to(&mut out, image::ImageFormat::Jpeg)

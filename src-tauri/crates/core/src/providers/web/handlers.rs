@@ -7,12 +7,12 @@
 //! PUT  /api/join/{w}/profile       the same (a guest changing name or picture)
 //! POST /api/join/{w}/voice         multipart: audio (file), upload_id?, token → 201 {message_id}
 //! GET  /api/join/{w}/me            the device's participant and its messages, or 404
+//! GET  /api/join/{w}/me/events     the same, live (Server-Sent Events), or 404
 //! ```
 //!
 //! The token comes from the `X-Join-Token` header, the `t` query parameter or a `token` form field. A
 //! phone is known by its signed device cookie (one phone = one participant `web:{device id}`).
 
-use super::avatar::{normalise_avatar, AVATAR_DECODES};
 use super::config::PROVIDER;
 use super::form::{
     check_length, clean_nickname, drain_refused, read_form, valid_upload_id, TokenFirst,
@@ -20,10 +20,12 @@ use super::form::{
 use super::refusal::{too_fast, Refusal};
 use super::site::JoinSite;
 use super::tokens::TokenCheck;
+use crate::app::Shutdown;
 use crate::board::participant_id;
 use crate::domain::{placeholder_svg, Inbound, InboundKind, MediaRef, MessageKind};
 use crate::http::client_ip::ClientIp;
 use crate::http::error::ApiError;
+use crate::http::limits::SseSlots;
 use crate::http::state::ParticipantView;
 use crate::media::MediaError;
 use crate::store::{Accepted, Profile};
@@ -33,7 +35,7 @@ use axum::extract::{DefaultBodyLimit, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
@@ -72,6 +74,7 @@ pub fn routes(site: Arc<JoinSite>) -> Router {
     Router::new()
         .route(&api("info"), get(info))
         .route(&api("me"), get(me))
+        .route(&api("me/events"), get(me_events))
         .merge(uploads)
         .with_state(site)
 }
@@ -203,15 +206,13 @@ async fn profile_form(
         return Err(refuse(Refusal::NicknameTooLong(cfg.nickname_max_chars)));
     }
     let photo = match form.file.filter(|b| !b.is_empty()) {
-        Some(bytes) => Some({
-            let _slot = AVATAR_DECODES.acquire().await.map_err(ApiError::internal)?;
-            tokio::task::spawn_blocking(move || normalise_avatar(&bytes))
-                .await
-                .map_err(ApiError::internal)?
-                .map_err(|e| {
-                    tracing::info!(error = %e, "avatar refused");
-                    refuse(Refusal::NotAnImage)
-                })?
+        Some(bytes) => Some(match crate::avatar::normalise(bytes).await {
+            Ok(a) => a,
+            Err(crate::avatar::AvatarError::Image(e)) => {
+                tracing::info!(error = %e, "avatar refused");
+                return Err(refuse(Refusal::NotAnImage));
+            }
+            Err(e) => return Err(ApiError::internal(e)),
         }),
         None => None,
     };
@@ -243,12 +244,17 @@ async fn profile_form(
         None => true,
     };
     let wants_generated = form.avatar_mode.as_deref() == Some("generated");
-    let avatar = match (photo, &existing) {
-        (Some((bytes, ct)), _) => site.store.put_media(&bytes, ct)?,
-        (None, Some(p)) if !(wants_generated || has_generated) => p.avatar.clone(),
+    let (avatar, thumb) = match (photo, &existing) {
+        (Some(photo), _) => {
+            let keys = crate::avatar::store(&site.store, &photo)?;
+            (keys.avatar, Some(keys.thumb))
+        }
+        (None, Some(p)) if !(wants_generated || has_generated) => {
+            (p.avatar.clone(), p.thumb.clone())
+        }
         (None, _) => {
             let svg = placeholder_svg(&pid, &nickname);
-            site.store.put_media(svg.as_bytes(), "image/svg+xml")?
+            (site.store.put_media(svg.as_bytes(), "image/svg+xml")?, None)
         }
     };
     site.store.put_profile(
@@ -257,6 +263,7 @@ async fn profile_form(
         &Profile {
             nickname: nickname.clone(),
             avatar: Some(avatar.clone()),
+            thumb: thumb.clone(),
             unionid: None,
             fetched_at: site.clock.now_ms(),
         },
@@ -265,12 +272,13 @@ async fn profile_form(
         Some(mut p) => {
             p.display_name = nickname;
             p.avatar = avatar;
+            p.thumb = thumb;
             p.has_profile = true;
             (p, false)
         }
         None => (
             site.board
-                .new_participant(PROVIDER, &device, &nickname, avatar),
+                .new_participant(PROVIDER, &device, &nickname, avatar, thumb),
             true,
         ),
     };
@@ -466,6 +474,33 @@ fn refuse_with_retry(r: Refusal, lang: crate::lang::Lang) -> Response {
     }
 }
 
+/// The phone's participant (by its device cookie), or the 404 of a phone that has not joined.
+fn own_participant(
+    site: &JoinSite,
+    headers: &HeaderMap,
+) -> Result<crate::domain::Participant, ApiError> {
+    let participant = match site.cookies.device_of(headers) {
+        Some(d) => site
+            .board
+            .participant(&site.wall, &participant_id(PROVIDER, &d))?,
+        None => None,
+    };
+    participant.ok_or_else(|| {
+        ApiError::not_found(
+            site.lang(headers)
+                .pick("This phone has not joined yet.", "这部手机还没有加入。"),
+        )
+    })
+}
+
+/// Did the phone show a valid join token (header or `t`)?
+fn valid_token(site: &JoinSite, headers: &HeaderMap, q: TokenQuery) -> bool {
+    let now_s = site.clock.now_s();
+    header_token(headers)
+        .or(q.t)
+        .is_some_and(|t| site.tokens.check(&t, now_s) == TokenCheck::Valid)
+}
+
 /// `GET /api/join/{w}/me`: this phone's participant and its messages (404 before it joined). With a
 /// valid token it also hands back the current one, so an open page keeps working across rotations.
 async fn me(
@@ -473,32 +508,25 @@ async fn me(
     Query(q): Query<TokenQuery>,
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let lang = site.lang(&headers);
-    let token = header_token(&headers).or(q.t);
-    let participant = match site.cookies.device_of(&headers) {
-        Some(d) => site
-            .board
-            .participant(&site.wall, &participant_id(PROVIDER, &d))?,
-        None => None,
-    };
-    let Some(participant) = participant else {
-        return Err(ApiError::not_found(
-            lang.pick("This phone has not joined yet.", "这部手机还没有加入。"),
-        ));
-    };
-    let messages: Vec<serde_json::Value> = site
-        .store
-        .messages_of(&site.wall, &participant.id)?
-        .iter()
-        .map(super::phone::own_message)
-        .collect();
-    let now_s = site.clock.now_s();
-    let fresh = token
-        .filter(|t| site.tokens.check(t, now_s) == TokenCheck::Valid)
-        .map(|_| site.current_token());
-    Ok(Json(json!({
-        "participant": ParticipantView::from(&participant),
-        "messages": messages,
-        "token": fresh,
-    })))
+    let participant = own_participant(&site, &headers)?;
+    let fresh = valid_token(&site, &headers, q).then(|| site.current_token());
+    Ok(Json(super::phone::me(&site, &participant, fresh)?))
+}
+
+/// `GET /api/join/{w}/me/events`: the same as `/me`, live (Server-Sent Events, `super::phone`): a
+/// `me` event at once and on every change of this phone's messages or participant. 404 before the
+/// phone joined; one of the client's event-stream slots (`[server] sse_per_client`) while open.
+async fn me_events(
+    State(site): Site,
+    Query(q): Query<TokenQuery>,
+    ClientIp(ip): ClientIp,
+    Extension(slots): Extension<SseSlots>,
+    Extension(shutdown): Extension<Shutdown>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let participant = own_participant(&site, &headers)?;
+    let with_token = valid_token(&site, &headers, q);
+    let slot = slots.take(ip)?;
+    let events = super::phone::stream(site, participant.id, with_token, slot);
+    Ok(crate::http::sse::live(json!({"type": "hello"}), events, shutdown).into_response())
 }

@@ -4,13 +4,12 @@
 //! - `config` — `[walls.web]`, parsed and checked here;
 //! - `tokens` — the rotating join tokens in the QR;
 //! - `device` — the signed device cookie (one phone = one participant);
-//! - `form`, `avatar` — reading an upload within limits, normalising a picture;
+//! - `form` — reading an upload within limits (pictures are normalised by `crate::avatar`);
 //! - `refusal` — every refusal with its status and texts in both languages;
 //! - `rate` — per-device and per-network upload windows;
 //! - `site` — one wall's join site (config, secrets, handles); `handlers` — its routes;
 //! - `phone` — what a phone learns of its own messages.
 
-pub mod avatar;
 pub mod config;
 pub mod device;
 pub mod form;

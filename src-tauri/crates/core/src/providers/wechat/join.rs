@@ -240,16 +240,19 @@ async fn complete(p: &Account, code: &str) -> Result<(String, Option<MediaKey>),
             }
         }
     };
-    let profile = p.board.store_profile(
-        wall,
-        PROVIDER,
-        &grant.openid,
-        FetchedProfile {
-            nickname: info.nickname.clone(),
-            avatar,
-            unionid: info.unionid.clone().or(grant.unionid.clone()),
-        },
-    )?;
+    let profile = p
+        .board
+        .store_profile(
+            wall,
+            PROVIDER,
+            &grant.openid,
+            FetchedProfile {
+                nickname: info.nickname.clone(),
+                avatar,
+                unionid: info.unionid.clone().or(grant.unionid.clone()),
+            },
+        )
+        .await?;
     let participant_id = participant_id(PROVIDER, &grant.openid);
     if p.board.participant(wall, &participant_id)?.is_none() {
         // The pipeline creates them with the stored profile (ensure_participant reads it).
