@@ -260,6 +260,7 @@ mod tests {
                     person_id: "p".into(),
                     display_name: "P".into(),
                     avatar: old[4].clone(),
+                    thumb: None,
                     provider: crate::providers::web::PROVIDER,
                     joined_at: 1,
                     has_profile: true,

@@ -1858,6 +1858,7 @@ mod tests {
             person_id: id.into(),
             display_name: id.into(),
             avatar: crate::domain::MediaKey::of(id.as_bytes()),
+            thumb: None,
             provider: crate::providers::web::PROVIDER,
             joined_at: 1,
             has_profile: false,
