@@ -6,10 +6,10 @@
 // push's send time, carried in its text, to its `message_added` on /api/walls/tg/events). At the end:
 // growth after warm-up (the first --warmup seconds) and the worst lag, per window and overall.
 //
-//   node bench/soak.mjs [--minutes 10] [--pushes 50] [--uploads 2] [--warmup 60] [--phones 20] [--max-mib N]
+//   node bench/soak.mjs [--minutes 10] [--pushes 50] [--uploads 2] [--warmup 60] [--phones 20] [--max-mib N] [--cache-mib N]
 //
 // --max-mib sets `[storage] max_bytes` (default: the built-in 2 GiB), to watch eviction hold the media
-// store at its cap; the media columns come from /healthz (`media.bytes`, `media.evicted_blobs`).
+// store at its cap; --cache-mib sets `[storage] cache_bytes` (the database's page cache); the media columns come from /healthz (`media.bytes`, `media.evicted_blobs`).
 //
 // Figures, never pass/fail. Print `uptime` beside them: the machine is shared.
 import { spawn } from 'node:child_process';
@@ -24,7 +24,7 @@ const BIN = process.env.VOICEWALL_BIN || path.join(ROOT, 'target', 'debug', 'voi
 const argv = process.argv.slice(2);
 const arg = (name, def) => { const i = argv.indexOf(`--${name}`); return i >= 0 ? +argv[i + 1] : def; };
 const minutes = arg('minutes', 10), pushRate = arg('pushes', 50), uploadRate = arg('uploads', 2);
-const warmupS = arg('warmup', 60), phones = arg('phones', 20), maxMiB = arg('max-mib', 0);
+const warmupS = arg('warmup', 60), phones = arg('phones', 20), maxMiB = arg('max-mib', 0), cacheMiB = arg('cache-mib', 0);
 const TOKEN = 'soak-admin-token', SECRET = 'soak-secret-token';
 const AUDIO = fs.readFileSync(path.join(ROOT, 'tests/fixtures/audio/hello.ogg'));
 // Media is content-addressed: the same file uploaded twice is one blob. Each upload gets its own Ogg
@@ -55,7 +55,7 @@ listen = "127.0.0.1:${port}"
 public_url = "http://127.0.0.1:${port}"
 [storage]
 data_dir = "${dataDir}"
-${maxMiB ? `max_bytes = ${maxMiB * 1048576}\n` : ''}[audio]
+${maxMiB ? `max_bytes = ${maxMiB * 1048576}\n` : ''}${cacheMiB ? `cache_bytes = ${cacheMiB * 1048576}\n` : ''}[audio]
 output = "null"
 gap_ms = 100
 [admin]

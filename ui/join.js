@@ -362,6 +362,7 @@
     if (!state.messages.some((m) => m.id === res.data.message_id)) {
       upsertMessage({ id: res.data.message_id, status: 'fetching', duration_ms: res.data.duration_ms, waveform: [] });
     }
+    follow();
     if (!live.open) pollSoon();
   }
 
@@ -402,16 +403,38 @@
   }
   // ---------- the phone's own stream ----------
   // The page learns its messages' states from its own stream (GET me/events, Server-Sent Events: the
-  // /me JSON at once and on every change of its messages), not by polling. Only while the stream is
-  // down does it read /me, slowly; the stream is reopened with backoff (with the current token, so a
-  // rotation while it was down does not matter).
-  const live = { source: null, open: false, retryMs: 1000, retryTimer: null, pollTimer: null };
+  // /me JSON at once and on every change of its messages), not by polling. A stream is a connection
+  // held open, and the server has a connection cap ([server] max_connections) shared with the webhooks
+  // and the displays: with a thousand phones in the room, only those with a voice in flight (being
+  // fetched, or ready and not yet played) keep one. The stream closes STREAM_LINGER_MS after the last
+  // voice settled, and opens again when the guest sends the next. While it is down by failure, the page
+  // reads /me slowly and reopens it with backoff (with the current token); while it is closed because
+  // nothing is in flight, a visible page reads /me every few minutes for the rotating join token.
+  const STREAM_LINGER_MS = 10000;
+  const live = { source: null, open: false, retryMs: 1000, retryTimer: null, pollTimer: null, lingerTimer: null };
+  state.live = live;
+  function inFlight() {
+    return state.messages.some((m) => m.status === 'fetching' || (m.status === 'ready' && !m.played_count && m.moderation !== 'rejected'));
+  }
   function applyMe(data) {
+    if (data.token) token = data.token;
     state.me = data;
     renderMe();
     (data.messages || []).forEach(upsertMessage);
   }
+  function unfollow() {
+    clearTimeout(live.retryTimer); clearTimeout(live.pollTimer); clearTimeout(live.lingerTimer);
+    live.retryTimer = live.pollTimer = live.lingerTimer = null;
+    if (live.source) live.source.close();
+    live.source = null; live.open = false; live.retryMs = 1000;
+  }
+  // After every state the stream tells: kept while a voice is in flight, else closed after the linger.
+  function settle() {
+    clearTimeout(live.lingerTimer); live.lingerTimer = null;
+    if (!inFlight()) live.lingerTimer = setTimeout(unfollow, STREAM_LINGER_MS);
+  }
   function follow() {
+    clearTimeout(live.lingerTimer); live.lingerTimer = null;
     if (live.source) return;
     clearTimeout(live.retryTimer);
     if (typeof EventSource === 'undefined') { pollSoon(); return; }
@@ -423,33 +446,34 @@
       clearTimeout(live.pollTimer); live.pollTimer = null;
       let data;
       try { data = JSON.parse(e.data); } catch (_) { return; }
-      if (data.token) token = data.token;
       applyMe(data);
+      settle();
     });
     // Erased by the operator: nothing more to follow.
-    es.addEventListener('gone', () => { es.close(); live.source = null; live.open = false; });
+    es.addEventListener('gone', () => { unfollow(); });
     es.onerror = () => {
       // Reopened by us, not the browser: a 4xx (too many streams) closes it for good, and the URL
-      // carries the token of the moment.
+      // carries the token of the moment. Only while a voice is in flight: else there is nothing to learn.
       es.close();
-      if (live.source === es) live.source = null;
+      if (live.source !== es) return;
+      live.source = null;
       live.open = false;
+      if (!inFlight()) return;
       pollSoon();
       live.retryTimer = setTimeout(follow, live.retryMs);
       live.retryMs = Math.min(live.retryMs * 2, 30000);
     };
   }
-  // The fallback while the stream is down: /me every 5 s while a message is being processed, else 30 s.
+  // The fallback while the stream is down and a voice is in flight: /me every 5 s.
   function pollSoon() {
-    if (live.pollTimer || live.open) return;
-    const busy = state.messages.some((m) => m.status === 'fetching');
+    if (live.pollTimer || live.open || !inFlight()) return;
     live.pollTimer = setTimeout(async () => {
       live.pollTimer = null;
       if (live.open) return;
       const res = await request('GET', 'me');
       if (res.ok && !live.open) applyMe(res.data);
       pollSoon();
-    }, busy ? 5000 : 30000);
+    }, 5000);
   }
 
   // ---------- fallback: the phone's own recorder ----------
@@ -511,8 +535,13 @@
     $('discard-btn').addEventListener('click', () => { showError($('talk-error'), ''); clearPreview(); });
     $('fallback-input').addEventListener('change', (e) => onFallbackFile(e.target));
 
-    // The token rotates on the wall every few minutes: the stream hands over each new one; while it
-    // is down, the slow /me reads do.
+    // The token rotates on the wall every few minutes: an open stream hands over each new one; while
+    // none is open (nothing in flight), a visible page reads /me every 4 minutes for it.
+    setInterval(async () => {
+      if (document.hidden || !state.me || live.source) return;
+      const res = await request('GET', 'me');
+      if (res.ok && !live.source) applyMe(res.data);
+    }, 4 * 60 * 1000);
     document.addEventListener('visibilitychange', () => { if (document.hidden && state.recording) stopRecording(); });
   }
 

@@ -125,10 +125,20 @@ test('full flow: nickname, generated avatar, hold to talk (fake mic), preview, s
   // The page learnt "ready" from its own stream: one /me (before it joined, a 404), never polled.
   const meReads = page.__requests.filter((p) => p === '/api/join/main/me');
   assert.ok(meReads.length <= 1, `/me read ${meReads.length} times: ${page.__requests.join(' ')}`);
-  assert.equal(page.__requests.filter((p) => p === '/api/join/main/me/events').length, 1, 'one stream, never reopened');
+  // One stream since the talk view opened; a second only if the guest took longer than the linger
+  // (10 s) to record and send, which closes the first.
+  const streams = () => page.__requests.filter((p) => p === '/api/join/main/me/events').length;
+  assert.ok(streams() >= 1 && streams() <= 2, `streams opened: ${streams()}`);
   // And the stream keeps telling: the voice is played on the (null) speakers, the phone learns it.
   await waitFor(page, (id) => (window.__join.messages.find((m) => m.id === id) || {}).played_count >= 1, mid, { message: 'played count on the phone' });
   assert.ok(page.__requests.filter((p) => p === '/api/join/main/me').length <= 1, 'still no /me polling');
+  // Nothing in flight any more: the page gives its connection back (the server's connection cap is
+  // shared with the webhooks and displays), and opens no other.
+  const opened = streams();
+  await waitFor(page, () => window.__join.live.source === null, null, { timeout: 20000, message: 'stream closed once the voice was played' });
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.equal(streams(), opened, 'no stream reopened after it settled');
+  assert.ok(page.__requests.filter((p) => p === '/api/join/main/me').length <= 1, 'no /me polling once closed either');
 
   const wall = await srv.wall();
   const p = wall.participants.find((x) => x.id === pid);

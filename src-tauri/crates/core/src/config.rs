@@ -203,6 +203,11 @@ pub struct StorageConfig {
     /// `media` has the figures.
     #[serde(default = "default_max_bytes")]
     pub max_bytes: u64,
+    /// The database's page cache (sled's `cache_capacity`), in bytes. The process holds several times
+    /// this figure once the database is bigger than it (sled's own accounting undercounts), so it is
+    /// the knob for the kiosk's memory; smaller means more reads from the disk (the OS caches those).
+    #[serde(default = "default_cache_bytes")]
+    pub cache_bytes: u64,
 }
 
 fn default_min_free_bytes() -> u64 {
@@ -213,12 +218,17 @@ fn default_max_bytes() -> u64 {
     2 * 1024 * 1024 * 1024
 }
 
+fn default_cache_bytes() -> u64 {
+    crate::store::CACHE_CAPACITY
+}
+
 impl Default for StorageConfig {
     fn default() -> Self {
         Self {
             data_dir: None,
             min_free_bytes: default_min_free_bytes(),
             max_bytes: default_max_bytes(),
+            cache_bytes: default_cache_bytes(),
         }
     }
 }
@@ -666,6 +676,7 @@ pub const ENV_KEYS: &[&str] = &[
     "storage.data_dir",
     "storage.min_free_bytes",
     "storage.max_bytes",
+    "storage.cache_bytes",
     "audio.output",
     "audio.volume",
     "audio.autoplay",
@@ -805,6 +816,7 @@ impl Config {
             "storage.data_dir" => self.storage.data_dir = path(v),
             "storage.min_free_bytes" => self.storage.min_free_bytes = num(v)?,
             "storage.max_bytes" => self.storage.max_bytes = num(v)?,
+            "storage.cache_bytes" => self.storage.cache_bytes = num(v)?,
             "audio.output" => self.audio.output = v.into(),
             "audio.volume" => self.audio.volume = num(v)?,
             "audio.autoplay" => {
@@ -882,6 +894,15 @@ impl Config {
             return Err(o.invalid(
                 "audio.volume",
                 format!("{} is outside 0.0–1.0", self.audio.volume),
+            ));
+        }
+        if self.storage.cache_bytes < 1024 * 1024 {
+            return Err(o.invalid(
+                "storage.cache_bytes",
+                format!(
+                    "{} is below 1 MiB (the database's page cache, in bytes)",
+                    self.storage.cache_bytes
+                ),
             ));
         }
         if self.storage.max_bytes == 0 {
@@ -1054,6 +1075,7 @@ listen = "0.0.0.0:8787"
 # data_dir = "/var/lib/voicewall"     # default: the OS data dir
 min_free_bytes = 268435456            # below this free disk space new pushes get 503 and /healthz says why
 max_bytes = 2147483648                # stored media at most: past it the oldest media no longer shown is evicted
+cache_bytes = 67108864                # the database's page cache; the process holds several times this
 
 [audio]
 output = "default"      # "default", "null" (silent, real-time) or a device name
@@ -1385,6 +1407,22 @@ mod tests {
         c.storage.max_bytes = 0;
         let e = c.validate(None).unwrap_err().to_string();
         assert!(e.contains("storage.max_bytes"), "{e}");
+    }
+
+    #[test]
+    fn storage_cache_bytes_is_sled_s_cache_by_default_set_by_its_variable_and_at_least_1_mib() {
+        let mut c = Config::builtin();
+        assert_eq!(c.storage.cache_bytes, crate::store::CACHE_CAPACITY);
+        c.apply_env([(
+            "VOICEWALL_STORAGE_CACHE_BYTES".to_string(),
+            "8388608".to_string(),
+        )])
+        .unwrap();
+        assert_eq!(c.storage.cache_bytes, 8 * 1024 * 1024);
+        c.validate(None).unwrap();
+        c.storage.cache_bytes = 4096;
+        let e = c.validate(None).unwrap_err().to_string();
+        assert!(e.contains("storage.cache_bytes"), "{e}");
     }
 
     #[test]

@@ -83,6 +83,7 @@ impl Application {
                 .clock
                 .as_ref()
                 .map_or_else(crate::domain::now_ms, |c| c.now_ms()),
+            config.storage.cache_bytes,
         )
         .map_err(|e| StartError::Store(data_dir.clone(), e))?;
         store.set_media_cap(config.storage.max_bytes);

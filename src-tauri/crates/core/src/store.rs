@@ -205,7 +205,7 @@ impl Store {
         Self::open_with_cache(dir, CACHE_CAPACITY)
     }
 
-    /// [`Store::open`] with another page-cache size (tests that measure the cache's bound).
+    /// [`Store::open`] with another page-cache size (`[storage] cache_bytes`; tests of the cache's bound).
     pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Self> {
         let db = open_db(&dir.join("db"), cache_bytes)?;
         let meta = db.open_tree("meta")?;
@@ -478,15 +478,15 @@ impl Store {
     /// Open the store; when the database itself is unreadable (not locked by another process, not a
     /// newer schema: those are refused), move it aside to `dir/corrupt-<time>/` and start empty, with a
     /// notice for the operator. `now_ms` names the moved directory.
-    pub fn open_or_recover(dir: &Path, now_ms: u64) -> Result<Self> {
-        match Self::open(dir) {
+    pub fn open_or_recover(dir: &Path, now_ms: u64, cache_bytes: u64) -> Result<Self> {
+        match Self::open_with_cache(dir, cache_bytes) {
             Ok(s) => Ok(s),
             Err(e) if is_unreadable(&e) => {
                 let aside = dir.join(format!("corrupt-{now_ms}"));
                 tracing::error!(error = %e, moved_to = %aside.display(), "the database does not open: moved aside, starting empty");
                 std::fs::create_dir_all(&aside).map_err(sled::Error::Io)?;
                 std::fs::rename(dir.join("db"), aside.join("db")).map_err(sled::Error::Io)?;
-                let store = Self::open(dir)?;
+                let store = Self::open_with_cache(dir, cache_bytes)?;
                 store.notice(format!(
                     "the database did not open ({e}); it was moved to {} and the kiosk started empty",
                     aside.display()
@@ -2087,7 +2087,7 @@ mod tests {
             }
         }
         assert!(Store::open(dir.path()).is_err(), "garbage does not open");
-        let store = Store::open_or_recover(dir.path(), 1234).unwrap();
+        let store = Store::open_or_recover(dir.path(), 1234, CACHE_CAPACITY).unwrap();
         assert!(store.messages("main").unwrap().is_empty());
         assert!(dir.path().join("corrupt-1234/db").is_dir(), "kept aside");
         let notices = store.notices();
@@ -2095,7 +2095,7 @@ mod tests {
         assert!(notices[0].contains("corrupt-1234"), "{notices:?}");
         // A good database opens without a notice.
         drop(store);
-        assert!(Store::open_or_recover(dir.path(), 5678)
+        assert!(Store::open_or_recover(dir.path(), 5678, CACHE_CAPACITY)
             .unwrap()
             .notices()
             .is_empty());
@@ -2118,7 +2118,7 @@ mod tests {
             "{e}"
         );
         // Refused, not moved aside: a newer build can still read it.
-        let e = Store::open_or_recover(dir.path(), 1)
+        let e = Store::open_or_recover(dir.path(), 1, CACHE_CAPACITY)
             .err()
             .expect("refused");
         assert!(matches!(e, StoreError::Schema { .. }));
