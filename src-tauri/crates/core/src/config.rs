@@ -1075,7 +1075,7 @@ listen = "0.0.0.0:8787"
 # data_dir = "/var/lib/voicewall"     # default: the OS data dir
 min_free_bytes = 268435456            # below this free disk space new pushes get 503 and /healthz says why
 max_bytes = 2147483648                # stored media at most: past it the oldest media no longer shown is evicted
-cache_bytes = 67108864                # the database's page cache; the process holds several times this
+cache_bytes = 8388608                 # the database's page cache; the process holds several times this
 
 [audio]
 output = "default"      # "default", "null" (silent, real-time) or a device name
