@@ -117,10 +117,10 @@ impl Evictor {
                 break;
             }
             next = Some(age.clone());
-            if !self.evictable(&key, &mut windows)? {
+            let Some(users) = self.evictable(&key, &mut windows)? else {
                 continue;
-            }
-            for (wall, record) in self.store.media_users(&key)? {
+            };
+            for (wall, record) in users {
                 if let Some(id) = record.strip_prefix("m:") {
                     self.board.update_message(&wall, id, |m| {
                         if m.media.as_ref().is_some_and(|k| k.as_str() == key) {
@@ -142,27 +142,27 @@ impl Evictor {
     }
 
     /// Whether blob `key` may go: named only by messages, none of them in a wall's window, queued or
-    /// held for moderation.
+    /// held for moderation. When it may, the (wall, record) pairs that name it (the messages to mark).
     fn evictable(
         &self,
         key: &str,
         windows: &mut HashMap<String, HashSet<String>>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<Vec<(String, String)>>, StoreError> {
         let users = self.store.media_users(key)?;
         if users.is_empty() {
-            return Ok(false);
+            return Ok(None);
         }
         for (wall, record) in &users {
             let Some(id) = record.strip_prefix("m:") else {
                 // An avatar (`p:`), or a record of a kind this build does not know: kept.
-                return Ok(false);
+                return Ok(None);
             };
             if self.store.is_queued(wall, id)? {
-                return Ok(false);
+                return Ok(None);
             }
             if let Some(m) = self.store.message(wall, id)? {
                 if m.moderation == Moderation::Pending {
-                    return Ok(false);
+                    return Ok(None);
                 }
             }
             if !windows.contains_key(wall) {
@@ -172,10 +172,10 @@ impl Evictor {
                 windows.insert(wall.clone(), shown.into_iter().map(|m| m.id).collect());
             }
             if windows[wall].contains(id) {
-                return Ok(false);
+                return Ok(None);
             }
         }
-        Ok(true)
+        Ok(Some(users))
     }
 
     /// The background task: at start, whenever a new blob takes the media over the cap, and every

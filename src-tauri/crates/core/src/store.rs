@@ -378,13 +378,11 @@ impl Store {
     /// Evict a blob (and what is derived from it) to keep the media under its cap; `age` is its
     /// `media_age` key. Returns the bytes freed (0: it was gone already).
     pub fn evict_media(&self, key: &str, age: &[u8]) -> Result<u64> {
-        let before = self.inner.media_bytes.load(Ordering::SeqCst);
-        let had = self.remove_media(key)?;
+        let removed = self.remove_media_len(key)?;
         self.inner.media_age.remove(age)?;
-        if !had {
+        let Some(freed) = removed else {
             return Ok(0);
-        }
-        let freed = before.saturating_sub(self.inner.media_bytes.load(Ordering::SeqCst));
+        };
         self.inner.evicted_blobs.fetch_add(1, Ordering::SeqCst);
         self.inner.evicted_bytes.fetch_add(freed, Ordering::SeqCst);
         Ok(freed)
@@ -1323,13 +1321,7 @@ impl Store {
 
     /// Every waiting voice, in no particular order (the queue orders them).
     pub fn queued<T: DeserializeOwned>(&self) -> Result<Vec<T>> {
-        let tree = &self.inner.speaker_queue;
-        let mut out = Vec::new();
-        for r in tree.iter() {
-            let (k, v) = r?;
-            out.extend(self.decode("speaker_queue", tree, &k, &v));
-        }
-        Ok(out)
+        self.scan_checked("speaker_queue", &self.inner.speaker_queue, &[])
     }
 
     pub fn put_queued<T: Serialize>(&self, wall: &str, id: &str, entry: &T) -> Result<()> {
@@ -1456,10 +1448,14 @@ impl Store {
     /// Delete a blob, its metadata and everything derived from it (`{key}.{suffix}`: the decoded
     /// audio's analysis, …). True when there was a blob.
     pub fn remove_media(&self, key: &str) -> Result<bool> {
+        Ok(self.remove_media_len(key)?.is_some())
+    }
+
+    /// [`Store::remove_media`], giving the blob's length when there was one.
+    fn remove_media_len(&self, key: &str) -> Result<Option<u64>> {
         let removed = self.inner.media.remove(key)?;
-        let had = removed.is_some();
-        if let Some(blob) = removed {
-            let len = blob.len() as u64;
+        let len = removed.map(|blob| blob.len() as u64);
+        if let Some(len) = len {
             // Never below 0 (a blob stored before its length was counted).
             let _ = self
                 .inner
@@ -1473,7 +1469,7 @@ impl Store {
         for r in self.inner.media_meta.scan_prefix(derived.as_bytes()).keys() {
             self.inner.media_meta.remove(r?)?;
         }
-        Ok(had)
+        Ok(len)
     }
 
     /// Every blob's key (the media cache's contents, for checks and tests).
