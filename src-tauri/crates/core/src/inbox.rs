@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 #[derive(Clone)]
 pub struct Inbox {
     store: Store,
-    wake: mpsc::UnboundedSender<u64>,
+    wake: mpsc::UnboundedSender<Inbound>,
     metrics: Arc<Metrics>,
     disk: Option<DiskGuard>,
 }
@@ -41,8 +41,8 @@ impl DiskGuard {
     }
 }
 
-/// The pipeline's end: the sequence numbers of accepted pushes, in order.
-pub type Wakeups = mpsc::UnboundedReceiver<u64>;
+/// The pipeline's end: the accepted pushes, in order (the pipeline checks each is still pending).
+pub type Wakeups = mpsc::UnboundedReceiver<Inbound>;
 
 impl Inbox {
     pub fn new(store: Store, metrics: Arc<Metrics>) -> (Self, Wakeups) {
@@ -75,7 +75,7 @@ impl Inbox {
         }
         // A duplicate wakes the pipeline too: if the first delivery's ack failed (flush timeout) its entry
         // is still in the inbox. The pipeline skips entries already done or in flight.
-        let _ = self.wake.send(accepted.seq());
+        let _ = self.wake.send(inbound.clone());
         Ok(accepted)
     }
 

@@ -115,12 +115,12 @@ impl Pipeline {
         }
         loop {
             tokio::select! {
-                seq = rx.recv() => {
-                    let Some(seq) = seq else { break };
-                    match self.store.inbox_entry(seq) {
-                        Ok(Some(inbound)) => self.spawn_one(&mut workers, seq, inbound),
+                inbound = rx.recv() => {
+                    let Some(inbound) = inbound else { break };
+                    match self.store.pending_seq(&inbound) {
+                        Ok(Some(seq)) => self.spawn_one(&mut workers, seq, inbound),
                         Ok(None) => {}
-                        Err(e) => tracing::error!(seq, error = %e, "cannot read an inbox entry"),
+                        Err(e) => tracing::error!(error = %e, "cannot read an accepted push"),
                     }
                 }
                 // Reap finished tasks so the set does not grow over an evening.
@@ -152,7 +152,7 @@ impl Pipeline {
             };
             match this.process(seq, &inbound).await {
                 Ok(()) => {
-                    if let Err(e) = this.store.finish_inbox(seq) {
+                    if let Err(e) = this.store.finish_inbox(seq, &inbound) {
                         tracing::error!(seq, error = %e, "cannot clear an inbox entry");
                     }
                 }

@@ -1,6 +1,7 @@
 //! The store: our own type around sled 0.34 (beta by its own README — nothing outside this module
-//! touches sled). Trees: `inbox` (accepted pushes not yet processed, by sequence), `dedup` (provider +
-//! wall + platform key → sequence), `participants`, `messages`, `media` (content-addressed blobs),
+//! touches sled). Trees: `dedup` (provider + wall + platform key → the push's sequence, followed by the
+//! push itself while it waits for the pipeline: accepting a push is one write), `inbox` (the pending
+//! pushes of schema 1, by sequence; moved into `dedup` at open), `participants`, `messages`, `media` (content-addressed blobs),
 //! `profiles` (the patent's "first identifier → user info" table), `meta`, `audit` (the operator's
 //! actions, by sequence), `wall_settings` (per-wall runtime settings the operator changes live),
 //! `bans` (wall + participant id), `speaker_queue` (the voices waiting for the speakers, see `queue`),
@@ -29,8 +30,9 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// The layout of the trees this build reads and writes (`meta/schema`).
-const SCHEMA: u32 = 1;
+/// The layout of the trees this build reads and writes (`meta/schema`). 2: a pending push lives in its
+/// dedup record (1: in `inbox`, beside an 8-byte dedup record).
+const SCHEMA: u32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -165,6 +167,9 @@ struct Inner {
     evicted_bytes: AtomicU64,
     /// Woken when a new blob takes the media over its cap (the evictor waits on it).
     media_over: Arc<tokio::sync::Notify>,
+    /// Accepted pushes not yet processed (counted once at open, then kept by `accept` and
+    /// `finish_inbox`).
+    pending: AtomicU64,
     /// Corrupt records met since start, by tree.
     corrupt: Mutex<BTreeMap<String, u64>>,
     /// What the operator must know about the store, by topic (shown on `/healthz` and the console's
@@ -251,6 +256,7 @@ impl Store {
             evicted_blobs: AtomicU64::new(0),
             evicted_bytes: AtomicU64::new(0),
             media_over: Arc::default(),
+            pending: AtomicU64::new(0),
             corrupt: Mutex::default(),
             notices: Mutex::default(),
             tallies: Mutex::default(),
@@ -271,7 +277,8 @@ impl Store {
         let store = Self { inner };
         store.index_media_once()?;
         store.build_indexes()?;
-        store.drop_unclaimed()?;
+        store.migrate_inbox()?;
+        store.count_pending()?;
         store.count_media()?;
         Ok(store)
     }
@@ -386,6 +393,12 @@ impl Store {
         self.inner.evicted_blobs.fetch_add(1, Ordering::SeqCst);
         self.inner.evicted_bytes.fetch_add(freed, Ordering::SeqCst);
         Ok(freed)
+    }
+
+    /// Remove an age entry whose blob is gone (erased or purged since it was stored).
+    pub fn drop_media_age(&self, age: &[u8]) -> Result<()> {
+        self.inner.media_age.remove(age)?;
+        Ok(())
     }
 
     /// Every record naming blob `key`, on every wall: (wall, `p:{participant}` or `m:{message}`).
@@ -656,46 +669,48 @@ impl Store {
         Ok(())
     }
 
-    /// Record a push in the inbox unless its dedup key was seen. Not durable until `durable()`.
+    /// Record a push unless its dedup key was seen. Not durable until `durable()`.
     ///
-    /// Without a sled transaction: the first transaction turns on sled's process-wide lock, which every
-    /// later read and write of every tree then takes, and each transaction takes it exclusively — the
-    /// acks and the pipeline queued behind each other (issue 19). Instead the entry is written first,
-    /// then the dedup key is claimed with a compare-and-swap; an entry whose key points elsewhere (a
-    /// duplicate that lost the race, or a crash between the two writes) is not a push: it is removed
-    /// here, or skipped and removed when the inbox is read at start.
+    /// One write: the dedup record is claimed with a compare-and-swap whose value is the push's
+    /// sequence followed by the push (JSON) — the pending push is its dedup record, until
+    /// `finish_inbox` cuts the value back to the sequence. (Schema 1 wrote an `inbox` entry and then the
+    /// dedup record: two writes per push, and the ack waited for both to be flushed — issue 19.) No
+    /// sled transaction: the first one turns on sled's process-wide lock, which every later read and
+    /// write of every tree then takes.
     pub fn accept(&self, inbound: &Inbound) -> Result<Accepted> {
         let dedup_key = Self::dedup_key_of(inbound);
         let existing = self.inner.dedup.get(dedup_key.as_bytes())?;
         match &existing {
-            Some(e) if e.len() == 8 => return Ok(Accepted::Duplicate(seq_of(e))),
-            // A value of the wrong length is corrupt: the push is taken as new (replacing it).
+            Some(e) if e.len() >= 8 => return Ok(Accepted::Duplicate(seq_of(e))),
+            // A value too short for a sequence is corrupt: the push is taken as new (replacing it).
             Some(_) => tracing::error!(key = %dedup_key, "corrupt dedup record replaced"),
             None => {}
         }
         let seq = self.inner.db.generate_id()?;
-        let value = serde_json::to_vec(inbound)?;
-        self.inner.inbox.insert(seq.to_be_bytes(), value)?;
+        let mut value = Vec::with_capacity(256);
+        value.extend_from_slice(&seq.to_be_bytes());
+        serde_json::to_writer(&mut value, inbound)?;
         let claimed = self.inner.dedup.compare_and_swap(
             dedup_key.as_bytes(),
             existing.as_deref(),
-            Some(&seq.to_be_bytes()[..]),
+            Some(value),
         )?;
         match claimed {
-            Ok(()) => Ok(Accepted::New(seq)),
-            Err(lost) => {
-                self.inner.inbox.remove(seq.to_be_bytes())?;
-                Ok(Accepted::Duplicate(
-                    lost.current
-                        .as_deref()
-                        .filter(|c| c.len() == 8)
-                        .map(seq_of)
-                        .unwrap_or(seq),
-                ))
+            Ok(()) => {
+                self.inner.pending.fetch_add(1, Ordering::SeqCst);
+                Ok(Accepted::New(seq))
             }
+            Err(lost) => Ok(Accepted::Duplicate(
+                lost.current
+                    .as_deref()
+                    .filter(|c| c.len() >= 8)
+                    .map(seq_of)
+                    .unwrap_or(seq),
+            )),
         }
     }
 
+    /// The dedup key of a push: provider, wall and the platform's own key.
     fn dedup_key_of(inbound: &Inbound) -> String {
         format!(
             "{}\0{}\0{}",
@@ -705,23 +720,98 @@ impl Store {
         )
     }
 
-    /// Accepted pushes not yet processed, oldest first (the pipeline resumes from these after a crash).
-    /// A corrupt entry (or a key that is not a sequence) is quarantined and skipped. An entry whose
-    /// dedup key does not name it is skipped, not removed: it may be a push being accepted right now
-    /// (written, its key not yet claimed; see `accept`). Such entries left by a crash are removed when
-    /// the store opens (`drop_unclaimed`), before anything can be accepted.
-    pub fn inbox(&self) -> Result<Vec<(u64, Inbound)>> {
-        Ok(self
-            .inbox_entries()?
-            .into_iter()
-            .filter_map(|(seq, inbound, claimed)| claimed.then_some((seq, inbound)))
-            .collect())
+    /// The push a dedup record holds, if it is still pending; a pending record that does not decode is
+    /// quarantined (it reads as absent).
+    fn pending_of(&self, key: &[u8], value: &[u8]) -> Option<(u64, Inbound)> {
+        if value.len() <= 8 {
+            return None;
+        }
+        match serde_json::from_slice::<Inbound>(&value[8..]) {
+            Ok(inbound) => Some((seq_of(value), inbound)),
+            Err(e) => {
+                self.quarantine("dedup", &self.inner.dedup, key, value, &e.to_string());
+                let _ = self
+                    .inner
+                    .pending
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                        Some(n.saturating_sub(1))
+                    });
+                None
+            }
+        }
     }
 
-    /// Every readable inbox entry with whether its dedup key names it.
-    fn inbox_entries(&self) -> Result<Vec<(u64, Inbound, bool)>> {
-        let tree = &self.inner.inbox;
+    /// Accepted pushes not yet processed, oldest first (the pipeline resumes from these after a crash).
+    /// A corrupt one is quarantined and skipped. One pass over the dedup records.
+    pub fn inbox(&self) -> Result<Vec<(u64, Inbound)>> {
         let mut out = Vec::new();
+        for r in self.inner.dedup.iter() {
+            let (k, v) = r?;
+            out.extend(self.pending_of(&k, &v));
+        }
+        out.sort_by_key(|(seq, _)| *seq);
+        Ok(out)
+    }
+
+    /// The sequence of `inbound` if it is accepted and not yet processed.
+    pub fn pending_seq(&self, inbound: &Inbound) -> Result<Option<u64>> {
+        let key = Self::dedup_key_of(inbound);
+        Ok(self
+            .inner
+            .dedup
+            .get(key.as_bytes())?
+            .and_then(|v| self.pending_of(key.as_bytes(), &v))
+            .map(|(seq, _)| seq))
+    }
+
+    /// Accepted pushes not yet processed (a counter: no scan).
+    pub fn inbox_len(&self) -> usize {
+        self.inner.pending.load(Ordering::SeqCst) as usize
+    }
+
+    /// The push `seq` is processed: its dedup record keeps the sequence only (retries stay
+    /// duplicates). A record that names another push (the wall was purged and the key reused) is left.
+    pub fn finish_inbox(&self, seq: u64, inbound: &Inbound) -> Result<()> {
+        let key = Self::dedup_key_of(inbound);
+        loop {
+            let Some(current) = self.inner.dedup.get(key.as_bytes())? else {
+                return Ok(());
+            };
+            if current.len() <= 8 || seq_of(&current) != seq {
+                return Ok(());
+            }
+            let done = self.inner.dedup.compare_and_swap(
+                key.as_bytes(),
+                Some(&current[..]),
+                Some(&seq.to_be_bytes()[..]),
+            )?;
+            if done.is_ok() {
+                self.inner.pending.fetch_sub(1, Ordering::SeqCst);
+                return Ok(());
+            }
+        }
+    }
+
+    /// Count the pending pushes once, at open.
+    fn count_pending(&self) -> Result<()> {
+        let mut n = 0;
+        for r in self.inner.dedup.iter() {
+            let (_, v) = r?;
+            if v.len() > 8 {
+                n += 1;
+            }
+        }
+        self.inner.pending.store(n, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Schema 1 kept a pending push in `inbox` (by sequence) beside an 8-byte dedup record naming it:
+    /// move each such push into its dedup record, and drop the entries no record names (a duplicate
+    /// that lost the race, or a crash between the two writes: never acknowledged). Idempotent: an
+    /// entry is removed only after its record holds it, so a crash here redoes the rest at next open.
+    fn migrate_inbox(&self) -> Result<()> {
+        let tree = &self.inner.inbox;
+        let mut moved = 0;
         for r in tree.iter() {
             let (k, v) = r?;
             if k.len() != 8 {
@@ -732,38 +822,19 @@ impl Store {
             let Some(inbound) = self.decode::<Inbound>("inbox", tree, &k, &v) else {
                 continue;
             };
-            let owner = self
-                .inner
-                .dedup
-                .get(Self::dedup_key_of(&inbound).as_bytes())?;
-            let claimed = owner.as_deref().filter(|o| o.len() == 8).map(seq_of) == Some(seq);
-            out.push((seq, inbound, claimed));
-        }
-        Ok(out)
-    }
-
-    /// Remove the inbox entries whose dedup key does not name them: a duplicate that lost the race, or
-    /// a crash between writing the entry and claiming its key (never acknowledged). Only at open.
-    fn drop_unclaimed(&self) -> Result<()> {
-        for (seq, _, claimed) in self.inbox_entries()? {
-            if !claimed {
-                self.inner.inbox.remove(seq.to_be_bytes())?;
+            let key = Self::dedup_key_of(&inbound);
+            let owner = self.inner.dedup.get(key.as_bytes())?;
+            if owner.as_deref().filter(|o| o.len() == 8).map(seq_of) == Some(seq) {
+                let mut value = seq.to_be_bytes().to_vec();
+                value.extend_from_slice(&v);
+                self.inner.dedup.insert(key.as_bytes(), value)?;
+                moved += 1;
             }
+            tree.remove(k)?;
         }
-        Ok(())
-    }
-
-    /// One accepted push by its sequence, if not yet processed (a corrupt one is quarantined).
-    pub fn inbox_entry(&self, seq: u64) -> Result<Option<Inbound>> {
-        self.get_checked("inbox", &self.inner.inbox, &seq.to_be_bytes())
-    }
-
-    pub fn inbox_len(&self) -> usize {
-        self.inner.inbox.len()
-    }
-
-    pub fn finish_inbox(&self, seq: u64) -> Result<()> {
-        self.inner.inbox.remove(seq.to_be_bytes())?;
+        if moved > 0 {
+            tracing::info!(count = moved, "pending pushes moved to the schema 2 layout");
+        }
         Ok(())
     }
 
@@ -1481,16 +1552,13 @@ impl Store {
             .map(|r| Ok(String::from_utf8_lossy(&r?).into_owned()))
     }
 
-    /// Delete the accepted pushes of a wall still waiting in the inbox; returns them.
+    /// Drop the accepted pushes of a wall still waiting for the pipeline (their dedup records keep
+    /// the sequence only); returns them.
     pub fn remove_inbox_of(&self, wall: &str) -> Result<Vec<Inbound>> {
         let mut removed = Vec::new();
-        for r in self.inner.inbox.iter() {
-            let (k, v) = r?;
-            let Some(inbound) = self.decode::<Inbound>("inbox", &self.inner.inbox, &k, &v) else {
-                continue;
-            };
+        for (seq, inbound) in self.inbox()? {
             if inbound.wall == wall {
-                self.inner.inbox.remove(k)?;
+                self.finish_inbox(seq, &inbound)?;
                 removed.push(inbound);
             }
         }
@@ -1548,10 +1616,11 @@ impl Store {
 }
 
 /// A big-endian sequence number as stored (a short value reads as 0).
+/// The big-endian sequence a key or a dedup record starts with (0 when it is too short).
 fn seq_of(v: &[u8]) -> u64 {
     let mut b = [0u8; 8];
-    if v.len() == 8 {
-        b.copy_from_slice(v);
+    if let Some(head) = v.get(..8) {
+        b.copy_from_slice(head);
     }
     u64::from_be_bytes(b)
 }
@@ -1720,45 +1789,114 @@ mod tests {
         assert_eq!(left.iter().filter(|w| w.starts_with("other/")).count(), 5);
     }
 
+    /// A push is accepted with one write (its dedup record holds it), processed by cutting the record
+    /// back to its sequence: the pending count follows, across a reopen, and retries stay duplicates.
     #[tokio::test]
-    async fn an_inbox_read_never_drops_a_push_being_accepted_and_open_drops_a_crashed_one() {
+    async fn a_pending_push_is_its_dedup_record_until_it_is_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b);
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let before = store.inner.db.size_on_disk().unwrap();
+            a = store.accept(&push("a")).unwrap().seq();
+            b = store.accept(&push("b")).unwrap().seq();
+            assert!(
+                store.inner.inbox.is_empty(),
+                "nothing but the dedup record is written"
+            );
+            assert_eq!(store.inner.dedup.len(), 2);
+            assert!(store.inner.db.size_on_disk().unwrap() >= before);
+            assert_eq!(store.inbox_len(), 2);
+            assert_eq!(store.pending_seq(&push("a")).unwrap(), Some(a));
+            store.finish_inbox(a, &push("a")).unwrap();
+            // Twice, or with another push's sequence: nothing more changes.
+            store.finish_inbox(a, &push("a")).unwrap();
+            store.finish_inbox(a, &push("b")).unwrap();
+            assert_eq!(store.inbox_len(), 1);
+            assert_eq!(store.pending_seq(&push("a")).unwrap(), None);
+            assert_eq!(
+                &store
+                    .inner
+                    .dedup
+                    .get(Store::dedup_key_of(&push("a")))
+                    .unwrap()
+                    .unwrap()[..],
+                &a.to_be_bytes()[..],
+                "the processed push keeps its sequence only"
+            );
+            store.durable().await.unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.inbox_len(), 1, "counted again at open");
+        assert_eq!(store.inbox().unwrap(), vec![(b, push("b"))]);
+        assert_eq!(store.accept(&push("a")).unwrap(), Accepted::Duplicate(a));
+        assert_eq!(store.accept(&push("b")).unwrap(), Accepted::Duplicate(b));
+        assert_eq!(store.inbox_len(), 1);
+        // A purge of the wall drops what waits (and it is no longer pending).
+        assert_eq!(store.remove_inbox_of("main").unwrap(), vec![push("b")]);
+        assert_eq!(store.inbox_len(), 0);
+        assert!(store.inbox().unwrap().is_empty());
+    }
+
+    /// A data dir of schema 1 (a pending push in `inbox` beside its 8-byte dedup record) opens with its
+    /// pending pushes moved into their dedup records, in order; an entry no record names (a crash
+    /// between schema 1's two writes: never acknowledged) is dropped.
+    #[tokio::test]
+    async fn a_schema_1_inbox_is_moved_into_the_dedup_records_at_open() {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = Store::open(dir.path()).unwrap();
-            // `accept`'s first write done, its key not yet claimed: what a concurrent read (the pipeline
-            // resuming at start while the first push arrives) sees.
-            let inbound = push("mid-accept");
+            store.inner.meta.insert("schema", "1").unwrap();
+            for (seq, key) in [(77u64, "first"), (78, "second")] {
+                let inbound = push(key);
+                store
+                    .inner
+                    .inbox
+                    .insert(seq.to_be_bytes(), serde_json::to_vec(&inbound).unwrap())
+                    .unwrap();
+                store
+                    .inner
+                    .dedup
+                    .insert(Store::dedup_key_of(&inbound).as_bytes(), &seq.to_be_bytes())
+                    .unwrap();
+            }
+            // Written, its key never claimed.
             store
                 .inner
                 .inbox
-                .insert(77u64.to_be_bytes(), serde_json::to_vec(&inbound).unwrap())
+                .insert(
+                    79u64.to_be_bytes(),
+                    serde_json::to_vec(&push("crashed")).unwrap(),
+                )
                 .unwrap();
-            assert!(store.inbox().unwrap().is_empty(), "not a push yet");
-            assert_eq!(store.inbox_len(), 1, "and not removed by the read");
-            // Claimed: the push is there.
+            // A processed push: its dedup record only.
             store
                 .inner
                 .dedup
                 .insert(
-                    Store::dedup_key_of(&inbound).as_bytes(),
-                    &77u64.to_be_bytes(),
-                )
-                .unwrap();
-            assert_eq!(store.inbox().unwrap().len(), 1);
-            // A crash between the two writes of another push leaves an entry nobody claimed.
-            store
-                .inner
-                .inbox
-                .insert(
-                    78u64.to_be_bytes(),
-                    serde_json::to_vec(&push("crashed")).unwrap(),
+                    Store::dedup_key_of(&push("done")).as_bytes(),
+                    &5u64.to_be_bytes(),
                 )
                 .unwrap();
             store.durable().await.unwrap();
         }
         let store = Store::open(dir.path()).unwrap();
-        assert_eq!(store.inbox_len(), 1, "the unclaimed entry is gone at open");
-        assert_eq!(store.inbox().unwrap()[0].0, 77);
+        assert_eq!(store.meta_get("schema").unwrap().as_deref(), Some("2"));
+        assert!(store.inner.inbox.is_empty());
+        assert_eq!(store.inbox_len(), 2);
+        assert_eq!(
+            store.inbox().unwrap(),
+            vec![(77, push("first")), (78, push("second"))]
+        );
+        assert_eq!(
+            store.accept(&push("first")).unwrap(),
+            Accepted::Duplicate(77)
+        );
+        assert_eq!(store.accept(&push("done")).unwrap(), Accepted::Duplicate(5));
+        assert!(matches!(
+            store.accept(&push("crashed")).unwrap(),
+            Accepted::New(_)
+        ));
     }
 
     #[tokio::test]
@@ -1805,23 +1943,34 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_undecodable_inbox_entry_is_quarantined_and_the_others_still_resume() {
+    async fn an_undecodable_pending_push_is_quarantined_and_the_others_still_resume() {
         let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            // Schema 1's inbox, with a bad entry: moved aside at the next open.
+            store.insert_raw("inbox", b"short", b"{}");
+            store.insert_raw("inbox", &9u64.to_be_bytes(), b"{not json");
+            // A pending push of schema 2 that does not decode.
+            store.insert_raw(
+                "dedup",
+                b"wechat\0main\0bad",
+                &[&10u64.to_be_bytes()[..], b"{not json"].concat(),
+            );
+        }
         let store = Store::open(dir.path()).unwrap();
+        assert_eq!(corrupt(&store, "inbox"), 2);
         let a = store.accept(&push("a")).unwrap().seq();
-        store.insert_raw("inbox", &(a + 100).to_be_bytes(), b"{not json");
-        store.insert_raw("inbox", b"short", b"{}");
         let b = store.accept(&push("b")).unwrap().seq();
         let seqs: Vec<u64> = store.inbox().unwrap().iter().map(|(s, _)| *s).collect();
-        assert_eq!(seqs, [a, b], "both good entries resume");
-        assert_eq!(corrupt(&store, "inbox"), 2);
+        assert_eq!(seqs, [a, b], "both good pushes resume");
+        assert_eq!(corrupt(&store, "dedup"), 1);
+        assert_eq!(store.inbox_len(), 2, "the bad one is not pending any more");
         let q = store.quarantined().unwrap();
-        assert_eq!(q.len(), 2, "moved aside, not deleted: {q:?}");
-        assert!(q.iter().all(|(t, _)| t == "inbox"));
-        // Gone from the inbox: the next start does not meet them again.
+        assert_eq!(q.len(), 3, "moved aside, not deleted: {q:?}");
+        // Gone: the next read does not meet it again.
         assert_eq!(store.inbox().unwrap().len(), 2);
-        assert_eq!(corrupt(&store, "inbox"), 2);
-        assert!(store.inbox_entry(a).unwrap().is_some());
+        assert_eq!(corrupt(&store, "dedup"), 1);
+        assert_eq!(store.pending_seq(&push("a")).unwrap(), Some(a));
     }
 
     #[test]
@@ -2108,12 +2257,12 @@ mod tests {
             store.inner.meta.insert("schema", "0").unwrap();
         }
         let store = Store::open(dir.path()).unwrap();
-        assert_eq!(store.meta_get("schema").unwrap().as_deref(), Some("1"));
+        assert_eq!(store.meta_get("schema").unwrap().as_deref(), Some("2"));
         store.inner.meta.insert("schema", "7").unwrap();
         drop(store);
         let e = Store::open(dir.path()).err().expect("refused").to_string();
         assert!(
-            e.contains("schema version 7") && e.contains("build's 1"),
+            e.contains("schema version 7") && e.contains("build's 2"),
             "{e}"
         );
         // Refused, not moved aside: a newer build can still read it.
