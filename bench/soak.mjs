@@ -174,21 +174,46 @@ const ticker = setInterval(() => {
 const dirBytes = (d) => { let n = 0; for (const e of fs.readdirSync(d, { withFileTypes: true })) { const p = path.join(d, e.name); n += e.isDirectory() ? dirBytes(p) : fs.statSync(p).size; } return n; };
 const rssKiB = () => +/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${proc.pid}/status`, 'utf8'))[1];
 const fds = () => fs.readdirSync(`/proc/${proc.pid}/fd`).length;
+const threads = () => +/Threads:\s+(\d+)/.exec(fs.readFileSync(`/proc/${proc.pid}/status`, 'utf8'))[1];
+// Where the RSS lives (KiB), from /proc/PID/smaps: the main heap ([heap], glibc's brk arena), anonymous
+// mappings (the other threads' malloc arenas, large allocations, stacks) and file-backed pages (the
+// binary and libraries).
+function rssParts() {
+  const parts = { heap: 0, anon: 0, file: 0, arenas: 0 };
+  let kind = 'anon';
+  for (const line of fs.readFileSync(`/proc/${proc.pid}/smaps`, 'utf8').split('\n')) {
+    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) {
+      const f = line.split(/\s+/);
+      const name = f.slice(5).join(' ');
+      kind = name === '[heap]' ? 'heap' : (name === '' || name.startsWith('[')) ? 'anon' : 'file';
+      const [lo, hi] = f[0].split('-').map((x) => parseInt(x, 16));
+      // glibc's thread arenas: 64 MiB reserved at a 64 MiB boundary (HEAP_MAX_SIZE), the unused tail
+      // mapped ---p; count each by that tail (or by a whole 64 MiB mapping when it is all in use).
+      const M64 = 64 * 1048576;
+      if (name === '' && hi % M64 === 0 && (f[1] === '---p' ? hi - lo > 65536 : (hi - lo === M64 && lo % M64 === 0))) parts.arenas++;
+      continue;
+    }
+    const r = /^Rss:\s+(\d+) kB/.exec(line);
+    if (r) parts[kind] += +r[1];
+  }
+  return parts;
+}
 const samples = [];
 const start = Date.now();
 const mib = (k) => (k / 1024).toFixed(1);
 console.log(`soak: ${minutes} min, ${pushRate} pushes/s + ${uploadRate} uploads/s, server pid ${proc.pid}, data ${dataDir}`);
-console.log('   t_s  rss_MiB  fds  sled_MiB  media_MiB  evicted  pushes_ok  uploads_ok  failed  events  max_lag_ms  load');
-let media = { bytes: 0, evicted_blobs: 0 };
-const readMedia = () => fetch(`${url}/healthz`).then((r) => r.json()).then((h) => { if (h.media) media = h.media; }).catch(() => {});
+console.log('   t_s  rss_MiB  heap  anon  file  arenas thr  fds  sled_MiB  media_MiB  evicted  queued  pushes_ok  uploads_ok  failed  events  max_lag_ms  load');
+let media = { bytes: 0, evicted_blobs: 0 }, queued = 0;
+const readMedia = () => fetch(`${url}/healthz`).then((r) => r.json()).then((h) => { if (h.media) media = h.media; if (h.audio) queued = h.audio.queued; }).catch(() => {});
 await new Promise((resolve) => {
   const sampler = setInterval(async () => {
     await readMedia();
     const t = Math.round((Date.now() - start) / 1000);
-    const s = { t, rss: rssKiB(), fds: fds(), sled: dirBytes(dataDir), lag: windowLag };
+    const s = { t, rss: rssKiB(), parts: rssParts(), threads: threads(), fds: fds(), sled: dirBytes(dataDir), lag: windowLag };
     samples.push(s); lagWindows.push(windowLag); windowLag = 0;
     const load = os.loadavg().map((x) => x.toFixed(1)).join(' ');
-    console.log(`${String(t).padStart(6)}  ${mib(s.rss).padStart(7)}  ${String(s.fds).padStart(3)}  ${(s.sled / 1048576).toFixed(1).padStart(8)}  ${(media.bytes / 1048576).toFixed(1).padStart(9)}  ${String(media.evicted_blobs).padStart(7)}  ${String(sent).padStart(9)}  ${String(uploads).padStart(10)}  ${String(failed + uploadFailed).padStart(6)}  ${String(seen).padStart(6)}  ${String(s.lag).padStart(10)}  ${load}`);
+    const p = s.parts;
+    console.log(`${String(t).padStart(6)}  ${mib(s.rss).padStart(7)}  ${mib(p.heap).padStart(5)} ${mib(p.anon).padStart(5)} ${mib(p.file).padStart(5)}  ${String(p.arenas).padStart(6)} ${String(s.threads).padStart(3)}  ${String(s.fds).padStart(3)}  ${(s.sled / 1048576).toFixed(1).padStart(8)}  ${(media.bytes / 1048576).toFixed(1).padStart(9)}  ${String(media.evicted_blobs).padStart(7)}  ${String(queued).padStart(6)}  ${String(sent).padStart(9)}  ${String(uploads).padStart(10)}  ${String(failed + uploadFailed).padStart(6)}  ${String(seen).padStart(6)}  ${String(s.lag).padStart(10)}  ${load}`);
     if (Date.now() - start >= minutes * 60_000) { clearInterval(sampler); resolve(); }
   }, 10_000);
 });
@@ -203,7 +228,9 @@ console.log(`\nafter warm-up (t=${warm.t} s → ${last.t} s):`);
 console.log(`  RSS ${mib(warm.rss)} → ${mib(last.rss)} MiB (${pct(warm.rss, last.rss)}); peak ${mib(maxOf(samples.map((s) => s.rss)))} MiB`);
 const mid = samples[Math.floor(samples.length / 2)];
 console.log(`  RSS over the second half (t=${mid.t} s → ${last.t} s): ${mib(mid.rss)} → ${mib(last.rss)} MiB (${pct(mid.rss, last.rss)})`);
-console.log(`  open files ${warm.fds} → ${last.fds}`);
+console.log(`  open files ${warm.fds} → ${last.fds}; threads ${warm.threads} → ${last.threads}`);
+for (const k of ['heap', 'anon', 'file']) console.log(`  RSS in ${k}: ${mib(warm.parts[k])} → ${mib(last.parts[k])} MiB`);
+console.log(`  malloc arenas (64 MiB reservations) ${warm.parts.arenas} → ${last.parts.arenas}`);
 await readMedia();
 console.log(`  media ${(media.bytes / 1048576).toFixed(1)} MiB (cap ${media.max_bytes ? (media.max_bytes / 1048576).toFixed(0) : '?'} MiB), evicted ${media.evicted_blobs} blobs / ${((media.evicted_bytes || 0) / 1048576).toFixed(1)} MiB`);
 console.log(`  sled ${(warm.sled / 1048576).toFixed(1)} → ${(last.sled / 1048576).toFixed(1)} MiB`);

@@ -254,6 +254,10 @@ pub struct AudioConfig {
     /// dropped from the queue (it stays on the wall). See `queue`.
     #[serde(default = "default_queue_max")]
     pub queue_max: usize,
+    /// Decoded samples kept in memory, in bytes, so that a voice's analysis and its playback share one
+    /// decode; the newest decode is always kept. Part of the kiosk's memory (see `media`).
+    #[serde(default = "default_decoded_cache_bytes")]
+    pub decoded_cache_bytes: u64,
 }
 
 impl Default for AudioConfig {
@@ -265,8 +269,13 @@ impl Default for AudioConfig {
             gap_ms: default_gap_ms(),
             max_duration_s: default_max_duration(),
             queue_max: default_queue_max(),
+            decoded_cache_bytes: default_decoded_cache_bytes(),
         }
     }
+}
+
+fn default_decoded_cache_bytes() -> u64 {
+    crate::media::CACHE_BYTES as u64
 }
 
 fn default_queue_max() -> usize {
@@ -683,6 +692,7 @@ pub const ENV_KEYS: &[&str] = &[
     "audio.gap_ms",
     "audio.max_duration_s",
     "audio.queue_max",
+    "audio.decoded_cache_bytes",
     "admin.token",
 ];
 
@@ -825,6 +835,7 @@ impl Config {
             "audio.gap_ms" => self.audio.gap_ms = num(v)?,
             "audio.max_duration_s" => self.audio.max_duration_s = num(v)?,
             "audio.queue_max" => self.audio.queue_max = num(v)?,
+            "audio.decoded_cache_bytes" => self.audio.decoded_cache_bytes = num(v)?,
             "admin.token" => self.admin.token = Some(v.into()),
             other => unreachable!("ENV_KEYS lists {other} without a setter"),
         }
@@ -1085,6 +1096,7 @@ gap_ms = 800            # silence between queued messages
 max_duration_s = 120
 queue_max = 200         # voices waiting at most; past it the newest of whoever has the most queued is dropped
                         # from the queue (it stays on the wall); speakers go round-robin between people
+decoded_cache_bytes = 16777216  # decoded voices kept in memory (the one playing and the next few)
 
 [admin]
 # token = "…"           # generated on first run if absent, and printed once to the terminal
@@ -1423,6 +1435,25 @@ mod tests {
         c.storage.cache_bytes = 4096;
         let e = c.validate(None).unwrap_err().to_string();
         assert!(e.contains("storage.cache_bytes"), "{e}");
+    }
+
+    #[test]
+    fn audio_decoded_cache_bytes_is_the_media_default_and_set_by_its_variable() {
+        let mut c = Config::builtin();
+        assert_eq!(
+            c.audio.decoded_cache_bytes,
+            crate::media::CACHE_BYTES as u64
+        );
+        c.apply_env([(
+            "VOICEWALL_AUDIO_DECODED_CACHE_BYTES".to_string(),
+            "0".to_string(),
+        )])
+        .unwrap();
+        assert_eq!(
+            c.audio.decoded_cache_bytes, 0,
+            "0: only the newest decode is kept"
+        );
+        c.validate(None).unwrap();
     }
 
     #[test]

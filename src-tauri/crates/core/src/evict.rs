@@ -117,6 +117,11 @@ impl Evictor {
                 break;
             }
             next = Some(age.clone());
+            if !self.store.has_media(&key) {
+                // Erased or purged since it was stored: its age entry names nothing any more.
+                self.store.drop_media_age(&age)?;
+                continue;
+            }
             let Some(users) = self.evictable(&key, &mut windows)? else {
                 continue;
             };
@@ -319,6 +324,39 @@ mod tests {
         // Nothing is over the cap any more: a second run does nothing, and says nothing.
         assert_eq!(evictor.run_once().unwrap(), (0, 0));
         assert!(store.notices().is_empty());
+    }
+
+    /// A blob erased by other means (a guest's erasure, a purge) leaves no entry behind in the age index
+    /// once the evictor has walked past it; a blob stored again later is dated anew, not evicted for it.
+    #[test]
+    fn an_erased_blob_s_age_entry_goes_when_the_evictor_walks_past_it() {
+        let fx = Fixture::new(FakePlatform::serving(Vec::new(), "audio/ogg"));
+        let store = &fx.store;
+        let erased = store.put_media(&blob(1, 1000), "audio/ogg").unwrap();
+        let kept = voice(&fx, 2, 1000, Moderation::Approved);
+        assert!(store.remove_media(erased.as_str()).unwrap());
+        let ages = |s: &crate::store::Store| -> Vec<String> {
+            s.media_oldest(None, 100)
+                .unwrap()
+                .into_iter()
+                .map(|(_, k)| k)
+                .collect()
+        };
+        assert_eq!(
+            ages(store),
+            [erased.as_str(), kept.as_str()],
+            "left behind by the erasure"
+        );
+        store.set_media_cap(10);
+        let mut evictor = Evictor::new(store.clone(), fx.board.clone());
+        assert_eq!(evictor.run_once().unwrap(), (0, 0), "the one left is shown");
+        assert_eq!(ages(store), [kept.as_str()]);
+        // The same bytes again: a new blob, a new date, kept (nothing names it yet).
+        let again = store.put_media(&blob(1, 1000), "audio/ogg").unwrap();
+        assert_eq!(again, erased);
+        evictor.run_once().unwrap();
+        assert!(store.has_media(again.as_str()));
+        assert_eq!(ages(store), [kept.as_str(), again.as_str()]);
     }
 
     /// When everything left is protected, the evictor stops after one pass and the operator is told.

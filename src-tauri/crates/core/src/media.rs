@@ -9,8 +9,11 @@ use std::sync::{Arc, Mutex};
 use voicewall_audio::{Analysis, DecodeError, Decoded};
 
 const ANALYSIS: &str = "analysis";
-/// Decoded samples kept in memory: a few minutes of audio (60 s of 48 kHz stereo is 23 MB).
-const CACHE_BYTES: usize = 96 * 1024 * 1024;
+/// Decoded samples kept in memory by default (`[audio] decoded_cache_bytes`): the voice playing and the
+/// next few (a voice decodes at its own rate and channels: 10 s of Opus, 48 kHz mono, is 1.9 MB; 60 s
+/// of WeChat's AMR, 8 kHz, is 1.9 MB). The newest decode is always kept, whatever its size. It was
+/// 96 MiB: the soak's uploads filled it in a minute and it was the biggest part of the kiosk's memory.
+pub const CACHE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Why a cached blob cannot be played.
 #[derive(Debug, thiserror::Error)]
@@ -36,11 +39,12 @@ pub struct Media {
     decodes: Arc<std::sync::atomic::AtomicU64>,
 }
 
-#[derive(Default)]
 struct DecodedCache {
     /// Most recently used last.
     entries: VecDeque<(String, Arc<Decoded>)>,
     bytes: usize,
+    /// The bound on `bytes` (past it the least recently used go, all but the newest).
+    max: usize,
 }
 
 fn size_of(d: &Decoded) -> usize {
@@ -70,7 +74,7 @@ impl DecodedCache {
         }
         self.bytes += size_of(&d);
         self.entries.push_back((key.to_string(), d));
-        while self.bytes > CACHE_BYTES && self.entries.len() > 1 {
+        while self.bytes > self.max && self.entries.len() > 1 {
             if let Some((_, old)) = self.entries.pop_front() {
                 self.bytes -= size_of(&old);
             }
@@ -80,12 +84,26 @@ impl DecodedCache {
 
 impl Media {
     pub fn new(store: Store, max_s: u64) -> Self {
+        Self::with_cache_bytes(store, max_s, CACHE_BYTES)
+    }
+
+    /// [`Media::new`] keeping at most `cache_bytes` of decoded samples (`[audio] decoded_cache_bytes`).
+    pub fn with_cache_bytes(store: Store, max_s: u64, cache_bytes: usize) -> Self {
         Self {
             store,
             max_s,
-            decoded: Arc::default(),
+            decoded: Arc::new(Mutex::new(DecodedCache {
+                entries: VecDeque::new(),
+                bytes: 0,
+                max: cache_bytes,
+            })),
             decodes: Arc::default(),
         }
+    }
+
+    /// Bytes of decoded samples held in memory now.
+    pub fn cached_bytes(&self) -> usize {
+        self.decoded.lock().expect("media cache").bytes
     }
 
     /// How many decodes this handle made.
@@ -188,6 +206,56 @@ mod tests {
         media.analysis(&key).await.unwrap();
         media.decoded(&key).await.unwrap();
         assert_eq!(media.decodes(), 1, "decoded on upload only");
+    }
+
+    fn voice(seconds: usize) -> Arc<Decoded> {
+        Arc::new(Decoded {
+            format: voicewall_audio::Format::OggOpus,
+            sample_rate: 48_000,
+            channels: 1,
+            samples: vec![0.0; 48_000 * seconds],
+        })
+    }
+
+    #[tokio::test]
+    async fn decoded_samples_held_stay_under_the_cap_and_the_newest_is_always_kept() {
+        let (_dir, store, _) = media();
+        let one = size_of(&voice(1));
+        assert_eq!(one, 192_000, "a second of 48 kHz mono");
+        // Room for two seconds of audio, not three.
+        let media = Media::with_cache_bytes(store.clone(), 60, one * 2 + one / 2);
+        for n in 0..5 {
+            media.remember(&format!("k{n}"), voice(1));
+            assert!(
+                media.cached_bytes() <= one * 2 + one / 2,
+                "{}",
+                media.cached_bytes()
+            );
+        }
+        assert_eq!(media.cached_bytes(), one * 2, "the two newest are held");
+        // Held ones come from memory (no blob is stored for these keys); the others are gone.
+        assert!(media.decoded("k4").await.is_ok());
+        assert!(media.decoded("k3").await.is_ok());
+        assert!(matches!(
+            media.decoded("k2").await,
+            Err(MediaError::Missing)
+        ));
+        // Used lately is kept: k3 was read after k4, so a new one lets k4 go.
+        media.remember("k5", voice(1));
+        assert!(media.decoded("k3").await.is_ok());
+        assert!(matches!(
+            media.decoded("k4").await,
+            Err(MediaError::Missing)
+        ));
+
+        // A cap smaller than one voice still keeps the newest (the player is about to use it).
+        let tiny = Media::with_cache_bytes(store.clone(), 60, 0);
+        tiny.remember("a", voice(3));
+        tiny.remember("b", voice(2));
+        assert_eq!(tiny.cached_bytes(), one * 2);
+        assert!(tiny.decoded("b").await.is_ok());
+        assert!(matches!(tiny.decoded("a").await, Err(MediaError::Missing)));
+        assert_eq!(tiny.decodes(), 0);
     }
 
     #[tokio::test]

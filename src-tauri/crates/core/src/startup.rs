@@ -182,7 +182,11 @@ impl Application {
                 )
                 .map_err(store_err)?;
         }
-        let media = Media::new(store.clone(), config.audio.max_duration_s);
+        let media = Media::with_cache_bytes(
+            store.clone(),
+            config.audio.max_duration_s,
+            usize::try_from(config.audio.decoded_cache_bytes).unwrap_or(usize::MAX),
+        );
         let mut walls = Vec::new();
         crate::providers::check_all(&config.provider_sections())?;
         for section in config.provider_sections() {
