@@ -1566,7 +1566,8 @@ impl Store {
     }
 
     /// Delete a wall's dedup records (they hold platform message ids and sender ids) whose push was
-    /// accepted at or before sequence `through` (`u64::MAX`: all of them); returns how many.
+    /// accepted at or before sequence `through` (`u64::MAX`: all of them) and is processed; returns how
+    /// many.
     pub fn remove_dedup_of(&self, wall: &str, through: u64) -> Result<usize> {
         // Keys are `{provider}\0{wall}\0{key}` (`dedup_key_of`). The platforms are the ones present in
         // the tree, not a list: from each key's provider, scan that provider's keys of this wall, then
@@ -1584,7 +1585,9 @@ impl Store {
             let prefix = [provider, b"\0", wall.as_bytes(), b"\0"].concat();
             for r in self.inner.dedup.scan_prefix(&prefix) {
                 let (k, v) = r?;
-                if seq_of(&v) <= through {
+                // A push still waiting for the pipeline keeps its record (it is the push): it goes
+                // once processed (a purge drops the waiting ones first, `remove_inbox_of`).
+                if v.len() <= 8 && seq_of(&v) <= through {
                     self.inner.dedup.remove(k)?;
                     n += 1;
                 }
@@ -1756,6 +1759,7 @@ mod tests {
                 // An unregistered name too (`Provider::new` is the platforms' own; a test may).
                 p.provider = crate::domain::Provider::new(provider);
                 let seq = store.accept(&p).unwrap().seq();
+                store.finish_inbox(seq, &p).unwrap();
                 if provider == "telegram" && wall == "main" {
                     through = seq;
                 }
@@ -1832,10 +1836,22 @@ mod tests {
         assert_eq!(store.accept(&push("a")).unwrap(), Accepted::Duplicate(a));
         assert_eq!(store.accept(&push("b")).unwrap(), Accepted::Duplicate(b));
         assert_eq!(store.inbox_len(), 1);
+        // Dedup records go (a purge, retention) once their push is processed, never while it waits.
+        assert_eq!(
+            store.remove_dedup_of("main", u64::MAX).unwrap(),
+            1,
+            "a's only"
+        );
+        assert_eq!(store.inbox().unwrap(), vec![(b, push("b"))]);
         // A purge of the wall drops what waits (and it is no longer pending).
         assert_eq!(store.remove_inbox_of("main").unwrap(), vec![push("b")]);
         assert_eq!(store.inbox_len(), 0);
         assert!(store.inbox().unwrap().is_empty());
+        assert_eq!(
+            store.remove_dedup_of("main", u64::MAX).unwrap(),
+            1,
+            "b's, dropped"
+        );
     }
 
     /// A data dir of schema 1 (a pending push in `inbox` beside its 8-byte dedup record) opens with its

@@ -154,8 +154,11 @@ mod tests {
         store.put_derived(&old, "analysis", &42u32).unwrap();
         store.put_derived(&shared, "analysis", &43u32).unwrap();
         // Dedup records: main's push is older than its expired messages, other's is not main's.
-        store.accept(&push("main", "k-main")).unwrap();
-        store.accept(&push("other", "k-other")).unwrap();
+        // Two pushes, processed (a waiting push keeps its dedup record: it is the push).
+        for (wall, key) in [("main", "k-main"), ("other", "k-other")] {
+            let seq = store.accept(&push(wall, key)).unwrap().seq();
+            store.finish_inbox(seq, &push(wall, key)).unwrap();
+        }
 
         store
             .put_participant("main", &person("web:a", 1, &avatar_a))
