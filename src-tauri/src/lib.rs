@@ -51,6 +51,7 @@ fn command_line() -> clap::Command {
 
 /// Entry point of the `voicewall` binary; returns the exit code.
 pub fn main_entry() -> i32 {
+    voicewall_core::startup::tune_allocator();
     let matches = command_line().get_matches();
     let config_arg = matches.get_one::<PathBuf>("config").cloned();
     match matches.subcommand_name() {
