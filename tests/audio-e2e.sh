@@ -9,7 +9,9 @@ OUT=target/test-output/audio
 mkdir -p "$OUT"
 TMP=$(mktemp -d)
 . tests/private-pulse.sh
-trap 'kill $PA 2>/dev/null || true; rm -rf "$TMP"' EXIT
+# The daemon is waited for before its runtime dir goes: it still writes there while it exits, and
+# rm -rf met "Directory not empty" (a CI rehearsal failed on the cleanup after all three passed).
+trap 'kill $PA 2>/dev/null || true; wait $PA 2>/dev/null || true; rm -rf "$TMP"' EXIT
 pactl load-module module-null-sink sink_name=vw >/dev/null
 pactl set-default-sink vw
 
