@@ -115,10 +115,11 @@ impl Pipeline {
         }
         loop {
             tokio::select! {
-                inbound = rx.recv() => {
-                    let Some(inbound) = inbound else { break };
-                    match self.store.pending_seq(&inbound) {
-                        Ok(Some(seq)) => self.spawn_one(&mut workers, seq, inbound),
+                woken = rx.recv() => {
+                    let Some(woken) = woken else { break };
+                    // The stored push (the first delivery's), if it still waits.
+                    match self.store.pending(&woken) {
+                        Ok(Some((seq, inbound))) => self.spawn_one(&mut workers, seq, inbound),
                         Ok(None) => {}
                         Err(e) => tracing::error!(error = %e, "cannot read an accepted push"),
                     }

@@ -753,15 +753,15 @@ impl Store {
         Ok(out)
     }
 
-    /// The sequence of `inbound` if it is accepted and not yet processed.
-    pub fn pending_seq(&self, inbound: &Inbound) -> Result<Option<u64>> {
+    /// The push stored for `inbound`'s dedup key (the first delivery's, not a retry's) with its
+    /// sequence, if it is accepted and not yet processed.
+    pub fn pending(&self, inbound: &Inbound) -> Result<Option<(u64, Inbound)>> {
         let key = Self::dedup_key_of(inbound);
         Ok(self
             .inner
             .dedup
             .get(key.as_bytes())?
-            .and_then(|v| self.pending_of(key.as_bytes(), &v))
-            .map(|(seq, _)| seq))
+            .and_then(|v| self.pending_of(key.as_bytes(), &v)))
     }
 
     /// Accepted pushes not yet processed (a counter: no scan).
@@ -1811,13 +1811,17 @@ mod tests {
             assert_eq!(store.inner.dedup.len(), 2);
             assert!(store.inner.db.size_on_disk().unwrap() >= before);
             assert_eq!(store.inbox_len(), 2);
-            assert_eq!(store.pending_seq(&push("a")).unwrap(), Some(a));
+            assert_eq!(store.pending(&push("a")).unwrap(), Some((a, push("a"))));
+            // A retry is answered with the first delivery's push, not its own.
+            let mut retry = push("a");
+            retry.received_at = 99;
+            assert_eq!(store.pending(&retry).unwrap(), Some((a, push("a"))));
             store.finish_inbox(a, &push("a")).unwrap();
             // Twice, or with another push's sequence: nothing more changes.
             store.finish_inbox(a, &push("a")).unwrap();
             store.finish_inbox(a, &push("b")).unwrap();
             assert_eq!(store.inbox_len(), 1);
-            assert_eq!(store.pending_seq(&push("a")).unwrap(), None);
+            assert_eq!(store.pending(&push("a")).unwrap(), None);
             assert_eq!(
                 &store
                     .inner
@@ -1986,7 +1990,7 @@ mod tests {
         // Gone: the next read does not meet it again.
         assert_eq!(store.inbox().unwrap().len(), 2);
         assert_eq!(corrupt(&store, "dedup"), 1);
-        assert_eq!(store.pending_seq(&push("a")).unwrap(), Some(a));
+        assert_eq!(store.pending(&push("a")).unwrap().map(|(s, _)| s), Some(a));
     }
 
     #[test]
