@@ -2,7 +2,7 @@
 // or $VOICEWALL_BIN) with the null audio output and two walls — "tg", a Telegram wall taking signed
 // text updates at --pushes per second, and "main", the web join page taking --uploads voice uploads per
 // second from a few joined phones (the voices queue and play on the null output). Every 10 s it samples
-// the server's RSS, open files (/proc/PID/fd), the sled directory's size, and the event-stream lag (a
+// the server's RSS, open files (/proc/PID/fd), the data dir's size (and its sled database's), and the event-stream lag (a
 // push's send time, carried in its text, to its `message_added` on /api/walls/tg/events). At the end:
 // growth after warm-up (the first --warmup seconds) and the worst lag, per window and overall.
 //
@@ -171,7 +171,8 @@ const ticker = setInterval(() => {
 }, tickMs);
 
 // Samples.
-const dirBytes = (d) => { let n = 0; for (const e of fs.readdirSync(d, { withFileTypes: true })) { const p = path.join(d, e.name); n += e.isDirectory() ? dirBytes(p) : fs.statSync(p).size; } return n; };
+// (a file evicted between the listing and its stat counts 0)
+const dirBytes = (d) => { let n = 0; for (const e of fs.readdirSync(d, { withFileTypes: true })) { const p = path.join(d, e.name); n += e.isDirectory() ? dirBytes(p) : (fs.statSync(p, { throwIfNoEntry: false })?.size ?? 0); } return n; };
 const rssKiB = () => +/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${proc.pid}/status`, 'utf8'))[1];
 const fds = () => fs.readdirSync(`/proc/${proc.pid}/fd`).length;
 const threads = () => +/Threads:\s+(\d+)/.exec(fs.readFileSync(`/proc/${proc.pid}/status`, 'utf8'))[1];
@@ -202,14 +203,14 @@ const samples = [];
 const start = Date.now();
 const mib = (k) => (k / 1024).toFixed(1);
 console.log(`soak: ${minutes} min, ${pushRate} pushes/s + ${uploadRate} uploads/s, server pid ${proc.pid}, data ${dataDir}`);
-console.log('   t_s  rss_MiB  heap  anon  file  arenas thr  fds  sled_MiB  media_MiB  evicted  queued  pushes_ok  uploads_ok  failed  events  max_lag_ms  load');
+console.log('   t_s  rss_MiB  heap  anon  file  arenas thr  fds  data_MiB  media_MiB  evicted  queued  pushes_ok  uploads_ok  failed  events  max_lag_ms  load');
 let media = { bytes: 0, evicted_blobs: 0 }, queued = 0;
 const readMedia = () => fetch(`${url}/healthz`).then((r) => r.json()).then((h) => { if (h.media) media = h.media; if (h.audio) queued = h.audio.queued; }).catch(() => {});
 await new Promise((resolve) => {
   const sampler = setInterval(async () => {
     await readMedia();
     const t = Math.round((Date.now() - start) / 1000);
-    const s = { t, rss: rssKiB(), parts: rssParts(), threads: threads(), fds: fds(), sled: dirBytes(dataDir), lag: windowLag };
+    const s = { t, rss: rssKiB(), parts: rssParts(), threads: threads(), fds: fds(), sled: dirBytes(dataDir), db: fs.existsSync(path.join(dataDir, 'db')) ? dirBytes(path.join(dataDir, 'db')) : 0, lag: windowLag };
     samples.push(s); lagWindows.push(windowLag); windowLag = 0;
     const load = os.loadavg().map((x) => x.toFixed(1)).join(' ');
     const p = s.parts;
@@ -233,7 +234,7 @@ for (const k of ['heap', 'anon', 'file']) console.log(`  RSS in ${k}: ${mib(warm
 console.log(`  malloc arenas (64 MiB reservations) ${warm.parts.arenas} → ${last.parts.arenas}`);
 await readMedia();
 console.log(`  media ${(media.bytes / 1048576).toFixed(1)} MiB (cap ${media.max_bytes ? (media.max_bytes / 1048576).toFixed(0) : '?'} MiB), evicted ${media.evicted_blobs} blobs / ${((media.evicted_bytes || 0) / 1048576).toFixed(1)} MiB`);
-console.log(`  sled ${(warm.sled / 1048576).toFixed(1)} → ${(last.sled / 1048576).toFixed(1)} MiB`);
+console.log(`  data dir ${(warm.sled / 1048576).toFixed(1)} → ${(last.sled / 1048576).toFixed(1)} MiB, of it the sled database (db/) ${(warm.db / 1048576).toFixed(1)} → ${(last.db / 1048576).toFixed(1)} MiB`);
 console.log(`  event lag: worst ${worstLag} ms; worst per half: first ${maxOf(lagWindows.slice(0, half))} ms, second ${maxOf(lagWindows.slice(half))} ms`);
 console.log(`  pushes ok ${sent}, uploads ok ${uploads}, failed ${failed + uploadFailed}, message_added seen ${seen}; statuses ${JSON.stringify(statuses)}`);
 console.log(`  load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}; server log ${dir}/server.log`);

@@ -9,6 +9,7 @@ pub mod app;
 mod architecture;
 pub mod audit;
 pub mod avatar;
+pub mod blobs;
 pub mod board;
 pub mod cli;
 pub mod clock;

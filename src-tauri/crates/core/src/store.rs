@@ -30,9 +30,10 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// The layout of the trees this build reads and writes (`meta/schema`). 2: a pending push lives in its
-/// dedup record (1: in `inbox`, beside an 8-byte dedup record).
-const SCHEMA: u32 = 2;
+/// The layout of the trees this build reads and writes (`meta/schema`). 3: blobs are files under
+/// `media/` (2: in the `media` tree). 2: a pending push lives in its dedup record (1: in `inbox`,
+/// beside an 8-byte dedup record).
+const SCHEMA: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -44,6 +45,8 @@ pub enum StoreError {
     FlushTimeout,
     #[error("storage: the disk is nearly full ({free} bytes free, below the {min} kept free); retry later")]
     DiskFull { free: u64, min: u64 },
+    #[error("storage: media file: {0}")]
+    Blob(#[from] std::io::Error),
     #[error(
         "storage: the database has schema version {found}, newer than this build's {}: use a newer voicewall, or move the data dir aside",
         SCHEMA
@@ -145,7 +148,10 @@ struct Inner {
     dedup: sled::Tree,
     participants: sled::Tree,
     messages: sled::Tree,
-    media: sled::Tree,
+    /// The blobs (files); their metadata is in `media_meta`, written only once the file is durable.
+    blobs: crate::blobs::BlobDir,
+    /// Held across naming or removing a blob and its metadata, so the two never disagree.
+    blob_lock: Mutex<()>,
     media_meta: sled::Tree,
     profiles: sled::Tree,
     meta: sled::Tree,
@@ -198,15 +204,11 @@ impl Drop for Inner {
     }
 }
 
-/// sled's page cache, in bytes (`[storage] cache_bytes`). A bound only with [`Store::media_once`] for
-/// one-pass reads (see there). The process holds several times this figure once the database outgrows
-/// it (sled's accounting undercounts what a cached page costs): in the 50 pushes/s soak, RSS kept
-/// growing with the database at 64 MiB (+2.5 MiB a minute after 35 minutes) and levelled off at 8 MiB.
+/// sled's page cache, in bytes (`[storage] cache_bytes`). The process holds several times this figure
+/// once the database outgrows it (sled's accounting undercounts what a cached page costs): in the 50
+/// pushes/s soak, RSS kept growing with the database at 64 MiB (+2.5 MiB a minute after 35 minutes)
+/// and levelled off at 8 MiB. Blobs are files (`blobs`), not in this cache.
 pub const CACHE_CAPACITY: u64 = 8 * 1024 * 1024;
-
-/// sled 0.34 queues page accesses per cache shard (256 shards) and applies them, evicting down to the
-/// shard's capacity, only when 64 are queued (`MAX_QUEUE_ITEMS` in its `lru.rs`).
-const SLED_ACCESS_QUEUE: usize = 64;
 
 impl Store {
     pub fn open(dir: &Path) -> Result<Self> {
@@ -241,7 +243,8 @@ impl Store {
             dedup: db.open_tree("dedup")?,
             participants: db.open_tree("participants")?,
             messages: db.open_tree("messages")?,
-            media: db.open_tree("media")?,
+            blobs: crate::blobs::BlobDir::open(dir.join("media"))?,
+            blob_lock: Mutex::default(),
             media_meta: db.open_tree("media_meta")?,
             profiles: db.open_tree("profiles")?,
             meta,
@@ -279,6 +282,7 @@ impl Store {
         store.build_indexes()?;
         store.migrate_inbox()?;
         store.count_pending()?;
+        store.migrate_media()?;
         store.count_media()?;
         Ok(store)
     }
@@ -310,6 +314,7 @@ impl Store {
             }
         }
         let mut bytes = 0;
+        let mut named = std::collections::HashSet::new();
         for r in self.inner.media_meta.iter() {
             let (k, v) = r?;
             // `{key}.{suffix}` entries are derived data, not blobs.
@@ -320,6 +325,21 @@ impl Store {
             else {
                 continue;
             };
+            let key = String::from_utf8_lossy(&k).into_owned();
+            if !self.inner.blobs.exists(&key) {
+                // Removed (evicted, erased) just before a crash that lost the removal of its
+                // metadata: what names it reads as missing media.
+                self.quarantine(
+                    "media_meta",
+                    &self.inner.media_meta,
+                    &k,
+                    &v,
+                    "its file is gone",
+                );
+                self.remove_derived(&key)?;
+                continue;
+            }
+            named.insert(key);
             bytes += meta.len;
             if date && !dated.contains(String::from_utf8_lossy(&k).as_ref()) {
                 let seq = self.inner.db.generate_id()?;
@@ -329,7 +349,54 @@ impl Store {
         if date {
             self.inner.meta.insert(DATED, "1")?;
         }
+        // A file no metadata names: written just before a crash that lost its metadata (never shown).
+        let mut orphans = 0;
+        for key in self.inner.blobs.keys()? {
+            if !named.contains(&key) {
+                self.inner.blobs.remove(&key)?;
+                orphans += 1;
+            }
+        }
+        if orphans > 0 {
+            tracing::info!(count = orphans, "media files no record names removed");
+        }
         self.inner.media_bytes.store(bytes, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Schema 2 kept blobs in the `media` tree: write each as a file, then drop it from the tree.
+    /// Idempotent: a blob leaves the tree only once its file is durable, so a crash here redoes the
+    /// rest at the next open.
+    fn migrate_media(&self) -> Result<()> {
+        let tree = self.inner.db.open_tree("media")?;
+        if tree.is_empty() {
+            return Ok(());
+        }
+        let total = tree.len();
+        tracing::info!(
+            count = total,
+            "moving the media blobs out of the database into files"
+        );
+        let mut moved = 0;
+        for r in tree.iter() {
+            let (k, v) = r?;
+            let key = String::from_utf8_lossy(&k).into_owned();
+            // A blob without metadata was never served (a crash between the two writes).
+            if crate::domain::MediaKey::parse(&key).is_ok()
+                && self.inner.media_meta.contains_key(&k)?
+            {
+                let staged = self.inner.blobs.stage(&v)?;
+                self.inner.blobs.commit(staged, &key)?;
+                moved += 1;
+            }
+            tree.remove(&k)?;
+            if moved % 500 == 0 && moved > 0 {
+                tracing::info!(moved, total, "moving the media blobs into files");
+            }
+        }
+        self.inner.db.flush()?;
+        self.inner.db.drop_tree("media")?;
+        tracing::info!(count = moved, "media blobs moved into files (schema 3)");
         Ok(())
     }
 
@@ -500,6 +567,11 @@ impl Store {
                 tracing::error!(error = %e, moved_to = %aside.display(), "the database does not open: moved aside, starting empty");
                 std::fs::create_dir_all(&aside).map_err(sled::Error::Io)?;
                 std::fs::rename(dir.join("db"), aside.join("db")).map_err(sled::Error::Io)?;
+                // Its blobs go with it: no record of the new database names them.
+                if dir.join("media").exists() {
+                    std::fs::rename(dir.join("media"), aside.join("media"))
+                        .map_err(sled::Error::Io)?;
+                }
                 let store = Self::open_with_cache(dir, cache_bytes)?;
                 store.notice(format!(
                     "the database did not open ({e}); it was moved to {} and the kiosk started empty",
@@ -1196,20 +1268,25 @@ impl Store {
     /// Store a blob by its content hash; returns the key (served at `/media/{key}`).
     pub fn put_media(&self, bytes: &[u8], content_type: &str) -> Result<crate::domain::MediaKey> {
         let key = crate::domain::MediaKey::of(bytes);
-        let new = !self.inner.media.contains_key(key.as_str())?
-            && self
-                .inner
-                .media
-                .compare_and_swap(key.as_str(), None as Option<&[u8]>, Some(bytes))?
-                .is_ok();
-        put_json(
-            &self.inner.media_meta,
-            key.as_bytes(),
-            &MediaMeta {
-                content_type: content_type.to_string(),
-                len: bytes.len() as u64,
-            },
-        )?;
+        let meta = MediaMeta {
+            content_type: content_type.to_string(),
+            len: bytes.len() as u64,
+        };
+        // Stored already: the metadata only (its content type may differ).
+        if self.inner.media_meta.contains_key(key.as_bytes())? && self.inner.blobs.exists(&key) {
+            put_json(&self.inner.media_meta, key.as_bytes(), &meta)?;
+            return Ok(key);
+        }
+        // Written and synced outside the lock; named, and its metadata written, under it.
+        let staged = self.inner.blobs.stage(bytes)?;
+        let new = {
+            let _named = self.inner.blob_lock.lock().expect("blob lock");
+            self.inner.blobs.commit(staged, &key)?;
+            self.inner
+                .media_meta
+                .insert(key.as_bytes(), serde_json::to_vec(&meta)?)?
+                .is_none()
+        };
         if new {
             let seq = self.inner.db.generate_id()?;
             self.inner
@@ -1225,34 +1302,32 @@ impl Store {
         Ok(key)
     }
 
-    pub fn media(&self, key: &str) -> Result<Option<(MediaMeta, sled::IVec)>> {
-        let Some(meta) =
-            self.get_checked::<MediaMeta>("media_meta", &self.inner.media_meta, key.as_bytes())?
-        else {
+    pub fn media(&self, key: &str) -> Result<Option<(MediaMeta, Vec<u8>)>> {
+        let Some(meta) = self.media_info(key)? else {
             return Ok(None);
         };
-        Ok(self.inner.media.get(key)?.map(|b| (meta, b)))
+        Ok(self.inner.blobs.read(key)?.map(|b| (meta, b)))
     }
 
-    /// [`Store::media`] for a reader that goes through many blobs once (an export). sled applies a
-    /// shard's queued page accesses, and only then evicts, when 64 are queued; a blob read once is one
-    /// access, so a pass over 20,000 voices spread over 256 shards queued ~80 each at most and the
-    /// cache kept nearly every page it read (export at 20,000 voices: +131 MiB). Touching the blob's
-    /// page 63 more times (a `contains_key` walks the same pages: no copy) fills its shard's queue, so
-    /// the shard is brought back to its share of [`CACHE_CAPACITY`] before the next blob is read.
-    pub fn media_once(&self, key: &str) -> Result<Option<(MediaMeta, sled::IVec)>> {
-        let found = self.media(key)?;
-        if found.is_some() {
-            for _ in 1..SLED_ACCESS_QUEUE {
-                self.inner.media.contains_key(key)?;
-            }
+    /// A blob's metadata (no byte of it is read).
+    pub fn media_info(&self, key: &str) -> Result<Option<MediaMeta>> {
+        if key.contains('.') {
+            return Ok(None);
         }
-        Ok(found)
+        self.get_checked::<MediaMeta>("media_meta", &self.inner.media_meta, key.as_bytes())
+    }
+
+    /// A blob's metadata and its file, for streaming it (`/media/{key}`). The file may be gone by the
+    /// time it is opened (evicted): that reads as missing.
+    pub fn media_file(&self, key: &str) -> Result<Option<(MediaMeta, std::path::PathBuf)>> {
+        Ok(self
+            .media_info(key)?
+            .map(|meta| (meta, self.inner.blobs.path(key))))
     }
 
     /// Whether a blob is in the cache.
     pub fn has_media(&self, key: &str) -> bool {
-        self.inner.media.contains_key(key).unwrap_or(false)
+        !key.contains('.') && self.inner.media_meta.contains_key(key).unwrap_or(false)
     }
 
     /// Derived data stored beside a blob (e.g. decoded audio analysis), under `{key}.{suffix}`.
@@ -1524,8 +1599,21 @@ impl Store {
 
     /// [`Store::remove_media`], giving the blob's length when there was one.
     fn remove_media_len(&self, key: &str) -> Result<Option<u64>> {
-        let removed = self.inner.media.remove(key)?;
-        let len = removed.map(|blob| blob.len() as u64);
+        if key.contains('.') {
+            return Ok(None);
+        }
+        let len = {
+            let _named = self.inner.blob_lock.lock().expect("blob lock");
+            let removed = self.inner.media_meta.remove(key)?;
+            let file = self.inner.blobs.remove(key)?;
+            removed
+                .map(|m| {
+                    serde_json::from_slice::<MediaMeta>(&m)
+                        .map(|m| m.len)
+                        .unwrap_or(0)
+                })
+                .filter(|_| file)
+        };
         if let Some(len) = len {
             // Never below 0 (a blob stored before its length was counted).
             let _ = self
@@ -1535,21 +1623,22 @@ impl Store {
                     Some(b.saturating_sub(len))
                 });
         }
-        self.inner.media_meta.remove(key)?;
+        self.remove_derived(key)?;
+        Ok(len)
+    }
+
+    /// Drop what is derived from blob `key` (`{key}.{suffix}`).
+    fn remove_derived(&self, key: &str) -> Result<()> {
         let derived = format!("{key}.");
         for r in self.inner.media_meta.scan_prefix(derived.as_bytes()).keys() {
             self.inner.media_meta.remove(r?)?;
         }
-        Ok(len)
+        Ok(())
     }
 
     /// Every blob's key (the media cache's contents, for checks and tests).
-    pub fn media_keys(&self) -> impl Iterator<Item = Result<String>> + Send + 'static {
-        self.inner
-            .media
-            .iter()
-            .keys()
-            .map(|r| Ok(String::from_utf8_lossy(&r?).into_owned()))
+    pub fn media_keys(&self) -> Result<Vec<String>> {
+        Ok(self.inner.blobs.keys()?)
     }
 
     /// Drop the accepted pushes of a wall still waiting for the pipeline (their dedup records keep
@@ -1645,7 +1734,10 @@ fn is_unreadable(e: &StoreError) -> bool {
                 && !io.to_string().contains("could not acquire lock")
         }
         StoreError::Sled(_) | StoreError::Corrupt(_) => true,
-        StoreError::FlushTimeout | StoreError::Schema { .. } | StoreError::DiskFull { .. } => false,
+        StoreError::FlushTimeout
+        | StoreError::Schema { .. }
+        | StoreError::DiskFull { .. }
+        | StoreError::Blob(_) => false,
     }
 }
 
@@ -1901,7 +1993,7 @@ mod tests {
             store.durable().await.unwrap();
         }
         let store = Store::open(dir.path()).unwrap();
-        assert_eq!(store.meta_get("schema").unwrap().as_deref(), Some("2"));
+        assert_eq!(store.meta_get("schema").unwrap().as_deref(), Some("3"));
         assert!(store.inner.inbox.is_empty());
         assert_eq!(store.inbox_len(), 2);
         assert_eq!(
@@ -2269,6 +2361,89 @@ mod tests {
             .is_empty());
     }
 
+    /// Schema 3: blobs are files. A schema 2 data dir's `media` tree is moved into files at open (a
+    /// blob without metadata, never served, is dropped), and the tree is gone.
+    #[tokio::test]
+    async fn schema_2_blobs_are_moved_out_of_the_database_into_files_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let voice = b"a voice of schema 2".to_vec();
+        let key = crate::domain::MediaKey::of(&voice);
+        let stray = crate::domain::MediaKey::of(b"never named");
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store.inner.meta.insert("schema", "2").unwrap();
+            let tree = store.inner.db.open_tree("media").unwrap();
+            tree.insert(key.as_bytes(), voice.as_slice()).unwrap();
+            tree.insert(stray.as_bytes(), &b"never named"[..]).unwrap();
+            put_json(
+                &store.inner.media_meta,
+                key.as_bytes(),
+                &MediaMeta {
+                    content_type: "audio/ogg".into(),
+                    len: voice.len() as u64,
+                },
+            )
+            .unwrap();
+            store.durable().await.unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.meta_get("schema").unwrap().as_deref(), Some("3"));
+        let (meta, bytes) = store.media(&key).unwrap().expect("moved");
+        assert_eq!(
+            (meta.content_type.as_str(), bytes),
+            ("audio/ogg", voice.clone())
+        );
+        assert_eq!(
+            std::fs::read(dir.path().join("media").join(key.as_str())).unwrap(),
+            voice
+        );
+        assert_eq!(store.media_keys().unwrap(), vec![key.as_str().to_string()]);
+        assert_eq!(store.media_usage().bytes, voice.len() as u64);
+        assert!(!store
+            .inner
+            .db
+            .tree_names()
+            .iter()
+            .any(|n| n.as_ref() == b"media"));
+    }
+
+    /// The file and its metadata never disagree after a crash: metadata whose file is gone (a removal
+    /// half done) is quarantined, a file no metadata names (a write half done) is removed, and the
+    /// bytes held are counted from what is left.
+    #[tokio::test]
+    async fn a_blob_and_its_metadata_are_reconciled_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let (kept, gone) = {
+            let store = Store::open(dir.path()).unwrap();
+            let kept = store.put_media(b"kept voice", "audio/ogg").unwrap();
+            let gone = store.put_media(b"file lost", "audio/ogg").unwrap();
+            store.put_derived(&gone, "peaks", &vec![1, 2, 3]).unwrap();
+            store.durable().await.unwrap();
+            (kept, gone)
+        };
+        std::fs::remove_file(dir.path().join("media").join(gone.as_str())).unwrap();
+        let orphan = crate::domain::MediaKey::of(b"orphan");
+        std::fs::write(dir.path().join("media").join(orphan.as_str()), b"orphan").unwrap();
+
+        let store = Store::open(dir.path()).unwrap();
+        assert!(store.media(&gone).unwrap().is_none());
+        assert!(!store.has_media(&gone));
+        assert!(store
+            .inner
+            .media_meta
+            .scan_prefix(format!("{gone}."))
+            .next()
+            .is_none());
+        assert_eq!(corrupt(&store, "media_meta"), 1);
+        assert_eq!(store.media_keys().unwrap(), vec![kept.as_str().to_string()]);
+        assert_eq!(store.media_usage().bytes, b"kept voice".len() as u64);
+        assert_eq!(store.media(&kept).unwrap().unwrap().1, b"kept voice");
+        // Removal unlinks the file.
+        assert!(store.remove_media(&kept).unwrap());
+        assert!(!dir.path().join("media").join(kept.as_str()).exists());
+        assert_eq!(store.media_usage().bytes, 0);
+    }
+
     #[test]
     fn a_newer_schema_is_refused_naming_both_versions_and_an_older_one_is_upgraded() {
         let dir = tempfile::tempdir().unwrap();
@@ -2277,12 +2452,12 @@ mod tests {
             store.inner.meta.insert("schema", "0").unwrap();
         }
         let store = Store::open(dir.path()).unwrap();
-        assert_eq!(store.meta_get("schema").unwrap().as_deref(), Some("2"));
+        assert_eq!(store.meta_get("schema").unwrap().as_deref(), Some("3"));
         store.inner.meta.insert("schema", "7").unwrap();
         drop(store);
         let e = Store::open(dir.path()).err().expect("refused").to_string();
         assert!(
-            e.contains("schema version 7") && e.contains("build's 2"),
+            e.contains("schema version 7") && e.contains("build's 3"),
             "{e}"
         );
         // Refused, not moved aside: a newer build can still read it.

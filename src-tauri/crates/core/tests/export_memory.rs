@@ -1,5 +1,5 @@
-//! An export reads every voice once and must not keep them: sled's page cache is bounded only if its
-//! shards get to evict (see `Store::media_once`). Its own test binary, one test: the process's resident
+//! An export reads every voice once and must not keep them (blobs are files, read one at a time; when
+//! they were in sled, its page cache kept what a one-pass read touched). Its own test binary, one test: the process's resident
 //! memory is the figure. (Time and the figures at 10,000 voices: `cargo bench --bench export`.)
 
 use voicewall_core::domain::{MediaKey, Message};
@@ -59,7 +59,8 @@ fn an_export_of_78_mib_of_voices_does_not_keep_them_in_memory() {
         done.messages
     );
     assert_eq!(done.messages, VOICES);
-    // Measured here: reading with `Store::media` it grew 32 MiB (red); with `media_once`, 3 MiB.
+    // Measured here with the blobs in sled: reading with `Store::media` it grew 32 MiB (red); touching
+    // each blob's pages to let sled's cache evict, 3 MiB. Blobs as files: see the note of stop 28.
     assert!(
         grown_mib < audio_mib / 8.0,
         "the export kept {grown_mib:.1} MiB of {audio_mib:.0} MiB of audio in memory"

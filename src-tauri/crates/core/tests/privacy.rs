@@ -242,7 +242,7 @@ async fn purge_leaves_nothing_of_the_wall_in_the_store_or_the_media_cache() {
         );
     }
     assert!(store.inbox().unwrap().iter().all(|(_, i)| i.wall != "main"));
-    let blobs: BTreeSet<String> = store.media_keys().map(Result::unwrap).collect();
+    let blobs: BTreeSet<String> = store.media_keys().unwrap().into_iter().collect();
     for key in &main_only {
         assert!(!blobs.contains(key), "main's blob {key} is still cached");
         assert!(store

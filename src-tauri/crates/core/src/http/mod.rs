@@ -451,11 +451,19 @@ async fn media(
     let Ok(key) = key else {
         return Err(ApiError::not_found("no such media"));
     };
-    let Some((meta, blob)) = store.media(key.as_str())? else {
+    let Some((meta, path)) = store.media_file(key.as_str())? else {
         return Err(ApiError::not_found("no such media"));
     };
-    // The blob as sled holds it: no copy per request (a range is a slice of it).
-    let body = axum::body::Bytes::from_owner(blob);
+    // Streamed from its file (a range: from its first byte), never held whole per request.
+    let mut file = match tokio::fs::File::open(&path).await {
+        Ok(f) => f,
+        // Evicted or erased since its metadata was read.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ApiError::not_found("no such media"));
+        }
+        Err(e) => return Err(ApiError::internal(e)),
+    };
+    let len = file.metadata().await.map_err(ApiError::internal)?.len();
     let etag = format!("\"{}\"", key.as_str());
     let mut common = HeaderMap::new();
     common.insert(
@@ -485,7 +493,6 @@ async fn media(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; sandbox"),
     );
-    let len = body.len() as u64;
     let range = headers
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
@@ -497,7 +504,12 @@ async fn media(
                 HeaderValue::from_str(&format!("bytes {start}-{end}/{len}"))
                     .map_err(ApiError::internal)?,
             );
-            let part = body.slice(start as usize..=end as usize);
+            use tokio::io::{AsyncReadExt, AsyncSeekExt};
+            file.seek(std::io::SeekFrom::Start(start))
+                .await
+                .map_err(ApiError::internal)?;
+            let part = file_body(file.take(end - start + 1));
+            common.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start + 1));
             Ok((StatusCode::PARTIAL_CONTENT, common, part).into_response())
         }
         Some(Some(ByteRange::Unsatisfiable)) => {
@@ -515,8 +527,16 @@ async fn media(
             Ok(r)
         }
         // No range, or one we do not serve (several ranges, another unit): the whole blob.
-        None | Some(None) => Ok((common, body).into_response()),
+        None | Some(None) => {
+            common.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+            Ok((common, file_body(file)).into_response())
+        }
     }
+}
+
+/// A response body read from a file in 64 KiB chunks.
+fn file_body(file: impl tokio::io::AsyncRead + Send + 'static) -> axum::body::Body {
+    axum::body::Body::from_stream(tokio_util::io::ReaderStream::with_capacity(file, 64 * 1024))
 }
 
 /// Does `If-None-Match` name this `etag` (or `*`)?

@@ -91,7 +91,7 @@ pub fn write_archive<W: Write>(
         let Some(key) = &m.media else {
             continue;
         };
-        let Some((meta, bytes)) = store.media_once(key)? else {
+        let Some((meta, bytes)) = store.media(key)? else {
             tracing::warn!(wall, message = %m.id, "export: the audio is missing from the cache");
             continue;
         };

@@ -239,8 +239,8 @@ async fn profile_form(
     let has_generated = match &existing {
         Some(p) => site
             .store
-            .media(&p.avatar)?
-            .is_some_and(|(m, _)| m.content_type == "image/svg+xml"),
+            .media_info(&p.avatar)?
+            .is_some_and(|m| m.content_type == "image/svg+xml"),
         None => true,
     };
     let wants_generated = form.avatar_mode.as_deref() == Some("generated");
