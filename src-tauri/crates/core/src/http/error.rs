@@ -68,6 +68,14 @@ impl From<crate::store::StoreError> for ApiError {
                     full.to_string(),
                 )
             }
+            crate::store::StoreError::Blob(e) if e.kind() == std::io::ErrorKind::StorageFull => {
+                tracing::error!(error = %e, "a media file could not be written: the disk is full");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "disk_full",
+                    "storage: the disk is full; retry later",
+                )
+            }
             other => Self::internal(other),
         }
     }
@@ -141,6 +149,24 @@ mod tests {
         let r = ApiError::internal("secret detail").into_response();
         let body = axum::body::to_bytes(r.into_body(), 1024).await.unwrap();
         assert!(!String::from_utf8_lossy(&body).contains("secret detail"));
+    }
+
+    /// A media file that cannot be written on a full disk is 503 `disk_full` (the platform retries),
+    /// like a push refused for the space kept free; another I/O error is a 500.
+    #[test]
+    fn a_full_disk_under_a_media_file_is_503_disk_full() {
+        use crate::store::StoreError;
+        let full = ApiError::from(StoreError::Blob(std::io::Error::from(
+            std::io::ErrorKind::StorageFull,
+        )));
+        assert_eq!(
+            (full.status, full.code),
+            (StatusCode::SERVICE_UNAVAILABLE, "disk_full")
+        );
+        let other = ApiError::from(StoreError::Blob(std::io::Error::from(
+            std::io::ErrorKind::PermissionDenied,
+        )));
+        assert_eq!(other.status, StatusCode::INTERNAL_SERVER_ERROR);
     }
 
     #[tokio::test]
