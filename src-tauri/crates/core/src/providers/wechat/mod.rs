@@ -121,7 +121,7 @@ impl WallProvider for Account {
         let avatar = p
             .avatar
             .and_then(|key| self.store.media(&key).ok().flatten())
-            .map(|(meta, bytes)| (bytes.to_vec(), meta.content_type));
+            .map(|(meta, bytes)| (bytes, meta.content_type));
         Ok(Some(FetchedProfile {
             nickname: p.nickname,
             avatar,

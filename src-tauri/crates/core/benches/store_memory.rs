@@ -1,0 +1,109 @@
+//! The store's resident memory per text message kept (issue 18's soak): what a stream of Telegram texts
+//! costs the kiosk's memory once every cache is warm. Each message is stored as the soak's are: accepted
+//! (its dedup record holding the push), written as a message (with its by-participant index), then
+//! finished (the dedup record cut to its sequence), with a group commit every 50. Prints RSS and the
+//! database's size every `STORE_MEMORY_STEP` messages, and the growth per 10,000 messages after the
+//! first 40,000 (sled's page cache, 8 MiB, is full long before). Figures, never pass/fail.
+//!
+//!     cargo bench -p voicewall-core --bench store_memory
+//!
+//! `STORE_MEMORY_MESSAGES` (default 200000: the soak's hour at 50 pushes/s is 180,000).
+
+use voicewall_core::domain::{Inbound, InboundKind, Message};
+use voicewall_core::store::Store;
+
+fn rss_mib() -> f64 {
+    let kib: f64 = std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0.0);
+    kib / 1024.0
+}
+
+fn dir_mib(dir: &std::path::Path) -> f64 {
+    fn walk(d: &std::path::Path) -> u64 {
+        std::fs::read_dir(d)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| match e.metadata() {
+                        Ok(m) if m.is_dir() => walk(&e.path()),
+                        Ok(m) => m.len(),
+                        Err(_) => 0,
+                    })
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+    walk(dir) as f64 / (1024.0 * 1024.0)
+}
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    // As the kiosk runs (`startup::tune_allocator`).
+    voicewall_core::startup::tune_allocator();
+    let n = env("STORE_MEMORY_MESSAGES", 200_000);
+    let step = env("STORE_MEMORY_STEP", 20_000).max(1);
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path()).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    println!(
+        "store memory bench: {n} Telegram texts of 500 senders on one wall, sled cache {} MiB; load {}",
+        voicewall_core::store::CACHE_CAPACITY >> 20,
+        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+    );
+    println!("{:>9}  {:>8}  {:>7}", "messages", "rss_MiB", "db_MiB");
+    let mut marks = Vec::new();
+    for i in 0..n {
+        let sender = (1000 + i % 500).to_string();
+        let inbound = Inbound {
+            wall: "tg".into(),
+            provider: voicewall_core::providers::telegram::PROVIDER,
+            sender: sender.clone(),
+            kind: InboundKind::Text {
+                text: format!("soak@1796238364000 #{i}"),
+            },
+            pushed_at: 1_796_238_364_000 + i,
+            received_at: 1_796_238_364_000 + i,
+            dedup_key: format!("{}", i + 1),
+        };
+        let seq = store.accept(&inbound).unwrap().seq();
+        let m: Message = serde_json::from_value(serde_json::json!({
+            "id": seq.to_string(), "participant_id": format!("telegram:{sender}"),
+            "kind": "text", "status": "ready", "error": null,
+            "received_at": inbound.received_at, "played_count": 0,
+            "text": format!("soak@1796238364000 #{i}"),
+        }))
+        .unwrap();
+        store.put_message("tg", &m).unwrap();
+        store.finish_inbox(seq, &inbound).unwrap();
+        if i % 50 == 49 {
+            rt.block_on(store.durable()).unwrap();
+        }
+        if (i + 1) % step == 0 {
+            let (rss, db) = (rss_mib(), dir_mib(&tmp.path().join("db")));
+            println!("{:>9}  {rss:>8.1}  {db:>7.1}", i + 1);
+            marks.push((i + 1, rss));
+        }
+    }
+    let from = marks.iter().find(|(m, _)| *m >= 40_000).copied();
+    if let (Some((m0, r0)), Some(&(m1, r1))) = (from, marks.last()) {
+        if m1 > m0 {
+            println!(
+                "after {m0} messages: {r0:.1} → {r1:.1} MiB at {m1}: {:.2} MiB per 10,000 messages ({:.0} bytes each)",
+                (r1 - r0) / ((m1 - m0) as f64 / 10_000.0),
+                (r1 - r0) * 1024.0 * 1024.0 / (m1 - m0) as f64
+            );
+        }
+    }
+}
