@@ -96,6 +96,36 @@ fn main() {
             marks.push((i + 1, rss));
         }
     }
+    // The hourly retention sweep on this wall, nothing old enough to go (the clock stands just after
+    // the last message): what it costs, and what reading every message once costs (what it did before
+    // it stopped at the first message it keeps).
+    let mut wall = voicewall_core::config::Config::builtin().walls.remove(0);
+    wall.id = "tg".into();
+    let retention = voicewall_core::privacy::retention::Retention::new(
+        voicewall_core::privacy::erase::Eraser::new(
+            store.clone(),
+            voicewall_core::media::Media::new(store.clone(), 60),
+            voicewall_core::events::Hub::new(["tg"]),
+            std::slice::from_ref(&wall),
+        ),
+        [&wall],
+        voicewall_core::clock::Clock::manual(1_796_238_364_000 + n + 1),
+    );
+    let (before, t) = (rss_mib(), std::time::Instant::now());
+    let swept = retention.sweep().unwrap();
+    println!(
+        "retention sweep, nothing expired: {:.1} ms, RSS {before:.1} → {:.1} MiB ({} erased)",
+        t.elapsed().as_secs_f64() * 1000.0,
+        rss_mib(),
+        swept.iter().map(|(_, e)| e.messages).sum::<usize>()
+    );
+    let (before, t) = (rss_mib(), std::time::Instant::now());
+    let read = store.iter_messages("tg").filter_map(Result::ok).count();
+    println!(
+        "reading every message once ({read}): {:.1} ms, RSS {before:.1} → {:.1} MiB",
+        t.elapsed().as_secs_f64() * 1000.0,
+        rss_mib()
+    );
     let from = marks.iter().find(|(m, _)| *m >= 40_000).copied();
     if let (Some((m0, r0)), Some(&(m1, r1))) = (from, marks.last()) {
         if m1 > m0 {

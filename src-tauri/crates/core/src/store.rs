@@ -1031,6 +1031,20 @@ impl Store {
         Ok((out, None))
     }
 
+    /// Whether a participant has any message on the wall (one seek in the by-participant index).
+    pub fn has_messages(&self, wall: &str, participant: &str) -> Result<bool> {
+        let mut prefix = Self::wall_key(wall, participant);
+        prefix.push(0);
+        Ok(self
+            .inner
+            .messages_by_participant
+            .scan_prefix(&prefix)
+            .keys()
+            .next()
+            .transpose()?
+            .is_some())
+    }
+
     /// A participant's messages, oldest first, from the `messages_by_participant` index.
     pub fn messages_of(&self, wall: &str, participant: &str) -> Result<Vec<Message>> {
         let mut prefix = Self::wall_key(wall, participant);

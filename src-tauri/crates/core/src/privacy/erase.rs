@@ -168,22 +168,23 @@ impl Eraser {
     pub fn sweep(&self, wall: &str, cutoff_ms: u64) -> Result<Erased, StoreError> {
         let mut erased = Erased::default();
         let mut candidates = HashSet::new();
-        let mut speakers = HashSet::new();
         // Sequence numbers grow with time: every push accepted at or before the newest expired
-        // message is as old as the cutoff (its dedup record has served its purpose).
+        // message is as old as the cutoff (its dedup record has served its purpose). Messages are
+        // read oldest first and the sweep stops at the first one kept: an hourly sweep of a wall of
+        // 180,000 messages read them all (the soak's RSS took a 14 MiB step at 3,600 s). A message
+        // stamped earlier than one before it (the clock stepped back) goes at a later sweep.
         let mut horizon = 0u64;
         for m in self.store.iter_messages(wall) {
             let m = m?;
-            if m.received_at < cutoff_ms {
-                horizon = horizon.max(m.id.parse().unwrap_or(0));
-                self.drop_message(wall, &m, &mut candidates, &mut erased)?;
-            } else {
-                speakers.insert(m.participant_id);
+            if m.received_at >= cutoff_ms {
+                break;
             }
+            horizon = horizon.max(m.id.parse().unwrap_or(0));
+            self.drop_message(wall, &m, &mut candidates, &mut erased)?;
         }
         let mut gone = Vec::new();
         for p in self.store.participants(wall)? {
-            if p.joined_at < cutoff_ms && !speakers.contains(&p.id) {
+            if p.joined_at < cutoff_ms && !self.store.has_messages(wall, &p.id)? {
                 self.drop_participant(wall, &p, &mut candidates, &mut erased)?;
                 gone.push(p.id);
             }

@@ -90,6 +90,15 @@ mod tests {
         w
     }
 
+    fn message_ids(store: &Store, wall: &str) -> Vec<String> {
+        store
+            .messages(wall)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.id)
+            .collect()
+    }
+
     fn key(k: &str) -> MediaKey {
         MediaKey::parse(k).unwrap()
     }
@@ -210,14 +219,7 @@ mod tests {
         );
         assert!(swept[1].1.is_empty(), "other keeps 60 days: {swept:?}");
 
-        let ids = |wall: &str| -> Vec<String> {
-            store
-                .messages(wall)
-                .unwrap()
-                .into_iter()
-                .map(|m| m.id)
-                .collect()
-        };
+        let ids = |wall: &str| message_ids(&store, wall);
         assert_eq!(ids("main"), ["1002"]);
         assert_eq!(ids("other"), ["1003"]);
         let people: Vec<String> = store
@@ -288,5 +290,62 @@ mod tests {
             store.media(&avatar_b).unwrap().is_some(),
             "d and c still show it"
         );
+    }
+
+    /// The sweep reads a wall's messages oldest first and stops at the first one it keeps: an hourly
+    /// sweep does not read a whole evening's messages. A message after it stamped earlier (the clock
+    /// stepped back) goes once the one before it expires; a person keeps their place while any
+    /// message of theirs is left.
+    #[test]
+    fn the_sweep_stops_at_the_first_message_it_keeps() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let hub = Hub::new(["main"]);
+        let media = Media::new(store.clone(), 60);
+        let walls = [wall("main", 30)];
+        let clock = Clock::manual(100 * DAY_MS);
+        let retention = Retention::new(
+            Eraser::new(store.clone(), media, hub, &walls),
+            &walls,
+            clock.clone(),
+        );
+        let blob = store
+            .put_media(b"a voice", "audio/ogg")
+            .unwrap()
+            .to_string();
+        let avatar = store
+            .put_media(b"a picture", "image/png")
+            .unwrap()
+            .to_string();
+        for who in ["web:a", "web:b"] {
+            store
+                .put_participant("main", &person(who, 1, &avatar))
+                .unwrap();
+        }
+        // Day 1 (expired), day 80 (kept), then day 2: stamped after a clock step back.
+        for (id, day) in [(1u64, 1u64), (2, 80), (3, 2)] {
+            let who = if id == 2 { "web:b" } else { "web:a" };
+            store
+                .put_message("main", &voice(id, who, day, &blob))
+                .unwrap();
+        }
+        let swept = retention.sweep().unwrap();
+        assert_eq!(
+            (swept[0].1.messages, swept[0].1.participants),
+            (1, 0),
+            "{swept:?}"
+        );
+        assert_eq!(
+            message_ids(&store, "main"),
+            ["2", "3"],
+            "read no further than message 2"
+        );
+        assert!(store.has_messages("main", "web:a").unwrap());
+        // Day 111: message 2 expires, and message 3 with it; both people are left with nothing.
+        clock.advance(11 * DAY_MS);
+        let swept = retention.sweep().unwrap();
+        assert_eq!((swept[0].1.messages, swept[0].1.participants), (2, 2));
+        assert!(store.messages("main").unwrap().is_empty());
+        assert!(!store.has_messages("main", "web:a").unwrap());
     }
 }
