@@ -1616,17 +1616,16 @@ impl Store {
         if key.contains('.') {
             return Ok(None);
         }
+        // The bytes were counted from the metadata: they are uncounted with it, file or not.
         let len = {
             let _named = self.inner.blob_lock.lock().expect("blob lock");
             let removed = self.inner.media_meta.remove(key)?;
-            let file = self.inner.blobs.remove(key)?;
-            removed
-                .map(|m| {
-                    serde_json::from_slice::<MediaMeta>(&m)
-                        .map(|m| m.len)
-                        .unwrap_or(0)
-                })
-                .filter(|_| file)
+            self.inner.blobs.remove(key)?;
+            removed.map(|m| {
+                serde_json::from_slice::<MediaMeta>(&m)
+                    .map(|m| m.len)
+                    .unwrap_or(0)
+            })
         };
         if let Some(len) = len {
             // Never below 0 (a blob stored before its length was counted).
@@ -2455,6 +2454,12 @@ mod tests {
         // Removal unlinks the file.
         assert!(store.remove_media(&kept).unwrap());
         assert!(!dir.path().join("media").join(kept.as_str()).exists());
+        assert_eq!(store.media_usage().bytes, 0);
+        // A file deleted behind the kiosk's back: its bytes still leave the count with its metadata.
+        let lost = store.put_media(b"deleted outside", "audio/ogg").unwrap();
+        std::fs::remove_file(dir.path().join("media").join(lost.as_str())).unwrap();
+        assert!(store.media(&lost).unwrap().is_none(), "reads as missing");
+        assert!(store.remove_media(&lost).unwrap());
         assert_eq!(store.media_usage().bytes, 0);
     }
 
