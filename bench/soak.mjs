@@ -210,11 +210,11 @@ await new Promise((resolve) => {
   const sampler = setInterval(async () => {
     await readMedia();
     const t = Math.round((Date.now() - start) / 1000);
-    const s = { t, rss: rssKiB(), parts: rssParts(), threads: threads(), fds: fds(), sled: dirBytes(dataDir), db: fs.existsSync(path.join(dataDir, 'db')) ? dirBytes(path.join(dataDir, 'db')) : 0, lag: windowLag };
+    const s = { t, rss: rssKiB(), parts: rssParts(), threads: threads(), fds: fds(), data: dirBytes(dataDir), db: fs.existsSync(path.join(dataDir, 'db')) ? dirBytes(path.join(dataDir, 'db')) : 0, lag: windowLag };
     samples.push(s); lagWindows.push(windowLag); windowLag = 0;
     const load = os.loadavg().map((x) => x.toFixed(1)).join(' ');
     const p = s.parts;
-    console.log(`${String(t).padStart(6)}  ${mib(s.rss).padStart(7)}  ${mib(p.heap).padStart(5)} ${mib(p.anon).padStart(5)} ${mib(p.file).padStart(5)}  ${String(p.arenas).padStart(6)} ${String(s.threads).padStart(3)}  ${String(s.fds).padStart(3)}  ${(s.sled / 1048576).toFixed(1).padStart(8)}  ${(media.bytes / 1048576).toFixed(1).padStart(9)}  ${String(media.evicted_blobs).padStart(7)}  ${String(queued).padStart(6)}  ${String(sent).padStart(9)}  ${String(uploads).padStart(10)}  ${String(failed + uploadFailed).padStart(6)}  ${String(seen).padStart(6)}  ${String(s.lag).padStart(10)}  ${load}`);
+    console.log(`${String(t).padStart(6)}  ${mib(s.rss).padStart(7)}  ${mib(p.heap).padStart(5)} ${mib(p.anon).padStart(5)} ${mib(p.file).padStart(5)}  ${String(p.arenas).padStart(6)} ${String(s.threads).padStart(3)}  ${String(s.fds).padStart(3)}  ${(s.data / 1048576).toFixed(1).padStart(8)}  ${(media.bytes / 1048576).toFixed(1).padStart(9)}  ${String(media.evicted_blobs).padStart(7)}  ${String(queued).padStart(6)}  ${String(sent).padStart(9)}  ${String(uploads).padStart(10)}  ${String(failed + uploadFailed).padStart(6)}  ${String(seen).padStart(6)}  ${String(s.lag).padStart(10)}  ${load}`);
     if (Date.now() - start >= minutes * 60_000) { clearInterval(sampler); resolve(); }
   }, 10_000);
 });
@@ -234,7 +234,7 @@ for (const k of ['heap', 'anon', 'file']) console.log(`  RSS in ${k}: ${mib(warm
 console.log(`  malloc arenas (64 MiB reservations) ${warm.parts.arenas} → ${last.parts.arenas}`);
 await readMedia();
 console.log(`  media ${(media.bytes / 1048576).toFixed(1)} MiB (cap ${media.max_bytes ? (media.max_bytes / 1048576).toFixed(0) : '?'} MiB), evicted ${media.evicted_blobs} blobs / ${((media.evicted_bytes || 0) / 1048576).toFixed(1)} MiB`);
-console.log(`  data dir ${(warm.sled / 1048576).toFixed(1)} → ${(last.sled / 1048576).toFixed(1)} MiB, of it the sled database (db/) ${(warm.db / 1048576).toFixed(1)} → ${(last.db / 1048576).toFixed(1)} MiB`);
+console.log(`  data dir ${(warm.data / 1048576).toFixed(1)} → ${(last.data / 1048576).toFixed(1)} MiB, of it the sled database (db/) ${(warm.db / 1048576).toFixed(1)} → ${(last.db / 1048576).toFixed(1)} MiB`);
 console.log(`  event lag: worst ${worstLag} ms; worst per half: first ${maxOf(lagWindows.slice(0, half))} ms, second ${maxOf(lagWindows.slice(half))} ms`);
 console.log(`  pushes ok ${sent}, uploads ok ${uploads}, failed ${failed + uploadFailed}, message_added seen ${seen}; statuses ${JSON.stringify(statuses)}`);
 console.log(`  load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}; server log ${dir}/server.log`);

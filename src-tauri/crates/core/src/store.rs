@@ -287,7 +287,8 @@ impl Store {
         Ok(store)
     }
 
-    /// Count the stored media's bytes (from the metadata: no blob is read) and, once, date the blobs
+    /// Count the stored media's bytes (from the metadata and one listing of the blob directory: no blob
+    /// is read), reconcile the two after a crash, and, once, date the blobs
     /// stored before `media_age` existed, as older than any new one: a message's media by the
     /// message's sequence, then the others (avatars, …) in key order.
     fn count_media(&self) -> Result<()> {
@@ -314,7 +315,9 @@ impl Store {
             }
         }
         let mut bytes = 0;
-        let mut named = std::collections::HashSet::new();
+        // The files no metadata has named yet.
+        let mut unnamed: std::collections::HashSet<String> =
+            self.inner.blobs.keys()?.into_iter().collect();
         for r in self.inner.media_meta.iter() {
             let (k, v) = r?;
             // `{key}.{suffix}` entries are derived data, not blobs.
@@ -326,7 +329,7 @@ impl Store {
                 continue;
             };
             let key = String::from_utf8_lossy(&k).into_owned();
-            if !self.inner.blobs.exists(&key) {
+            if !unnamed.remove(&key) {
                 // Removed (evicted, erased) just before a crash that lost the removal of its
                 // metadata: what names it reads as missing media.
                 self.quarantine(
@@ -339,9 +342,8 @@ impl Store {
                 self.remove_derived(&key)?;
                 continue;
             }
-            named.insert(key);
             bytes += meta.len;
-            if date && !dated.contains(String::from_utf8_lossy(&k).as_ref()) {
+            if date && !dated.contains(&key) {
                 let seq = self.inner.db.generate_id()?;
                 self.inner.media_age.insert(seq.to_be_bytes(), k)?;
             }
@@ -350,15 +352,11 @@ impl Store {
             self.inner.meta.insert(DATED, "1")?;
         }
         // A file no metadata names: written just before a crash that lost its metadata (never shown).
-        let mut orphans = 0;
-        for key in self.inner.blobs.keys()? {
-            if !named.contains(&key) {
-                self.inner.blobs.remove(&key)?;
-                orphans += 1;
-            }
+        for key in &unnamed {
+            self.inner.blobs.remove(key)?;
         }
-        if orphans > 0 {
-            tracing::info!(count = orphans, "media files no record names removed");
+        if !unnamed.is_empty() {
+            tracing::info!(count = unnamed.len(), "media files no record names removed");
         }
         self.inner.media_bytes.store(bytes, Ordering::SeqCst);
         Ok(())
@@ -388,11 +386,11 @@ impl Store {
                 let staged = self.inner.blobs.stage(&v)?;
                 self.inner.blobs.commit(staged, &key)?;
                 moved += 1;
+                if moved % 500 == 0 {
+                    tracing::info!(moved, total, "moving the media blobs into files");
+                }
             }
             tree.remove(&k)?;
-            if moved % 500 == 0 && moved > 0 {
-                tracing::info!(moved, total, "moving the media blobs into files");
-            }
         }
         self.inner.db.flush()?;
         self.inner.db.drop_tree("media")?;
@@ -974,10 +972,16 @@ impl Store {
         k
     }
 
-    /// `wall\0participant\0` + sequence (big-endian): the `messages_by_participant` index.
-    fn by_participant_key(wall: &str, participant: &str, id: &str) -> Vec<u8> {
+    /// `wall\0participant\0`: a participant's entries in the `messages_by_participant` index.
+    fn by_participant_prefix(wall: &str, participant: &str) -> Vec<u8> {
         let mut k = Self::wall_key(wall, participant);
         k.push(0);
+        k
+    }
+
+    /// `wall\0participant\0` + sequence (big-endian): the `messages_by_participant` index.
+    fn by_participant_key(wall: &str, participant: &str, id: &str) -> Vec<u8> {
+        let mut k = Self::by_participant_prefix(wall, participant);
         k.extend_from_slice(&id.parse::<u64>().unwrap_or(0).to_be_bytes());
         k
     }
@@ -1033,12 +1037,10 @@ impl Store {
 
     /// Whether a participant has any message on the wall (one seek in the by-participant index).
     pub fn has_messages(&self, wall: &str, participant: &str) -> Result<bool> {
-        let mut prefix = Self::wall_key(wall, participant);
-        prefix.push(0);
         Ok(self
             .inner
             .messages_by_participant
-            .scan_prefix(&prefix)
+            .scan_prefix(Self::by_participant_prefix(wall, participant))
             .keys()
             .next()
             .transpose()?
@@ -1047,8 +1049,7 @@ impl Store {
 
     /// A participant's messages, oldest first, from the `messages_by_participant` index.
     pub fn messages_of(&self, wall: &str, participant: &str) -> Result<Vec<Message>> {
-        let mut prefix = Self::wall_key(wall, participant);
-        prefix.push(0);
+        let prefix = Self::by_participant_prefix(wall, participant);
         let mut out = Vec::new();
         for k in self
             .inner
