@@ -6,8 +6,8 @@
 //! actions, by sequence), `wall_settings` (per-wall runtime settings the operator changes live),
 //! `bans` (wall + participant id), `speaker_queue` (the voices waiting for the speakers, see `queue`),
 //! two indexes kept beside the records they point at: `participant_order` (wall + join time + id: a
-//! wall's people newest first without reading them all) and `messages_by_participant` (wall +
-//! participant + sequence: one person's messages without scanning the wall's),
+//! wall's people newest first without reading them all); one person's messages are found through
+//! an index kept in memory (`ByParticipant`, built from `messages` at open),
 //! `quarantine` (records that could not be read, moved aside by `{tree}\0{key}`: never deleted, never
 //! a stop — see "Corrupt records" below).
 //!
@@ -186,7 +186,8 @@ struct Inner {
     tallies: Mutex<std::collections::HashMap<String, crate::tally::Tally>>,
     speaker_queue: sled::Tree,
     participant_order: sled::Tree,
-    messages_by_participant: sled::Tree,
+    /// One person's messages without scanning the wall's (`ByParticipant`).
+    by_participant: Mutex<ByParticipant>,
     written: Arc<AtomicU64>,
     flushed: watch::Receiver<u64>,
     wake: Mutex<Option<mpsc::Sender<()>>>,
@@ -209,6 +210,61 @@ impl Drop for Inner {
 /// pushes/s soak, RSS kept growing with the database at 64 MiB (+2.5 MiB a minute after 35 minutes)
 /// and levelled off at 8 MiB. Blobs are files (`blobs`), not in this cache.
 pub const CACHE_CAPACITY: u64 = 8 * 1024 * 1024;
+
+/// Each participant's messages, by `{wall}\0{participant}`: their sequences, ascending. Kept in memory
+/// (8 bytes a message), built from `messages` at open and kept by every write of a message. Schema 3
+/// kept it in sled, as one record a message inserted at one point per participant: that tree alone
+/// grew sled's memory by about 1.5 MiB per 10,000 messages, most of the soak's growth (issue 18), where
+/// appending to `messages` (keys in arrival order) levels off.
+#[derive(Default)]
+struct ByParticipant(std::collections::HashMap<Box<[u8]>, Vec<u64>>);
+
+impl ByParticipant {
+    fn key(wall: &str, participant: &str) -> Vec<u8> {
+        let mut k = Vec::with_capacity(wall.len() + 1 + participant.len());
+        k.extend_from_slice(wall.as_bytes());
+        k.push(0);
+        k.extend_from_slice(participant.as_bytes());
+        k
+    }
+
+    fn of(&self, wall: &str, participant: &str) -> &[u64] {
+        self.0
+            .get(Self::key(wall, participant).as_slice())
+            .map_or(&[], Vec::as_slice)
+    }
+
+    fn add(&mut self, wall: &str, participant: &str, id: &str) {
+        let Ok(seq) = id.parse::<u64>() else { return };
+        let seqs = self
+            .0
+            .entry(Self::key(wall, participant).into_boxed_slice())
+            .or_default();
+        match seqs.last() {
+            // Messages arrive in sequence order: an append, nearly always.
+            Some(&last) if last >= seq => {
+                if let Err(at) = seqs.binary_search(&seq) {
+                    seqs.insert(at, seq);
+                }
+            }
+            _ => seqs.push(seq),
+        }
+    }
+
+    fn remove(&mut self, wall: &str, participant: &str, id: &str) {
+        let Ok(seq) = id.parse::<u64>() else { return };
+        let key = Self::key(wall, participant);
+        let Some(seqs) = self.0.get_mut(key.as_slice()) else {
+            return;
+        };
+        if let Ok(at) = seqs.binary_search(&seq) {
+            seqs.remove(at);
+        }
+        if seqs.is_empty() {
+            self.0.remove(key.as_slice());
+        }
+    }
+}
 
 impl Store {
     pub fn open(dir: &Path) -> Result<Self> {
@@ -265,7 +321,7 @@ impl Store {
             tallies: Mutex::default(),
             speaker_queue: db.open_tree("speaker_queue")?,
             participant_order: db.open_tree("participant_order")?,
-            messages_by_participant: db.open_tree("messages_by_participant")?,
+            by_participant: Mutex::default(),
             written: written.clone(),
             flushed,
             wake: Mutex::new(Some(wake_tx)),
@@ -280,6 +336,7 @@ impl Store {
         let store = Self { inner };
         store.index_media_once()?;
         store.build_indexes()?;
+        store.index_by_participant()?;
         store.migrate_inbox()?;
         store.count_pending()?;
         store.migrate_media()?;
@@ -972,20 +1029,6 @@ impl Store {
         k
     }
 
-    /// `wall\0participant\0`: a participant's entries in the `messages_by_participant` index.
-    fn by_participant_prefix(wall: &str, participant: &str) -> Vec<u8> {
-        let mut k = Self::wall_key(wall, participant);
-        k.push(0);
-        k
-    }
-
-    /// `wall\0participant\0` + sequence (big-endian): the `messages_by_participant` index.
-    fn by_participant_key(wall: &str, participant: &str, id: &str) -> Vec<u8> {
-        let mut k = Self::by_participant_prefix(wall, participant);
-        k.extend_from_slice(&id.parse::<u64>().unwrap_or(0).to_be_bytes());
-        k
-    }
-
     /// A wall's participants newest first (by join time), from just before `before` (a cursor this
     /// returned: `{joined_at}.{id}`), at most `limit`; with the cursor of the next older page, if any.
     pub fn participants_newest(
@@ -1035,35 +1078,42 @@ impl Store {
         Ok((out, None))
     }
 
-    /// Whether a participant has any message on the wall (one seek in the by-participant index).
+    /// Whether a participant has any message on the wall (one lookup in the in-memory index).
     pub fn has_messages(&self, wall: &str, participant: &str) -> Result<bool> {
-        Ok(self
-            .inner
-            .messages_by_participant
-            .scan_prefix(Self::by_participant_prefix(wall, participant))
-            .keys()
-            .next()
-            .transpose()?
-            .is_some())
+        Ok(!self.by_participant().of(wall, participant).is_empty())
     }
 
-    /// A participant's messages, oldest first, from the `messages_by_participant` index.
+    /// A participant's messages, oldest first, through the in-memory index.
     pub fn messages_of(&self, wall: &str, participant: &str) -> Result<Vec<Message>> {
-        let prefix = Self::by_participant_prefix(wall, participant);
-        let mut out = Vec::new();
-        for k in self
-            .inner
-            .messages_by_participant
-            .scan_prefix(&prefix)
-            .keys()
-        {
-            let k = k?;
-            let seq = seq_of(k.get(prefix.len()..).unwrap_or_default());
+        let seqs = self.by_participant().of(wall, participant).to_vec();
+        let mut out = Vec::with_capacity(seqs.len());
+        for seq in seqs {
             if let Some(m) = self.message(wall, &seq.to_string())? {
                 out.push(m);
             }
         }
         Ok(out)
+    }
+
+    fn by_participant(&self) -> std::sync::MutexGuard<'_, ByParticipant> {
+        self.inner
+            .by_participant
+            .lock()
+            .expect("by-participant lock")
+    }
+
+    /// Keep the in-memory index in step with a message written (`after`) over `before`; called under
+    /// the tally lock, with the write, so a concurrent removal never leaves an entry behind.
+    fn reindex(&self, wall: &str, before: Option<&Message>, after: Option<&Message>) {
+        let mut index = self.by_participant();
+        if let Some(b) = before {
+            if after.is_none_or(|a| a.participant_id != b.participant_id) {
+                index.remove(wall, &b.participant_id, &b.id);
+            }
+        }
+        if let Some(a) = after {
+            index.add(wall, &a.participant_id, &a.id);
+        }
     }
 
     /// A wall's messages newest first, from just before message sequence `before`, keeping those `keep`
@@ -1107,14 +1157,20 @@ impl Store {
                 .participant_order
                 .insert(Self::order_key(&wall, p.joined_at, &p.id), &[])?;
         }
+        self.inner.meta.insert(BUILT, "1")?;
+        Ok(())
+    }
+
+    /// Build the in-memory by-participant index from the messages (every open; corrupt ones are
+    /// quarantined and left out, as everywhere). Schema 3 kept it in sled, as a tree this drops.
+    fn index_by_participant(&self) -> Result<()> {
+        let mut index = ByParticipant::default();
         for r in self.iter_all_messages() {
             let (wall, m) = r?;
-            self.inner.messages_by_participant.insert(
-                Self::by_participant_key(&wall, &m.participant_id, &m.id),
-                &[],
-            )?;
+            index.add(&wall, &m.participant_id, &m.id);
         }
-        self.inner.meta.insert(BUILT, "1")?;
+        *self.by_participant() = index;
+        self.inner.db.drop_tree("messages_by_participant")?;
         Ok(())
     }
 
@@ -1170,12 +1226,9 @@ impl Store {
                 .insert(Self::message_key(wall, &m.id), serde_json::to_vec(m)?)?
                 .and_then(|v| serde_json::from_slice(&v).ok());
             t.message(old.as_ref(), Some(m));
+            self.reindex(wall, old.as_ref(), Some(m));
             Ok(old)
         })?;
-        self.inner.messages_by_participant.insert(
-            Self::by_participant_key(wall, &m.participant_id, &m.id),
-            &[],
-        )?;
         let before = old.and_then(|o| o.media);
         self.index_media(
             wall,
@@ -1223,6 +1276,7 @@ impl Store {
             })?;
             if out.is_some() {
                 t.message(before.as_ref(), out.as_ref());
+                self.reindex(wall, before.as_ref(), out.as_ref());
             }
             Ok(())
         })?;
@@ -1564,13 +1618,11 @@ impl Store {
                 &Self::message_key(wall, id),
             )?;
             t.message(m.as_ref(), None);
+            self.reindex(wall, m.as_ref(), None);
             Ok(m)
         })?;
         if let Some(m) = &m {
             self.index_media(wall, m.media.as_ref(), None, &format!("m:{}", m.id))?;
-            self.inner
-                .messages_by_participant
-                .remove(Self::by_participant_key(wall, &m.participant_id, &m.id))?;
         }
         Ok(m)
     }
@@ -2097,6 +2149,63 @@ mod tests {
         assert_eq!(store.inbox().unwrap().len(), 2);
         assert_eq!(corrupt(&store, "dedup"), 1);
         assert_eq!(store.pending(&push("a")).unwrap().map(|(s, _)| s), Some(a));
+    }
+
+    /// One person's messages come from an index kept in memory: it follows writes (in any order), a
+    /// change of sender and removals, is built again at the next open, and schema 3's sled tree for it
+    /// is dropped.
+    #[test]
+    fn a_persons_messages_follow_writes_and_removals_and_are_found_again_after_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let with = |id: &str, who: &str| Message {
+            participant_id: who.into(),
+            ..message(id)
+        };
+        let check = |store: &Store| {
+            let of = |wall: &str, who: &str| -> Vec<String> {
+                let theirs = store.messages_of(wall, who).unwrap();
+                theirs.into_iter().map(|m| m.id).collect()
+            };
+            assert_eq!(of("main", "web:a"), ["1"]);
+            assert_eq!(of("main", "web:b"), ["4"]);
+            assert_eq!(of("main", "web:c"), ["2"]);
+            assert_eq!(of("main", "web:e"), ["6", "7"]);
+            assert_eq!(of("other", "web:a"), ["5"]);
+            assert!(store.has_messages("main", "web:a").unwrap());
+            assert!(!store.has_messages("main", "web:d").unwrap());
+            assert!(!store.has_messages("other", "web:b").unwrap());
+        };
+        {
+            let store = Store::open(dir.path()).unwrap();
+            // What schema 3 kept in sled.
+            store.insert_raw(
+                "messages_by_participant",
+                b"main\0web:d\0\0\0\0\0\0\0\0\x09",
+                b"",
+            );
+            for (id, who) in [
+                ("1", "web:a"),
+                ("2", "web:b"),
+                ("3", "web:a"),
+                ("4", "web:a"),
+            ] {
+                store.put_message("main", &with(id, who)).unwrap();
+            }
+            store.put_message("main", &with("7", "web:e")).unwrap();
+            store.put_message("main", &with("6", "web:e")).unwrap();
+            store.put_message("other", &with("5", "web:a")).unwrap();
+            store.remove_message("main", "3").unwrap();
+            store.put_message("main", &with("4", "web:b")).unwrap();
+            store
+                .update_message("main", "2", |m| m.participant_id = "web:c".into())
+                .unwrap();
+            store.put_message("main", &with("2", "web:c")).unwrap();
+            check(&store);
+        }
+        let store = Store::open(dir.path()).unwrap();
+        check(&store);
+        let trees = store.inner.db.tree_names();
+        assert!(!trees.iter().any(|t| &t[..] == b"messages_by_participant"));
     }
 
     #[test]
