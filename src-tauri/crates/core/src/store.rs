@@ -1334,6 +1334,18 @@ impl Store {
         }
     }
 
+    /// Run `f` on tokio's blocking pool: a blob's write syncs a file and its directory (about 1 ms
+    /// here), which must not hold one of the server's async workers.
+    pub async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| StoreError::Blob(std::io::Error::other(e)))?
+    }
+
     /// Store a blob by its content hash; returns the key (served at `/media/{key}`).
     pub fn put_media(&self, bytes: &[u8], content_type: &str) -> Result<crate::domain::MediaKey> {
         let key = crate::domain::MediaKey::of(bytes);

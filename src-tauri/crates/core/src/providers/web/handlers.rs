@@ -246,7 +246,10 @@ async fn profile_form(
     let wants_generated = form.avatar_mode.as_deref() == Some("generated");
     let (avatar, thumb) = match (photo, &existing) {
         (Some(photo), _) => {
-            let keys = crate::avatar::store(&site.store, &photo)?;
+            let keys = site
+                .store
+                .blocking(move |store| crate::avatar::store(store, &photo))
+                .await?;
             (keys.avatar, Some(keys.thumb))
         }
         (None, Some(p)) if !(wants_generated || has_generated) => {
@@ -254,7 +257,11 @@ async fn profile_form(
         }
         (None, _) => {
             let svg = placeholder_svg(&pid, &nickname);
-            (site.store.put_media(svg.as_bytes(), "image/svg+xml")?, None)
+            let key = site
+                .store
+                .blocking(move |store| store.put_media(svg.as_bytes(), "image/svg+xml"))
+                .await?;
+            (key, None)
         }
     };
     site.store.put_profile(
@@ -422,7 +429,13 @@ async fn voice_form(
         return Err(refuse(Refusal::AudioCorrupt));
     }
 
-    let key = site.store.put_media(&bytes, decoded.format.mime())?;
+    let mime = decoded.format.mime();
+    let key = {
+        let bytes = bytes.clone();
+        site.store
+            .blocking(move |store| store.put_media(&bytes, mime))
+            .await?
+    };
     // The pipeline's analysis and the player use this decode: an upload is decoded once.
     site.media.remember(&key, decoded.clone());
     let upload_id = form
