@@ -211,6 +211,12 @@ impl Drop for Inner {
 /// and levelled off at 8 MiB. Blobs are files (`blobs`), not in this cache.
 pub const CACHE_CAPACITY: u64 = 8 * 1024 * 1024;
 
+/// Whether a `media_meta` key names a blob: `{key}.{suffix}` entries are derived data (a decode's
+/// analysis, peaks), never blobs.
+fn names_a_blob(key: &[u8]) -> bool {
+    !key.contains(&b'.')
+}
+
 /// Each participant's messages, by `{wall}\0{participant}`: their sequences, ascending. Kept in memory
 /// (8 bytes a message), built from `messages` at open and kept by every write of a message. Schema 3
 /// kept it in sled, as one record a message inserted at one point per participant: that tree alone
@@ -377,8 +383,7 @@ impl Store {
             self.inner.blobs.keys()?.into_iter().collect();
         for r in self.inner.media_meta.iter() {
             let (k, v) = r?;
-            // `{key}.{suffix}` entries are derived data, not blobs.
-            if k.contains(&b'.') {
+            if !names_a_blob(&k) {
                 continue;
             }
             let Some(meta) = self.decode::<MediaMeta>("media_meta", &self.inner.media_meta, &k, &v)
@@ -1392,7 +1397,7 @@ impl Store {
 
     /// A blob's metadata (no byte of it is read).
     pub fn media_info(&self, key: &str) -> Result<Option<MediaMeta>> {
-        if key.contains('.') {
+        if !names_a_blob(key.as_bytes()) {
             return Ok(None);
         }
         self.get_checked::<MediaMeta>("media_meta", &self.inner.media_meta, key.as_bytes())
@@ -1408,7 +1413,7 @@ impl Store {
 
     /// Whether a blob is in the cache.
     pub fn has_media(&self, key: &str) -> bool {
-        !key.contains('.') && self.inner.media_meta.contains_key(key).unwrap_or(false)
+        names_a_blob(key.as_bytes()) && self.inner.media_meta.contains_key(key).unwrap_or(false)
     }
 
     /// Derived data stored beside a blob (e.g. decoded audio analysis), under `{key}.{suffix}`.
@@ -1678,7 +1683,7 @@ impl Store {
 
     /// [`Store::remove_media`], giving the blob's length when there was one.
     fn remove_media_len(&self, key: &str) -> Result<Option<u64>> {
-        if key.contains('.') {
+        if !names_a_blob(key.as_bytes()) {
             return Ok(None);
         }
         // The bytes were counted from the metadata: they are uncounted with it, file or not.
