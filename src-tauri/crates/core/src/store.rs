@@ -220,8 +220,9 @@ fn names_a_blob(key: &[u8]) -> bool {
 /// Each participant's messages, by `{wall}\0{participant}`: their sequences, ascending. Kept in memory
 /// (8 bytes a message), built from `messages` at open and kept by every write of a message. Schema 3
 /// kept it in sled, as one record a message inserted at one point per participant: that tree alone
-/// grew sled's memory by about 1.5 MiB per 10,000 messages, most of the soak's growth (issue 18), where
-/// appending to `messages` (keys in arrival order) levels off.
+/// grew sled's memory by about 1.5 MiB per 10,000 messages in a bare-sled test, where appending to
+/// `messages` (keys in arrival order) levels off. (In the 1-hour soak it was a small part of the
+/// growth: most of that is the allocator's, see `startup::tune_allocator`.)
 #[derive(Default)]
 struct ByParticipant(std::collections::HashMap<Box<[u8]>, Vec<u64>>);
 
