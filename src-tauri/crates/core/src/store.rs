@@ -47,6 +47,9 @@ pub enum StoreError {
     DiskFull { free: u64, min: u64 },
     #[error("storage: media file: {0}")]
     Blob(#[from] std::io::Error),
+    /// A store job on the blocking pool panicked or was cancelled (the runtime shutting down).
+    #[error("storage: a background store job did not finish: {0}")]
+    Task(String),
     #[error(
         "storage: the database has schema version {found}, newer than this build's {}: use a newer voicewall, or move the data dir aside",
         SCHEMA
@@ -228,11 +231,7 @@ struct ByParticipant(std::collections::HashMap<Box<[u8]>, Vec<u64>>);
 
 impl ByParticipant {
     fn key(wall: &str, participant: &str) -> Vec<u8> {
-        let mut k = Vec::with_capacity(wall.len() + 1 + participant.len());
-        k.extend_from_slice(wall.as_bytes());
-        k.push(0);
-        k.extend_from_slice(participant.as_bytes());
-        k
+        Store::wall_key(wall, participant)
     }
 
     fn of(&self, wall: &str, participant: &str) -> &[u64] {
@@ -343,7 +342,7 @@ impl Store {
         let store = Self { inner };
         store.index_media_once()?;
         store.build_indexes()?;
-        store.index_by_participant()?;
+        store.index_messages()?;
         store.migrate_inbox()?;
         store.count_pending()?;
         store.migrate_media()?;
@@ -1167,15 +1166,36 @@ impl Store {
         Ok(())
     }
 
-    /// Build the in-memory by-participant index from the messages (every open; corrupt ones are
-    /// quarantined and left out, as everywhere). Schema 3 kept it in sled, as a tree this drops.
-    fn index_by_participant(&self) -> Result<()> {
+    /// Read every message once at open (corrupt ones are quarantined and left out, as everywhere) to
+    /// build the in-memory by-participant index and every wall's tally, so a wall's first figures
+    /// are a copy, not a second read of its messages. Schema 3 kept the index in sled, as a tree this
+    /// drops.
+    fn index_messages(&self) -> Result<()> {
         let mut index = ByParticipant::default();
+        let mut tallies: std::collections::HashMap<String, crate::tally::Tally> =
+            std::collections::HashMap::new();
         for r in self.iter_all_messages() {
             let (wall, m) = r?;
             index.add(&wall, &m.participant_id, &m.id);
+            match tallies.get_mut(&wall) {
+                Some(t) => t.message(None, Some(&m)),
+                None => tallies.entry(wall).or_default().message(None, Some(&m)),
+            }
+        }
+        for (wall, t) in &mut tallies {
+            t.participants = self
+                .inner
+                .participants
+                .scan_prefix(Self::wall_prefix(wall))
+                .count();
         }
         *self.by_participant() = index;
+        // Under the tally lock: a wall's first `tally` either waits for these or comes after them.
+        self.inner
+            .tallies
+            .lock()
+            .expect("tally lock")
+            .extend(tallies);
         self.inner.db.drop_tree("messages_by_participant")?;
         Ok(())
     }
@@ -1349,7 +1369,7 @@ impl Store {
         let store = self.clone();
         tokio::task::spawn_blocking(move || f(&store))
             .await
-            .map_err(|e| StoreError::Blob(std::io::Error::other(e)))?
+            .map_err(|e| StoreError::Task(e.to_string()))?
     }
 
     /// Store a blob by its content hash; returns the key (served at `/media/{key}`).
@@ -1821,7 +1841,8 @@ fn is_unreadable(e: &StoreError) -> bool {
         StoreError::FlushTimeout
         | StoreError::Schema { .. }
         | StoreError::DiskFull { .. }
-        | StoreError::Blob(_) => false,
+        | StoreError::Blob(_)
+        | StoreError::Task(_) => false,
     }
 }
 
@@ -2193,8 +2214,10 @@ mod tests {
             assert!(!store.has_messages("main", "web:d").unwrap());
             assert!(!store.has_messages("other", "web:b").unwrap());
         };
-        {
+        let figures = {
             let store = Store::open(dir.path()).unwrap();
+            // Kept by every write from here on (the first call scans an empty wall).
+            store.tally("main").unwrap();
             // What schema 3 kept in sled.
             store.insert_raw(
                 "messages_by_participant",
@@ -2219,9 +2242,20 @@ mod tests {
                 .unwrap();
             store.put_message("main", &with("2", "web:c")).unwrap();
             check(&store);
-        }
+            [store.tally("main").unwrap(), store.tally("other").unwrap()]
+        };
         let store = Store::open(dir.path()).unwrap();
         check(&store);
+        // The same read at open built every wall's figures: each is the one the writes kept, and what
+        // a scan of the wall finds.
+        for (wall, kept) in ["main", "other"].into_iter().zip(figures) {
+            let built = store.inner.tallies.lock().unwrap().get(wall).cloned();
+            assert_eq!(built.as_ref(), Some(&kept), "{wall}");
+            assert_eq!(store.scan_tally(wall).unwrap(), kept, "{wall}");
+        }
+        let main = store.tally("main").unwrap();
+        let counted = main.pending + main.approved + main.rejected + main.removed;
+        assert_eq!(counted, 5, "messages 1, 2, 4, 6 and 7: {main:?}");
         let trees = store.inner.db.tree_names();
         assert!(!trees.iter().any(|t| &t[..] == b"messages_by_participant"));
     }
