@@ -4,7 +4,9 @@
 // second from a few joined phones (the voices queue and play on the null output). Every 10 s it samples
 // the server's RSS, open files (/proc/PID/fd), the data dir's size (and its sled database's), and the event-stream lag (a
 // push's send time, carried in its text, to its `message_added` on /api/walls/tg/events). At the end:
-// growth after warm-up (the first --warmup seconds) and the worst lag, per window and overall.
+// growth after warm-up (the first --warmup seconds) and the worst lag, per window and overall. The
+// live/free columns are malloc's own figures from /metrics: RSS growing while live does not is the
+// allocator's fragmentation, not data.
 //
 //   node bench/soak.mjs [--minutes 10] [--pushes 50] [--uploads 2] [--warmup 60] [--phones 20] [--max-mib N] [--cache-mib N]
 //
@@ -203,18 +205,24 @@ const samples = [];
 const start = Date.now();
 const mib = (k) => (k / 1024).toFixed(1);
 console.log(`soak: ${minutes} min, ${pushRate} pushes/s + ${uploadRate} uploads/s, server pid ${proc.pid}, data ${dataDir}`);
-console.log('   t_s  rss_MiB  heap  anon  file  arenas thr  fds  data_MiB  media_MiB  evicted  queued  pushes_ok  uploads_ok  failed  events  max_lag_ms  load');
+console.log('   t_s  rss_MiB  heap  anon  file  live  free  arenas thr  fds  data_MiB  media_MiB  evicted  queued  pushes_ok  uploads_ok  failed  events  max_lag_ms  load');
 let media = { bytes: 0, evicted_blobs: 0 }, queued = 0;
 const readMedia = () => fetch(`${url}/healthz`).then((r) => r.json()).then((h) => { if (h.media) media = h.media; if (h.audio) queued = h.audio.queued; }).catch(() => {});
+// malloc's own figures (/metrics): live = what allocations use, free = what it holds free in its heaps.
+// RSS growing while live does not is fragmentation, not data.
+let heap = { live: 0, free: 0 };
+const gauge = (text, name) => +(new RegExp(`^${name} (\\d+)$`, 'm').exec(text) || [0, 0])[1];
+const readHeap = () => fetch(`${url}/metrics`).then((r) => r.text()).then((m) => { heap = { live: gauge(m, 'voicewall_heap_in_use_bytes') / 1024, free: gauge(m, 'voicewall_heap_free_bytes') / 1024 }; }).catch(() => {});
 await new Promise((resolve) => {
   const sampler = setInterval(async () => {
     await readMedia();
+    await readHeap();
     const t = Math.round((Date.now() - start) / 1000);
-    const s = { t, rss: rssKiB(), parts: rssParts(), threads: threads(), fds: fds(), data: dirBytes(dataDir), db: fs.existsSync(path.join(dataDir, 'db')) ? dirBytes(path.join(dataDir, 'db')) : 0, lag: windowLag };
+    const s = { t, rss: rssKiB(), parts: rssParts(), threads: threads(), fds: fds(), data: dirBytes(dataDir), db: fs.existsSync(path.join(dataDir, 'db')) ? dirBytes(path.join(dataDir, 'db')) : 0, lag: windowLag, heap };
     samples.push(s); lagWindows.push(windowLag); windowLag = 0;
     const load = os.loadavg().map((x) => x.toFixed(1)).join(' ');
     const p = s.parts;
-    console.log(`${String(t).padStart(6)}  ${mib(s.rss).padStart(7)}  ${mib(p.heap).padStart(5)} ${mib(p.anon).padStart(5)} ${mib(p.file).padStart(5)}  ${String(p.arenas).padStart(6)} ${String(s.threads).padStart(3)}  ${String(s.fds).padStart(3)}  ${(s.data / 1048576).toFixed(1).padStart(8)}  ${(media.bytes / 1048576).toFixed(1).padStart(9)}  ${String(media.evicted_blobs).padStart(7)}  ${String(queued).padStart(6)}  ${String(sent).padStart(9)}  ${String(uploads).padStart(10)}  ${String(failed + uploadFailed).padStart(6)}  ${String(seen).padStart(6)}  ${String(s.lag).padStart(10)}  ${load}`);
+    console.log(`${String(t).padStart(6)}  ${mib(s.rss).padStart(7)}  ${mib(p.heap).padStart(5)} ${mib(p.anon).padStart(5)} ${mib(p.file).padStart(5)} ${mib(heap.live).padStart(5)} ${mib(heap.free).padStart(5)}  ${String(p.arenas).padStart(6)} ${String(s.threads).padStart(3)}  ${String(s.fds).padStart(3)}  ${(s.data / 1048576).toFixed(1).padStart(8)}  ${(media.bytes / 1048576).toFixed(1).padStart(9)}  ${String(media.evicted_blobs).padStart(7)}  ${String(queued).padStart(6)}  ${String(sent).padStart(9)}  ${String(uploads).padStart(10)}  ${String(failed + uploadFailed).padStart(6)}  ${String(seen).padStart(6)}  ${String(s.lag).padStart(10)}  ${load}`);
     if (Date.now() - start >= minutes * 60_000) { clearInterval(sampler); resolve(); }
   }, 10_000);
 });
@@ -231,6 +239,7 @@ const mid = samples[Math.floor(samples.length / 2)];
 console.log(`  RSS over the second half (t=${mid.t} s → ${last.t} s): ${mib(mid.rss)} → ${mib(last.rss)} MiB (${pct(mid.rss, last.rss)})`);
 console.log(`  open files ${warm.fds} → ${last.fds}; threads ${warm.threads} → ${last.threads}`);
 for (const k of ['heap', 'anon', 'file']) console.log(`  RSS in ${k}: ${mib(warm.parts[k])} → ${mib(last.parts[k])} MiB`);
+console.log(`  malloc: live ${mib(warm.heap.live)} → ${mib(last.heap.live)} MiB, held free ${mib(warm.heap.free)} → ${mib(last.heap.free)} MiB`);
 console.log(`  malloc arenas (64 MiB reservations) ${warm.parts.arenas} → ${last.parts.arenas}`);
 await readMedia();
 console.log(`  media ${(media.bytes / 1048576).toFixed(1)} MiB (cap ${media.max_bytes ? (media.max_bytes / 1048576).toFixed(0) : '?'} MiB), evicted ${media.evicted_blobs} blobs / ${((media.evicted_bytes || 0) / 1048576).toFixed(1)} MiB`);

@@ -113,6 +113,15 @@ impl Metrics {
         }
         let _ = writeln!(s, "# HELP voicewall_inbox_pending Accepted pushes not yet processed.\n# TYPE voicewall_inbox_pending gauge\nvoicewall_inbox_pending {inbox_len}");
         let _ = writeln!(s, "# HELP voicewall_store_bytes Size of the store on disk.\n# TYPE voicewall_store_bytes gauge\nvoicewall_store_bytes {disk_bytes}");
+        if let Some(h) = crate::startup::heap_figures() {
+            for (name, help, v) in [
+                ("voicewall_heap_in_use_bytes", "Bytes live allocations use (malloc's count, large blocks included).", h.in_use),
+                ("voicewall_heap_free_bytes", "Bytes malloc holds free in its heaps: resident memory that is not data (fragmentation).", h.free),
+                ("voicewall_heap_mapped_bytes", "Bytes of large blocks malloc maps apart (part of in use).", h.mapped),
+            ] {
+                let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+            }
+        }
         let _ = writeln!(s, "# HELP voicewall_uptime_seconds Seconds since start.\n# TYPE voicewall_uptime_seconds gauge\nvoicewall_uptime_seconds {uptime_s}");
         s
     }
