@@ -113,7 +113,7 @@ impl Metrics {
         }
         let _ = writeln!(s, "# HELP voicewall_inbox_pending Accepted pushes not yet processed.\n# TYPE voicewall_inbox_pending gauge\nvoicewall_inbox_pending {inbox_len}");
         let _ = writeln!(s, "# HELP voicewall_store_bytes Size of the store on disk.\n# TYPE voicewall_store_bytes gauge\nvoicewall_store_bytes {disk_bytes}");
-        if let Some(h) = crate::startup::heap_figures() {
+        if let Some(h) = heap_figures() {
             for (name, help, v) in [
                 ("voicewall_heap_in_use_bytes", "Bytes live allocations use (malloc's count, large blocks included).", h.in_use),
                 ("voicewall_heap_free_bytes", "Bytes malloc holds free in its heaps: resident memory that is not data (fragmentation).", h.free),
@@ -125,4 +125,29 @@ impl Metrics {
         let _ = writeln!(s, "# HELP voicewall_uptime_seconds Seconds since start.\n# TYPE voicewall_uptime_seconds gauge\nvoicewall_uptime_seconds {uptime_s}");
         s
     }
+}
+
+/// The allocator's own figures (glibc's `mallinfo2`), for `/metrics`: what live allocations use,
+/// what it holds free in its heaps (the part of RSS a long run can gain by fragmentation, not by data)
+/// and what it maps apart for large blocks. None where the allocator is not glibc's.
+#[derive(Clone, Copy, Debug)]
+pub struct HeapFigures {
+    pub in_use: u64,
+    pub free: u64,
+    pub mapped: u64,
+}
+
+pub fn heap_figures() -> Option<HeapFigures> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallinfo2 only reads the allocator's counters (under its arenas' locks).
+        let m = unsafe { libc::mallinfo2() };
+        Some(HeapFigures {
+            in_use: (m.uordblks + m.hblkhd) as u64,
+            free: m.fordblks as u64,
+            mapped: m.hblkhd as u64,
+        })
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    None
 }

@@ -50,31 +50,6 @@ pub fn tune_allocator() -> bool {
     false
 }
 
-/// The allocator's own figures (glibc's `mallinfo2`), for `/metrics`: what live allocations use,
-/// what it holds free in its heaps (the part of RSS a long run can gain by fragmentation, not by data)
-/// and what it maps apart for large blocks. None where the allocator is not glibc's.
-#[derive(Clone, Copy, Debug)]
-pub struct HeapFigures {
-    pub in_use: u64,
-    pub free: u64,
-    pub mapped: u64,
-}
-
-pub fn heap_figures() -> Option<HeapFigures> {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        // SAFETY: mallinfo2 only reads the allocator's counters (under its arenas' locks).
-        let m = unsafe { libc::mallinfo2() };
-        Some(HeapFigures {
-            in_use: (m.uordblks + m.hblkhd) as u64,
-            free: m.fordblks as u64,
-            mapped: m.hblkhd as u64,
-        })
-    }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    None
-}
-
 /// Knobs the tests and the demo turn; the defaults are the product's.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
