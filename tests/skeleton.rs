@@ -190,15 +190,14 @@ async fn metrics_are_prometheus_text() {
         "{text}"
     );
     assert!(text.contains("# TYPE voicewall_inbox_pending gauge"));
-    // The allocator's figures: a running server has live heap, and what it holds free is apart.
+    // The allocator's figures: a running server has live heap, and what it keeps beyond that apart.
     let gauge = |name: &str| -> u64 {
         let line = text.lines().find(|l| l.starts_with(&format!("{name} ")));
         line.and_then(|l| l.split(' ').nth(1)?.parse().ok())
             .unwrap_or_else(|| panic!("{name} missing: {text}"))
     };
-    if cfg!(all(target_os = "linux", target_env = "gnu")) {
+    if cfg!(target_os = "linux") {
         assert!(gauge("voicewall_heap_in_use_bytes") > 1 << 20, "{text}");
-        assert!(gauge("voicewall_heap_in_use_bytes") >= gauge("voicewall_heap_mapped_bytes"));
         gauge("voicewall_heap_free_bytes");
     }
     app.stop().await;

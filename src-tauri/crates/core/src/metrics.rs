@@ -115,9 +115,8 @@ impl Metrics {
         let _ = writeln!(s, "# HELP voicewall_store_bytes Size of the store on disk.\n# TYPE voicewall_store_bytes gauge\nvoicewall_store_bytes {disk_bytes}");
         if let Some(h) = heap_figures() {
             for (name, help, v) in [
-                ("voicewall_heap_in_use_bytes", "Bytes live allocations use (malloc's count, large blocks included).", h.in_use),
-                ("voicewall_heap_free_bytes", "Bytes malloc holds free in its heaps: resident memory that is not data (fragmentation).", h.free),
-                ("voicewall_heap_mapped_bytes", "Bytes of large blocks malloc maps apart (part of in use).", h.mapped),
+                ("voicewall_heap_in_use_bytes", "Bytes live allocations use (the allocator's count).", h.in_use),
+                ("voicewall_heap_free_bytes", "Bytes the allocator keeps resident beyond live allocations: memory that is not data (fragmentation, freed pages not yet returned).", h.resident.saturating_sub(h.in_use)),
             ] {
                 let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
             }
@@ -127,27 +126,26 @@ impl Metrics {
     }
 }
 
-/// The allocator's own figures (glibc's `mallinfo2`), for `/metrics`: what live allocations use,
-/// what it holds free in its heaps (the part of RSS a long run can gain by fragmentation, not by data)
-/// and what it maps apart for large blocks. None where the allocator is not glibc's.
+/// The allocator's own figures (jemalloc's statistics), for `/metrics`: what live allocations use,
+/// and what it keeps resident beyond that (freed memory not yet returned: the part of RSS a long run
+/// gains by fragmentation, not by data). None where the kiosk does not use jemalloc.
 #[derive(Clone, Copy, Debug)]
 pub struct HeapFigures {
     pub in_use: u64,
-    pub free: u64,
-    pub mapped: u64,
+    pub resident: u64,
 }
 
 pub fn heap_figures() -> Option<HeapFigures> {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[cfg(all(target_os = "linux", not(fuzzing)))]
     {
-        // SAFETY: mallinfo2 only reads the allocator's counters (under its arenas' locks).
-        let m = unsafe { libc::mallinfo2() };
+        use tikv_jemalloc_ctl::{epoch, stats};
+        // The statistics are a snapshot taken at the last epoch.
+        epoch::advance().ok()?;
         Some(HeapFigures {
-            in_use: (m.uordblks + m.hblkhd) as u64,
-            free: m.fordblks as u64,
-            mapped: m.hblkhd as u64,
+            in_use: stats::allocated::read().ok()? as u64,
+            resident: stats::resident::read().ok()? as u64,
         })
     }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    #[cfg(not(all(target_os = "linux", not(fuzzing))))]
     None
 }

@@ -225,7 +225,7 @@ fn names_a_blob(key: &[u8]) -> bool {
 /// kept it in sled, as one record a message inserted at one point per participant: that tree alone
 /// grew sled's memory by about 1.5 MiB per 10,000 messages in a bare-sled test, where appending to
 /// `messages` (keys in arrival order) levels off. (In the 1-hour soak it was a small part of the
-/// growth: most of that is the allocator's, see `startup::tune_allocator`.)
+/// growth: see the allocator's figures in `/metrics` and the soak rows of the README.)
 #[derive(Default)]
 struct ByParticipant(std::collections::HashMap<Box<[u8]>, Vec<u64>>);
 
