@@ -7,7 +7,10 @@
 //!
 //!     cargo bench -p voicewall-core --bench store_memory
 //!
-//! `STORE_MEMORY_MESSAGES` (default 200000: the soak's hour at 50 pushes/s is 180,000).
+//! `STORE_MEMORY_MESSAGES` (default 200000: the soak's hour at 50 pushes/s is 180,000);
+//! `STORE_MEMORY_CACHE_MIB` (default: the kiosk's `[storage] cache_bytes`, 8 MiB): sled's page cache.
+//! `live_MiB` is the allocator's own count of live allocations (jemalloc's `stats.allocated`): RSS
+//! less what the allocator holds free.
 
 use voicewall_core::domain::{Inbound, InboundKind, Message};
 use voicewall_core::store::Store;
@@ -20,6 +23,11 @@ fn rss_mib() -> f64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0.0);
     kib / 1024.0
+}
+
+/// The allocator's live allocations (0 where the kiosk's allocator keeps no statistics).
+fn live_mib() -> f64 {
+    voicewall_core::metrics::heap_figures().map_or(0.0, |h| h.in_use as f64 / (1024.0 * 1024.0))
 }
 
 fn dir_mib(dir: &std::path::Path) -> f64 {
@@ -52,17 +60,24 @@ fn main() {
     let n = env("STORE_MEMORY_MESSAGES", 200_000);
     let step = env("STORE_MEMORY_STEP", 20_000).max(1);
     let tmp = tempfile::tempdir().unwrap();
-    let store = Store::open(tmp.path()).unwrap();
+    let cache = env(
+        "STORE_MEMORY_CACHE_MIB",
+        voicewall_core::store::CACHE_CAPACITY >> 20,
+    ) << 20;
+    let store = Store::open_with_cache(tmp.path(), cache).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     println!(
         "store memory bench: {n} Telegram texts of 500 senders on one wall, sled cache {} MiB; load {}",
-        voicewall_core::store::CACHE_CAPACITY >> 20,
+        cache >> 20,
         std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
     );
-    println!("{:>9}  {:>8}  {:>7}", "messages", "rss_MiB", "db_MiB");
+    println!(
+        "{:>9}  {:>8}  {:>8}  {:>7}",
+        "messages", "rss_MiB", "live_MiB", "db_MiB"
+    );
     let mut marks = Vec::new();
     for i in 0..n {
         let sender = (1000 + i % 500).to_string();
@@ -91,9 +106,9 @@ fn main() {
             rt.block_on(store.durable()).unwrap();
         }
         if (i + 1) % step == 0 {
-            let (rss, db) = (rss_mib(), dir_mib(&tmp.path().join("db")));
-            println!("{:>9}  {rss:>8.1}  {db:>7.1}", i + 1);
-            marks.push((i + 1, rss));
+            let (rss, live, db) = (rss_mib(), live_mib(), dir_mib(&tmp.path().join("db")));
+            println!("{:>9}  {rss:>8.1}  {live:>8.1}  {db:>7.1}", i + 1);
+            marks.push((i + 1, rss, live));
         }
     }
     // The hourly retention sweep on this wall, nothing old enough to go (the clock stands just after
@@ -126,13 +141,18 @@ fn main() {
         t.elapsed().as_secs_f64() * 1000.0,
         rss_mib()
     );
-    let from = marks.iter().find(|(m, _)| *m >= 40_000).copied();
-    if let (Some((m0, r0)), Some(&(m1, r1))) = (from, marks.last()) {
+    let from = marks.iter().find(|(m, ..)| *m >= 40_000).copied();
+    if let (Some((m0, r0, l0)), Some(&(m1, r1, l1))) = (from, marks.last()) {
         if m1 > m0 {
+            let per = |a: f64, b: f64| {
+                (
+                    (b - a) / ((m1 - m0) as f64 / 10_000.0),
+                    (b - a) * 1024.0 * 1024.0 / (m1 - m0) as f64,
+                )
+            };
+            let ((rss10k, rss1), (live10k, live1)) = (per(r0, r1), per(l0, l1));
             println!(
-                "after {m0} messages: {r0:.1} → {r1:.1} MiB at {m1}: {:.2} MiB per 10,000 messages ({:.0} bytes each)",
-                (r1 - r0) / ((m1 - m0) as f64 / 10_000.0),
-                (r1 - r0) * 1024.0 * 1024.0 / (m1 - m0) as f64
+                "after {m0} messages: RSS {r0:.1} → {r1:.1} MiB at {m1}: {rss10k:.2} MiB per 10,000 messages ({rss1:.0} bytes each); live {l0:.1} → {l1:.1} MiB: {live10k:.2} MiB per 10,000 ({live1:.0} bytes each)"
             );
         }
     }
