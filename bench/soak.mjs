@@ -4,7 +4,8 @@
 // second from a few joined phones (the voices queue and play on the null output). Every 10 s it samples
 // the server's RSS, open files (/proc/PID/fd), the data dir's size (and its sled database's), and the event-stream lag (a
 // push's send time, carried in its text, to its `message_added` on /api/walls/tg/events). At the end:
-// growth after warm-up (the first --warmup seconds) and the worst lag, per window and overall. The
+// growth after warm-up (the first --warmup seconds; also from 2, 5 and 10 min, beside the moments the
+// speaker queue and the media store first filled) and the worst lag, per window and overall. The
 // live/free columns are malloc's own figures from /metrics: RSS growing while live does not is the
 // allocator's fragmentation, not data.
 //
@@ -206,8 +207,8 @@ const start = Date.now();
 const mib = (k) => (k / 1024).toFixed(1);
 console.log(`soak: ${minutes} min, ${pushRate} pushes/s + ${uploadRate} uploads/s, server pid ${proc.pid}, data ${dataDir}`);
 console.log('   t_s  rss_MiB  heap  anon  file  live  free  arenas thr  fds  data_MiB  media_MiB  evicted  queued  pushes_ok  uploads_ok  failed  events  max_lag_ms  load');
-let media = { bytes: 0, evicted_blobs: 0 }, queued = 0;
-const readMedia = () => fetch(`${url}/healthz`).then((r) => r.json()).then((h) => { if (h.media) media = h.media; if (h.audio) queued = h.audio.queued; }).catch(() => {});
+let media = { bytes: 0, evicted_blobs: 0 }, queued = 0, queueMax = 0;
+const readMedia = () => fetch(`${url}/healthz`).then((r) => r.json()).then((h) => { if (h.media) media = h.media; if (h.audio) ({ queued, queue_max: queueMax } = h.audio); }).catch(() => {});
 // malloc's own figures (/metrics): live = what allocations use, free = what it holds free in its heaps.
 // RSS growing while live does not is fragmentation, not data.
 let heap = { live: 0, free: 0 };
@@ -218,7 +219,7 @@ await new Promise((resolve) => {
     await readMedia();
     await readHeap();
     const t = Math.round((Date.now() - start) / 1000);
-    const s = { t, rss: rssKiB(), parts: rssParts(), threads: threads(), fds: fds(), data: dirBytes(dataDir), db: fs.existsSync(path.join(dataDir, 'db')) ? dirBytes(path.join(dataDir, 'db')) : 0, lag: windowLag, heap };
+    const s = { t, rss: rssKiB(), parts: rssParts(), threads: threads(), fds: fds(), data: dirBytes(dataDir), db: fs.existsSync(path.join(dataDir, 'db')) ? dirBytes(path.join(dataDir, 'db')) : 0, lag: windowLag, heap, queued, evicted: media.evicted_blobs };
     samples.push(s); lagWindows.push(windowLag); windowLag = 0;
     const load = os.loadavg().map((x) => x.toFixed(1)).join(' ');
     const p = s.parts;
@@ -237,6 +238,12 @@ console.log(`\nafter warm-up (t=${warm.t} s → ${last.t} s):`);
 console.log(`  RSS ${mib(warm.rss)} → ${mib(last.rss)} MiB (${pct(warm.rss, last.rss)}); peak ${mib(maxOf(samples.map((s) => s.rss)))} MiB`);
 const mid = samples[Math.floor(samples.length / 2)];
 console.log(`  RSS over the second half (t=${mid.t} s → ${last.t} s): ${mib(mid.rss)} → ${mib(last.rss)} MiB (${pct(mid.rss, last.rss)})`);
+// The same growth from other starting points, and the moments the bounded stores filled: the speaker
+// queue at its cap (voices arrive faster than they play), the media store at its cap (eviction begins).
+const from = [120, 300, 600].map((t0) => samples.find((x) => x.t >= t0)).filter((x) => x && x !== last);
+console.log(`  RSS growth from ${from.map((x) => `${x.t} s (${mib(x.rss)} MiB): ${pct(x.rss, last.rss)}`).join('; ')}`);
+const first = (f) => samples.find(f)?.t ?? 'never';
+console.log(`  the speaker queue first full at ${first((x) => queueMax && x.queued >= queueMax)} s; eviction began at ${first((x) => x.evicted > 0)} s`);
 console.log(`  open files ${warm.fds} → ${last.fds}; threads ${warm.threads} → ${last.threads}`);
 for (const k of ['heap', 'anon', 'file']) console.log(`  RSS in ${k}: ${mib(warm.parts[k])} → ${mib(last.parts[k])} MiB`);
 console.log(`  malloc: live ${mib(warm.heap.live)} → ${mib(last.heap.live)} MiB, held free ${mib(warm.heap.free)} → ${mib(last.heap.free)} MiB`);
