@@ -6,8 +6,9 @@
 // push's send time, carried in its text, to its `message_added` on /api/walls/tg/events). At the end:
 // growth after warm-up (the first --warmup seconds; also from 2, 5 and 10 min, beside the moments the
 // speaker queue and the media store first filled) and the worst lag, per window and overall. The
-// live/free columns are malloc's own figures from /metrics: RSS growing while live does not is the
-// allocator's fragmentation, not data.
+// live/free columns are jemalloc's own figures from /metrics (Rust's allocations; the C libraries keep
+// glibc's malloc, whose brk heap and 64 MiB arenas are the heap/arenas columns): RSS growing while
+// live does not is the allocator's fragmentation, not data.
 //
 //   node bench/soak.mjs [--minutes 10] [--pushes 50] [--uploads 2] [--warmup 60] [--phones 20] [--max-mib N] [--cache-mib N]
 //
@@ -180,7 +181,7 @@ const rssKiB = () => +/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${proc.pid}/s
 const fds = () => fs.readdirSync(`/proc/${proc.pid}/fd`).length;
 const threads = () => +/Threads:\s+(\d+)/.exec(fs.readFileSync(`/proc/${proc.pid}/status`, 'utf8'))[1];
 // Where the RSS lives (KiB), from /proc/PID/smaps: the main heap ([heap], glibc's brk arena), anonymous
-// mappings (the other threads' malloc arenas, large allocations, stacks) and file-backed pages (the
+// mappings (jemalloc's extents, the other threads' glibc arenas, stacks) and file-backed pages (the
 // binary and libraries).
 function rssParts() {
   const parts = { heap: 0, anon: 0, file: 0, arenas: 0 };
@@ -209,7 +210,7 @@ console.log(`soak: ${minutes} min, ${pushRate} pushes/s + ${uploadRate} uploads/
 console.log('   t_s  rss_MiB  heap  anon  file  live  free  arenas thr  fds  data_MiB  media_MiB  evicted  queued  pushes_ok  uploads_ok  failed  events  max_lag_ms  load');
 let media = { bytes: 0, evicted_blobs: 0 }, queued = 0, queueMax = 0;
 const readMedia = () => fetch(`${url}/healthz`).then((r) => r.json()).then((h) => { if (h.media) media = h.media; if (h.audio) ({ queued, queue_max: queueMax } = h.audio); }).catch(() => {});
-// malloc's own figures (/metrics): live = what allocations use, free = what it holds free in its heaps.
+// jemalloc's own figures (/metrics): live = what Rust's allocations use, free = what it keeps resident beyond them.
 // RSS growing while live does not is fragmentation, not data.
 let heap = { live: 0, free: 0 };
 const gauge = (text, name) => +(new RegExp(`^${name} (\\d+)$`, 'm').exec(text) || [0, 0])[1];
@@ -246,8 +247,8 @@ const first = (f) => samples.find(f)?.t ?? 'never';
 console.log(`  the speaker queue first full at ${first((x) => queueMax && x.queued >= queueMax)} s; eviction began at ${first((x) => x.evicted > 0)} s`);
 console.log(`  open files ${warm.fds} → ${last.fds}; threads ${warm.threads} → ${last.threads}`);
 for (const k of ['heap', 'anon', 'file']) console.log(`  RSS in ${k}: ${mib(warm.parts[k])} → ${mib(last.parts[k])} MiB`);
-console.log(`  malloc: live ${mib(warm.heap.live)} → ${mib(last.heap.live)} MiB, held free ${mib(warm.heap.free)} → ${mib(last.heap.free)} MiB`);
-console.log(`  malloc arenas (64 MiB reservations) ${warm.parts.arenas} → ${last.parts.arenas}`);
+console.log(`  jemalloc: live ${mib(warm.heap.live)} → ${mib(last.heap.live)} MiB, held free ${mib(warm.heap.free)} → ${mib(last.heap.free)} MiB`);
+console.log(`  glibc malloc arenas, the C libraries' (64 MiB reservations) ${warm.parts.arenas} → ${last.parts.arenas}`);
 await readMedia();
 console.log(`  media ${(media.bytes / 1048576).toFixed(1)} MiB (cap ${media.max_bytes ? (media.max_bytes / 1048576).toFixed(0) : '?'} MiB), evicted ${media.evicted_blobs} blobs / ${((media.evicted_bytes || 0) / 1048576).toFixed(1)} MiB`);
 console.log(`  data dir ${(warm.data / 1048576).toFixed(1)} → ${(last.data / 1048576).toFixed(1)} MiB, of it the sled database (db/) ${(warm.db / 1048576).toFixed(1)} → ${(last.db / 1048576).toFixed(1)} MiB`);

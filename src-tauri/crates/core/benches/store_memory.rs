@@ -55,7 +55,7 @@ fn env(name: &str, default: u64) -> u64 {
 }
 
 fn main() {
-    // As the kiosk runs (`startup::tune_allocator`).
+    // As the kiosk runs: Rust's allocations on jemalloc (lib.rs), glibc's malloc tuned for the rest.
     voicewall_core::startup::tune_allocator();
     let n = env("STORE_MEMORY_MESSAGES", 200_000);
     let step = env("STORE_MEMORY_STEP", 20_000).max(1);

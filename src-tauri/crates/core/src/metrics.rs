@@ -115,8 +115,8 @@ impl Metrics {
         let _ = writeln!(s, "# HELP voicewall_store_bytes Size of the store on disk.\n# TYPE voicewall_store_bytes gauge\nvoicewall_store_bytes {disk_bytes}");
         if let Some(h) = heap_figures() {
             for (name, help, v) in [
-                ("voicewall_heap_in_use_bytes", "Bytes live allocations use (the allocator's count).", h.in_use),
-                ("voicewall_heap_free_bytes", "Bytes the allocator keeps resident beyond live allocations: memory that is not data (fragmentation, freed pages not yet returned).", h.resident.saturating_sub(h.in_use)),
+                ("voicewall_heap_in_use_bytes", "Bytes the kiosk's live Rust allocations use (jemalloc's stats.allocated; the C libraries' glibc heap is not counted).", h.in_use),
+                ("voicewall_heap_free_bytes", "Bytes jemalloc keeps resident beyond live allocations (stats.resident less stats.allocated): freed pages not yet returned, fragmentation and jemalloc's own metadata.", h.resident.saturating_sub(h.in_use)),
             ] {
                 let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
             }

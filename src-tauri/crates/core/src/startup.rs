@@ -22,6 +22,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
+/// Tune glibc's malloc, which since stop 30 serves only the C libraries in the process (WebKit, GTK,
+/// ALSA, the codecs): Rust's allocations go to jemalloc (`lib.rs`). The figures below were measured
+/// while glibc served Rust's allocations too.
+///
 /// Pin glibc's mmap threshold at its initial 128 KiB (unless `MALLOC_MMAP_THRESHOLD_` sets it), once,
 /// before anything is allocated in earnest. glibc raises the threshold each time a large block is
 /// freed (up to 32 MiB); from then on large blocks — sled's nodes of media blobs, decoded voices — come
@@ -34,8 +38,6 @@ use tokio::net::TcpListener;
 /// 825 s) while its RSS does. The rest is freed memory held in the 15 arenas the kiosk's threads
 /// spread over. Release build, three 10-minute soaks side by side (`--warmup 60 --max-mib 4`): 91.1 →
 /// 101.1 MiB (+11.0 %) with the default arenas, 90.8 → 98.4 MiB (+8.4 %) with 2, same event lag.
-/// Since stop 30 Rust's allocations go to jemalloc (`lib.rs`); this tunes what the C libraries in the
-/// process (WebKit, GTK, ALSA) allocate.
 /// Returns whether the mmap threshold was applied.
 pub fn tune_allocator() -> bool {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

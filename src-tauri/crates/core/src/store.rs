@@ -2208,7 +2208,7 @@ mod tests {
             assert_eq!(of("main", "web:a"), ["1"]);
             assert_eq!(of("main", "web:b"), ["4"]);
             assert_eq!(of("main", "web:c"), ["2"]);
-            assert_eq!(of("main", "web:e"), ["6", "7"]);
+            assert_eq!(of("main", "web:e"), ["6", "7", "8"]);
             assert_eq!(of("other", "web:a"), ["5"]);
             assert!(store.has_messages("main", "web:a").unwrap());
             assert!(!store.has_messages("main", "web:d").unwrap());
@@ -2216,8 +2216,12 @@ mod tests {
         };
         let figures = {
             let store = Store::open(dir.path()).unwrap();
-            // Kept by every write from here on (the first call scans an empty wall).
+            // Kept by every write from here on (the first calls scan empty walls).
             store.tally("main").unwrap();
+            store.tally("other").unwrap();
+            for (wall, who) in [("main", "web:a"), ("main", "web:b"), ("other", "web:a")] {
+                store.put_participant(wall, &person(who)).unwrap();
+            }
             // What schema 3 kept in sled.
             store.insert_raw(
                 "messages_by_participant",
@@ -2234,6 +2238,12 @@ mod tests {
             }
             store.put_message("main", &with("7", "web:e")).unwrap();
             store.put_message("main", &with("6", "web:e")).unwrap();
+            let failed = Message {
+                status: crate::domain::MessageStatus::Failed,
+                error: Some("the platform answered 404".into()),
+                ..with("8", "web:e")
+            };
+            store.put_message("main", &failed).unwrap();
             store.put_message("other", &with("5", "web:a")).unwrap();
             store.remove_message("main", "3").unwrap();
             store.put_message("main", &with("4", "web:b")).unwrap();
@@ -2255,7 +2265,15 @@ mod tests {
         }
         let main = store.tally("main").unwrap();
         let counted = main.pending + main.approved + main.rejected + main.removed;
-        assert_eq!(counted, 5, "messages 1, 2, 4, 6 and 7: {main:?}");
+        assert_eq!(counted, 6, "messages 1, 2, 4, 6, 7 and 8: {main:?}");
+        assert_eq!((main.participants, main.failed), (2, 1), "{main:?}");
+        let listed: Vec<&str> = main
+            .failed_fetches
+            .iter()
+            .map(|f| f.message_id.as_str())
+            .collect();
+        assert_eq!(listed, ["8"]);
+        assert_eq!(store.tally("other").unwrap().participants, 1);
         let trees = store.inner.db.tree_names();
         assert!(!trees.iter().any(|t| &t[..] == b"messages_by_participant"));
     }
