@@ -170,7 +170,11 @@ pub fn run_desktop(config: Config, demo: Option<Box<dyn Simulation>>) -> i32 {
         eprintln!("error: {e}");
         return 1;
     }
-    let _guard = voicewall_core::telemetry::init(Some(&config.data_dir().join("logs")));
+    // Dropped in the Exit handler below: Tauri ends the process right after it, so a guard left to
+    // the end of this function would never flush the log's last lines (how the kiosk stopped).
+    let mut log_guard = Some(voicewall_core::telemetry::init(Some(
+        &config.data_dir().join("logs"),
+    )));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -285,6 +289,8 @@ pub fn run_desktop(config: Config, demo: Option<Box<dyn Simulation>>) -> i32 {
                     _ => tracing::error!("the server did not stop in 10 s"),
                 }
             }
+            // Flush the log file (the writer is non-blocking) before Tauri exits the process.
+            drop(log_guard.take());
         }
     });
     0
